@@ -1,0 +1,63 @@
+# evalkit: `make eval TASK=docvqa` and `make test` set everything up on a fresh machine.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+TASK   ?= docvqa
+MODEL  ?= tiny-idefics2
+LIMIT  ?=
+ARGS   ?=
+RUNS   ?= runs
+
+# MODEL may be a backend name (tiny-idefics2, hf) or a hub id / local folder for the hf backend.
+MODEL_ARGS = $(if $(or $(findstring /,$(MODEL)),$(findstring .,$(MODEL))),--model hf --model-id $(MODEL),--model $(MODEL))
+LIMIT_ARGS = $(if $(LIMIT),--limit $(LIMIT))
+
+.PHONY: setup eval audit compare bench bench-grid test report browser clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+# torch first, pinned to the local CPU wheel: left to pip, `torch` would pull a CUDA build of several GB.
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e ".[dev]"
+	touch $@
+
+setup: $(STAMP)
+
+eval: setup
+	$(BIN)/evalkit eval --task $(TASK) $(MODEL_ARGS) $(LIMIT_ARGS) --runs-dir $(RUNS) $(ARGS)
+
+audit: setup
+	$(BIN)/evalkit audit --dataset both $(MODEL_ARGS) $(LIMIT_ARGS) --runs-dir $(RUNS) $(ARGS)
+
+compare: setup
+	$(BIN)/evalkit eval --task $(TASK) $(MODEL_ARGS) $(LIMIT_ARGS) --runs-dir $(RUNS) $(ARGS)
+	$(BIN)/evalkit eval --task $(TASK) $(MODEL_ARGS) $(LIMIT_ARGS) --runs-dir $(RUNS) --split-images $(ARGS)
+	$(BIN)/evalkit compare $(RUNS)/$(TASK)-$(notdir $(MODEL))-nosplit $(RUNS)/$(TASK)-$(notdir $(MODEL))-split \
+		--out $(RUNS)/compare-$(TASK)-$(notdir $(MODEL))
+
+bench: setup
+	$(BIN)/python -m benchmarks.run --out $(RUNS)/bench
+
+bench-grid: setup
+	$(BIN)/python -m benchmarks.grid --out $(RUNS)/bench-grid $(MODEL_ARGS)
+
+report: setup
+	$(BIN)/evalkit report $(RUNS)
+
+# The report tests render pages in headless Chromium (Debian's package).
+browser:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+	  { command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] && \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) ; } || \
+	  echo "chromium not installed: browser tests will be skipped"
+
+test: setup browser
+	$(BIN)/python -m pytest
+
+clean:
+	rm -rf $(RUNS) .pytest_cache build *.egg-info
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

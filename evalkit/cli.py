@@ -1,0 +1,214 @@
+"""The `evalkit` command line. Every user-facing problem ends as one line on stderr, exit code 2."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .errors import EvalkitError
+
+
+def _batch_size(value: str):
+    if value == "auto":
+        return "auto"
+    try:
+        n = int(value)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"{value!r}: use a positive integer or 'auto'")
+    return n
+
+
+def _positive(value: str) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"{value!r}: use a positive integer")
+    return n
+
+
+def _add_model_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("model")
+    g.add_argument("--model", default="tiny-idefics2",
+                   help="backend: tiny-idefics2 (embedded, random weights), hf (transformers)")
+    g.add_argument("--model-id", help="hub id or local folder for --model hf, e.g. HuggingFaceM4/idefics2-8b")
+    g.add_argument("--dtype", default="fp32", help="fp32, bf16 or fp16")
+    g.add_argument("--attn", dest="attn_implementation", help="eager, sdpa or flash_attention_2")
+    g.add_argument("--split-images", dest="do_image_splitting", action="store_true",
+                   help="image splitting on: 4 crops + the full image (320 image tokens for idefics2-8b)")
+    g.add_argument("--longest-edge", type=int, help="resize images to this longest edge (multiple of 14; 980 default)")
+    g.add_argument("--load-in-4bit", action="store_true", help="4-bit weights through bitsandbytes (CUDA)")
+    g.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 ...")
+    g.add_argument("--prompt-style", default="instruct", help="instruct (chat template) or base (raw prompt)")
+    g.add_argument("--cache-dir", type=Path, help="where the embedded tiny model is built (default ~/.cache/evalkit)")
+
+
+def _spec(args):
+    from .models import ModelSpec
+
+    return ModelSpec(name=args.model, model_id=args.model_id, dtype=args.dtype,
+                     attn_implementation=args.attn_implementation, do_image_splitting=args.do_image_splitting,
+                     longest_edge=args.longest_edge, load_in_4bit=args.load_in_4bit, device=args.device,
+                     prompt_style=args.prompt_style)
+
+
+def cmd_eval(args) -> int:
+    from .runner import EvalConfig, run_eval
+
+    tasks = _task_list(args.task)
+    done = []
+    for task in tasks:
+        cfg = EvalConfig(task=task, model=_spec(args), data=args.data, limit=args.limit, batch_size=args.batch_size,
+                         run_name=args.run_name if len(tasks) == 1 else None, runs_dir=args.runs_dir,
+                         cache_dir=args.cache_dir, workers=args.workers, progress=not args.no_progress)
+        run_dir = run_eval(cfg)
+        done.append(run_dir)
+        _print_summary(run_dir)
+    if len(tasks) > 1:
+        from reports.summary import render_summary
+        print(f"summary: {render_summary(done, args.runs_dir)}")
+    return 0
+
+
+def _task_list(name: str) -> list[str]:
+    from .registry import TASKS
+
+    if name == "all":
+        return TASKS.names()
+    TASKS.get(name)  # unknown names fail here, before any work
+    return [name]
+
+
+def _print_summary(run_dir: Path) -> None:
+    from .results import read_run
+
+    res, _ = read_run(run_dir)
+    m = res.metrics[res.headline]
+    value = "n/a" if m["value"] is None else f"{m['value']:.1f} (95% CI {m['ci_low']:.1f}-{m['ci_high']:.1f})"
+    tag = "  [pipeline check: random weights, not a model score]" if res.model.get("pipeline_check") else ""
+    c = res.counts
+    print(f"{res.task['name']}: {res.headline} = {value} on {c['n_scored']} scored / {c['n_samples']} samples, "
+          f"{c['n_errors']} errors{tag}")
+    print(f"  results: {run_dir / 'results.json'}\n  report:  {run_dir / 'report.html'}")
+
+
+def cmd_score(args) -> int:
+    from .scoring import ScoreConfig, score_predictions
+
+    run_dir = score_predictions(ScoreConfig(task=args.task, predictions=args.predictions, data=args.data,
+                                            run_name=args.run_name, runs_dir=args.runs_dir))
+    _print_summary(run_dir)
+    return 0
+
+
+def cmd_report(args) -> int:
+    from reports.index import render_index
+    from reports.run_report import render_run_report
+
+    target = args.path
+    if not target.exists():
+        raise EvalkitError(f"{target}: no such folder; give a run folder or the runs/ folder")
+    if (target / "results.json").exists():
+        print(render_run_report(target))
+        return 0
+    for sub in sorted(p for p in target.iterdir() if (p / "results.json").exists()):
+        try:
+            render_run_report(sub)
+        except EvalkitError as e:
+            print(f"skipped {sub}: {e}", file=sys.stderr)
+    print(render_index(target))
+    return 0
+
+
+def cmd_tasks(args) -> int:
+    from .registry import TASKS
+
+    print(f"{'task':<10} {'source':<34} {'split':<11} {'metric':<14} card (no split / split)")
+    for name in TASKS.names():
+        t = TASKS.get(name)
+        ref = t.reference
+        card = " / ".join("-" if ref.get(k) is None else f"{ref[k]}" for k in ("no_split", "split"))
+        src = t.hub_id + (f" ({t.hub_config})" if t.hub_config else "")
+        print(f"{name:<10} {src:<34} {t.split:<11} {t.metric:<14} {card}")
+    return 0
+
+
+def cmd_models(args) -> int:
+    from .registry import MODELS
+
+    notes = {"tiny-idefics2": "embedded Idefics2 with random weights, built offline (pipeline check only)",
+             "hf": "transformers AutoModelForImageTextToText from --model-id (hub id or local folder)",
+             "vllm": "vLLM engine for --model-id (needs vllm installed; tensor parallel)"}
+    for name in MODELS.names():
+        print(f"{name:<14} {notes.get(name, '')}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="evalkit", description="Evaluate and audit vision-language models.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    e = sub.add_parser("eval", help="evaluate a model on a task (or 'all')")
+    e.add_argument("--task", required=True, help="task name (see `evalkit tasks`) or 'all'")
+    e.add_argument("--data", help="local dataset in the hub schema (save_to_disk folder or parquet), or 'hub'")
+    e.add_argument("--limit", type=_positive, help="only the first N samples")
+    e.add_argument("--batch-size", type=_batch_size, default=8, help="N or 'auto' (halve on out-of-memory)")
+    e.add_argument("--run-name", help="folder name under --runs-dir (default <task>-<model>-<split|nosplit>)")
+    e.add_argument("--runs-dir", type=Path, default=Path("runs"))
+    e.add_argument("--workers", type=_positive, default=2, help="threads decoding images ahead of the model")
+    e.add_argument("--no-progress", action="store_true")
+    _add_model_args(e)
+    e.set_defaults(func=cmd_eval)
+
+    s = sub.add_parser("score", help="score predictions made elsewhere (no model)")
+    s.add_argument("--task", required=True)
+    s.add_argument("--predictions", type=Path, required=True, help='JSONL: {"id": ..., "prediction": "..."}')
+    s.add_argument("--data", help="local dataset in the hub schema, or 'hub' (default: shipped sample)")
+    s.add_argument("--run-name")
+    s.add_argument("--runs-dir", type=Path, default=Path("runs"))
+    s.set_defaults(func=cmd_score)
+
+    r = sub.add_parser("report", help="re-render a run's report, or every run's plus an index")
+    r.add_argument("path", type=Path, nargs="?", default=Path("runs"))
+    r.set_defaults(func=cmd_report)
+
+    sub.add_parser("tasks", help="list tasks").set_defaults(func=cmd_tasks)
+    sub.add_parser("models", help="list model backends").set_defaults(func=cmd_models)
+
+    for extra in _extra_commands():
+        extra(sub)
+    return p
+
+
+def _extra_commands():
+    """Commands that live with their feature (audit, compare), added when importable."""
+    found = []
+    for module, attr in (("audits.cli", "add_parser"), ("evalkit.compare_cli", "add_parser")):
+        try:
+            mod = __import__(module, fromlist=[attr])
+            found.append(getattr(mod, attr))
+        except ModuleNotFoundError as e:
+            if e.name not in (module, module.split(".")[0]):
+                raise
+    return found
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except EvalkitError as e:
+        print(f"evalkit: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("evalkit: interrupted; finished batches are in the run's cache.jsonl - rerun the same "
+              "command to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,13 @@
+"""User-facing errors.
+
+An `EvalkitError` is printed by the CLI as one line (no traceback): it must name the bad
+input and say what would be valid.
+"""
+
+
+class EvalkitError(Exception):
+    """A problem with the user's input or environment, reported as one clear line."""
+
+
+class SampleError(Exception):
+    """A problem with one sample (corrupt image, prompt too long); becomes a per-sample error record."""

@@ -1,0 +1,93 @@
+"""Turning whatever a dataset holds for an image into an RGB PIL image, or a SampleError."""
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+from .errors import SampleError
+
+# Decompression-bomb guard stays on, but real documents can be large scans.
+MAX_PIXELS = 100_000_000
+
+
+def image_bytes(ref) -> bytes | None:
+    """The encoded bytes behind an image reference, for cache keys; None for decoded images."""
+    if isinstance(ref, (bytes, bytearray)):
+        return bytes(ref)
+    if isinstance(ref, dict):
+        if ref.get("bytes") is not None:
+            return ref["bytes"]
+        if ref.get("path"):
+            return _read(ref["path"])
+        return None
+    if isinstance(ref, (str, Path)):
+        return _read(ref)
+    return None
+
+
+def _read(path) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError as e:
+        raise SampleError(f"image file {path}: {e.strerror or e}") from None
+
+
+def decode_image(ref) -> "PIL.Image.Image":
+    """Decode to RGB. Palette/RGBA/LA images are composited on white (transparent pixels in
+    documents are background), CMYK and 16-bit modes converted; empty or truncated files raise
+    SampleError naming the problem."""
+    from PIL import Image, UnidentifiedImageError
+
+    Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+    if isinstance(ref, Image.Image):
+        img = ref
+    else:
+        data = image_bytes(ref)
+        if data is None:
+            raise SampleError("image is missing (no bytes and no path)")
+        if len(data) == 0:
+            raise SampleError("image file is empty (0 bytes)")
+        try:
+            img = Image.open(io.BytesIO(data))
+            img.load()
+        except UnidentifiedImageError:
+            raise SampleError(f"image is not a readable picture ({len(data)} bytes, unknown format)") from None
+        except (OSError, SyntaxError, ValueError) as e:
+            raise SampleError(f"image is corrupt or truncated: {e}") from None
+        except Image.DecompressionBombError as e:
+            raise SampleError(f"image too large: {e}") from None
+    if img.width < 1 or img.height < 1:
+        raise SampleError(f"image has no pixels ({img.width}x{img.height})")
+    return to_rgb(img)
+
+
+def to_rgb(img):
+    from PIL import Image
+
+    if img.mode == "RGB":
+        return img
+    if img.mode == "P":
+        img = img.convert("RGBA")
+    if img.mode in ("RGBA", "LA", "PA"):
+        rgba = img.convert("RGBA")
+        bg = Image.new("RGB", rgba.size, (255, 255, 255))
+        bg.paste(rgba, mask=rgba.getchannel("A"))
+        return bg
+    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
+        # 16/32-bit greyscale: scale to 8 bits rather than clip.
+        import numpy as np
+        a = np.asarray(img, dtype=np.float64)
+        hi = a.max() or 1.0
+        return Image.fromarray((a * (255.0 / hi)).astype("uint8")).convert("RGB")
+    return img.convert("RGB")
+
+
+def thumbnail_data_uri(img, size: int = 160) -> str:
+    """A small JPEG of the image as a data URI, for reports (self-contained HTML)."""
+    import base64
+
+    t = img.copy()
+    t.thumbnail((size, size))
+    buf = io.BytesIO()
+    t.save(buf, format="JPEG", quality=70)
+    return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode("ascii")

@@ -1,0 +1,278 @@
+"""The transformers backend: AutoProcessor + AutoModelForImageTextToText, from a hub id or a folder.
+
+Built for Idefics2 and the families whose processor takes the same calls (Idefics3, SmolVLM).
+Each request is prepared alone (decode, chat template, processor) in a worker thread so its
+exact token count and any per-sample error are known; batches are then collated with left
+padding for text and zero padding for pixels, which is what the Idefics2 processor itself
+does when given a batch.
+"""
+from __future__ import annotations
+
+import inspect
+import platform
+import resource
+from typing import Any
+
+from ..errors import EvalkitError, SampleError
+from ..images import decode_image
+from ..registry import MODELS
+from ..types import IMAGE_PLACEHOLDER, Request, Response
+from .base import Prepared
+from .spec import ModelSpec
+
+_TORCH_DTYPES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
+
+
+def _is_oom(exc: BaseException) -> bool:
+    import torch
+
+    return isinstance(exc, torch.cuda.OutOfMemoryError) or "out of memory" in str(exc).lower()
+
+
+class OutOfMemory(Exception):
+    """Raised by a backend when a batch does not fit; the generator halves and retries."""
+
+
+class HFBackend:
+    name = "hf"
+    pipeline_check = False
+
+    def __init__(self, spec: ModelSpec, model_path: str | None = None):
+        import torch
+        from transformers import AutoModelForImageTextToText, AutoProcessor
+
+        self.spec = spec
+        path = model_path or spec.model_id
+        if not path:
+            raise EvalkitError("model 'hf' needs --model-id: a hub id (e.g. HuggingFaceM4/idefics2-8b) "
+                               "or a local folder holding the model and processor")
+        self.model_path = path
+        self.device = spec.device if spec.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
+        kwargs: dict[str, Any] = {"dtype": getattr(torch, _TORCH_DTYPES[spec.dtype])}
+        if spec.attn_implementation:
+            kwargs["attn_implementation"] = spec.attn_implementation
+        if spec.load_in_4bit:
+            if self.device != "cuda":
+                raise EvalkitError("--load-in-4bit needs a CUDA GPU (bitsandbytes); drop it on CPU")
+            from transformers import BitsAndBytesConfig
+            kwargs["quantization_config"] = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_compute_dtype=kwargs["dtype"])
+        try:
+            self.processor = AutoProcessor.from_pretrained(path)
+            self.model = AutoModelForImageTextToText.from_pretrained(path, **kwargs)
+        except OSError as e:
+            raise EvalkitError(f"could not load model {path!r}: {str(e).splitlines()[0]}; give a local folder "
+                               f"with config.json, weights and processor files, or a reachable hub id") from None
+        except ImportError as e:
+            raise EvalkitError(f"model {path!r} needs a package that is not installed: {e}") from None
+        if not spec.load_in_4bit:
+            self.model.to(self.device)
+        self.model.eval()
+        ip = getattr(self.processor, "image_processor", None)
+        if ip is not None and hasattr(ip, "do_image_splitting"):
+            ip.do_image_splitting = spec.do_image_splitting
+        if ip is not None and spec.longest_edge is not None and isinstance(getattr(ip, "size", None), dict):
+            ip.size = {**ip.size, "longest_edge": spec.longest_edge}
+        tok = self.processor.tokenizer
+        self.tokenizer = tok
+        self.pad_id = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+        self.image_token_id = getattr(self.model.config, "image_token_id", None)
+        stop_ids = {tok.eos_token_id}
+        eou = tok.convert_tokens_to_ids("<end_of_utterance>")
+        if eou is not None and eou != tok.unk_token_id:
+            stop_ids.add(eou)
+        self.stop_ids = sorted(i for i in stop_ids if i is not None)
+        text_cfg = getattr(self.model.config, "text_config", self.model.config)
+        self.max_context = getattr(text_cfg, "max_position_embeddings", None)
+        self._tokens_per_image = self._measure_tokens_per_image()
+        # transformers renamed `past_key_values` to `cache`; use whichever this version takes.
+        params = inspect.signature(self.model.forward).parameters
+        self._cache_kwarg = "cache" if "cache" in params else "past_key_values"
+
+    # ----- preparation -----
+    def _measure_tokens_per_image(self) -> int:
+        """Image tokens the processor inserts for one image, measured rather than assumed."""
+        from PIL import Image
+
+        try:
+            p = self.prepare(Request(uid="probe", text="x", images=[Image.new("RGB", (448, 448), "white")]))
+            return p.n_image_tokens
+        except Exception:
+            return 0
+
+    @property
+    def tokens_per_image(self) -> int:
+        return self._tokens_per_image
+
+    def render_prompt(self, request: Request) -> str:
+        n_ph = request.text.count(IMAGE_PLACEHOLDER)
+        if n_ph and n_ph != len(request.images):
+            raise SampleError(f"prompt has {n_ph} image placeholders but {len(request.images)} images")
+        pieces = request.text.split(IMAGE_PLACEHOLDER) if n_ph else [request.text]
+        if self.spec.prompt_style == "base":
+            if n_ph:
+                return request.text
+            return IMAGE_PLACEHOLDER * len(request.images) + request.text
+        content: list[dict] = []
+        if not n_ph:
+            content += [{"type": "image"} for _ in request.images]
+        for i, piece in enumerate(pieces):
+            if i > 0:
+                content.append({"type": "image"})
+            if piece:
+                content.append({"type": "text", "text": piece})
+        messages = [{"role": "user", "content": content}]
+        if getattr(self.processor, "chat_template", None) is None:
+            raise EvalkitError(f"model {self.model_path!r} has no chat template; use --prompt-style base")
+        return self.processor.apply_chat_template(messages, add_generation_prompt=True)
+
+    def estimate_length(self, request: Request) -> int:
+        n_text = len(self.tokenizer(request.text, add_special_tokens=False)["input_ids"])
+        return n_text + len(request.images) * self._tokens_per_image
+
+    def prepare(self, request: Request) -> Prepared:
+        images = [decode_image(ref) for ref in request.images]
+        prompt = self.render_prompt(request)
+        try:
+            inputs = self.processor(text=[prompt], images=[images] if images else None, return_tensors="pt")
+        except SampleError:
+            raise
+        except Exception as e:
+            raise SampleError(f"processor failed: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}") from None
+        ids = inputs["input_ids"][0]
+        n_in = int(ids.shape[0])
+        n_img = int((ids == self.image_token_id).sum()) if self.image_token_id is not None else 0
+        extra = max((len(self.tokenizer(" " + c, add_special_tokens=False)["input_ids"]) for c in request.choices or [""]), default=0)
+        budget = n_in + (request.gen.max_new_tokens if request.kind == "generate" else extra)
+        if self.max_context and budget > self.max_context:
+            raise SampleError(f"prompt too long: {n_in} input tokens + {budget - n_in} to generate/score "
+                              f"exceeds the model's context of {self.max_context}")
+        return Prepared(request, dict(inputs), n_in, n_img)
+
+    # ----- collation -----
+    def _collate(self, batch: list[Prepared]) -> dict[str, Any]:
+        import torch
+        import torch.nn.functional as F
+
+        out: dict[str, Any] = {}
+        max_len = max(p.inputs["input_ids"].shape[1] for p in batch)
+        for key in ("input_ids", "attention_mask"):
+            fill = self.pad_id if key == "input_ids" else 0
+            rows = [F.pad(p.inputs[key], (max_len - p.inputs[key].shape[1], 0), value=fill) for p in batch]
+            out[key] = torch.cat(rows, 0)
+        for key in batch[0].inputs:
+            if key in out:
+                continue
+            tensors = [p.inputs[key] for p in batch]
+            if not all(isinstance(t, torch.Tensor) for t in tensors):
+                continue
+            shape = [max(t.shape[d] for t in tensors) for d in range(tensors[0].dim())]
+            padded = []
+            for t in tensors:
+                pad = []
+                for d in reversed(range(1, t.dim())):
+                    pad += [0, shape[d] - t.shape[d]]
+                padded.append(F.pad(t, pad, value=0) if any(pad) else t)
+            out[key] = torch.cat(padded, 0)
+        return {k: v.to(self.device) for k, v in out.items()}
+
+    # ----- request kinds -----
+    def generate(self, batch: list[Prepared]) -> list[Response]:
+        import torch
+
+        gen = batch[0].request.gen
+        inputs = self._collate(batch)
+        try:
+            with torch.inference_mode():
+                out = self.model.generate(**inputs, max_new_tokens=gen.max_new_tokens, do_sample=gen.do_sample,
+                                          eos_token_id=self.stop_ids, pad_token_id=self.pad_id)
+        except Exception as e:
+            if _is_oom(e):
+                raise OutOfMemory(str(e)) from None
+            raise
+        new = out[:, inputs["input_ids"].shape[1]:]
+        responses = []
+        for p, row in zip(batch, new):
+            ids = row.tolist()
+            n_out = next((i for i, t in enumerate(ids) if t in self.stop_ids or t == self.pad_id), len(ids))
+            text = self.tokenizer.decode(ids[:n_out], skip_special_tokens=True)
+            for s in gen.stop:
+                if s and s in text:
+                    text = text[:text.index(s)]
+            responses.append(Response(uid=p.request.uid, text=text.strip(), n_input_tokens=p.n_input_tokens,
+                                      n_image_tokens=p.n_image_tokens, n_output_tokens=n_out))
+        return responses
+
+    def loglikelihood(self, batch: list[Prepared]) -> list[Response]:
+        """Each request's prompt (and image) runs once; its KV cache is then shared by all choices."""
+        return [self._loglikelihood_one(p) for p in batch]
+
+    def _loglikelihood_one(self, p: Prepared) -> Response:
+        import torch
+        import torch.nn.functional as F
+
+        choices = p.request.choices or []
+        cont = [self.tokenizer(" " + c, add_special_tokens=False)["input_ids"] for c in choices]
+        if any(len(c) == 0 for c in cont):
+            raise SampleError("a choice tokenizes to nothing")
+        inputs = {k: v.to(self.device) for k, v in p.inputs.items() if hasattr(v, "to")}
+        try:
+            with torch.inference_mode():
+                prefix = self.model(**inputs, use_cache=True)
+                cache = getattr(prefix, "cache", None) or prefix.past_key_values
+                first_logp = F.log_softmax(prefix.logits[0, -1].float(), -1)
+                n = len(cont)
+                longest = max(len(c) for c in cont)
+                ids = torch.full((n, longest), self.pad_id, dtype=torch.long, device=self.device)
+                for i, c in enumerate(cont):
+                    ids[i, :len(c)] = torch.tensor(c)
+                cache.batch_repeat_interleave(n)
+                # Padding sits after each choice's last token, so causal attention keeps it out of the scores.
+                mask = torch.ones((n, inputs["input_ids"].shape[1] + longest), dtype=torch.long, device=self.device)
+                out = self.model(input_ids=ids, attention_mask=mask, use_cache=True, **{self._cache_kwarg: cache})
+                logp = F.log_softmax(out.logits.float(), -1)
+        except Exception as e:
+            if _is_oom(e):
+                raise OutOfMemory(str(e)) from None
+            raise
+        totals = []
+        for i, c in enumerate(cont):
+            s = float(first_logp[c[0]])
+            for j in range(1, len(c)):
+                s += float(logp[i, j - 1, c[j]])
+            totals.append(s)
+        return Response(uid=p.request.uid, logprobs=totals, choice_n_tokens=[len(c) for c in cont],
+                        n_input_tokens=p.n_input_tokens, n_image_tokens=p.n_image_tokens)
+
+    # ----- reporting -----
+    def describe(self) -> dict[str, Any]:
+        return {
+            "name": self.name, "model_id": self.model_path, "dtype": self.spec.dtype,
+            "attn_implementation": self.spec.attn_implementation or getattr(self.model.config, "_attn_implementation", None),
+            "do_image_splitting": self.spec.do_image_splitting,
+            "longest_edge": (getattr(self.processor.image_processor, "size", {}) or {}).get("longest_edge"),
+            "load_in_4bit": self.spec.load_in_4bit, "device": self.device,
+            "prompt_style": self.spec.prompt_style, "image_tokens_per_image": self._tokens_per_image,
+            "n_parameters": sum(p.numel() for p in self.model.parameters()),
+            "architecture": type(self.model).__name__, "pipeline_check": self.pipeline_check,
+        }
+
+    def reset_peak_memory(self) -> None:
+        import torch
+
+        if self.device.startswith("cuda"):
+            torch.cuda.reset_peak_memory_stats()
+
+    def peak_memory(self) -> dict[str, Any]:
+        import torch
+
+        if self.device.startswith("cuda"):
+            return {"device": torch.cuda.get_device_name(), "peak_bytes": int(torch.cuda.max_memory_allocated()),
+                    "kind": "cuda max_memory_allocated"}
+        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        rss = rss if platform.system() == "Darwin" else rss * 1024
+        return {"device": "cpu", "peak_bytes": int(rss), "kind": "process peak RSS"}
+
+
+@MODELS.register("hf")
+def load_hf(spec: ModelSpec, cache_dir=None) -> HFBackend:
+    return HFBackend(spec)

@@ -1,0 +1,45 @@
+"""What the user asked for: which model and how to run it. Maps one to one to the model card's knobs."""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+
+from ..errors import EvalkitError
+
+DTYPES = ("fp32", "bf16", "fp16")
+ATTN = ("eager", "sdpa", "flash_attention_2")
+PROMPT_STYLES = ("instruct", "base")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str = "tiny-idefics2"  # a registered backend: "tiny-idefics2", "hf", "vllm"
+    model_id: str | None = None  # hub id or local directory (for "hf")
+    dtype: str = "fp32"
+    attn_implementation: str | None = None  # None = the library's default
+    do_image_splitting: bool = False
+    longest_edge: int | None = None  # None = the processor's default (980 for Idefics2)
+    load_in_4bit: bool = False
+    device: str = "auto"  # "auto" = cuda if available else cpu
+    prompt_style: str = "instruct"
+
+    def __post_init__(self):
+        if self.dtype not in DTYPES:
+            raise EvalkitError(f"dtype {self.dtype!r} is not valid; use one of {', '.join(DTYPES)}")
+        if self.attn_implementation is not None and self.attn_implementation not in ATTN:
+            raise EvalkitError(f"attention implementation {self.attn_implementation!r} is not valid; "
+                               f"use one of {', '.join(ATTN)}")
+        if self.prompt_style not in PROMPT_STYLES:
+            raise EvalkitError(f"prompt style {self.prompt_style!r} is not valid; use one of {', '.join(PROMPT_STYLES)}")
+        if self.longest_edge is not None and (self.longest_edge <= 0 or self.longest_edge % 14):
+            raise EvalkitError(f"longest edge {self.longest_edge} is not valid; use a positive multiple of 14 (e.g. 980)")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def cache_key(self) -> str:
+        """Identity of the outputs this spec produces (device excluded: same weights, same greedy text)."""
+        d = self.to_dict()
+        d.pop("device")
+        return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]

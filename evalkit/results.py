@@ -1,0 +1,88 @@
+"""The run's result files: results.json (versioned schema) and samples.jsonl beside it.
+
+Reports, comparisons and audits read these files only, never live objects.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import EvalkitError
+from .types import SampleRecord
+
+SCHEMA_VERSION = 1
+RESULTS_FILE = "results.json"
+SAMPLES_FILE = "samples.jsonl"
+
+
+@dataclass
+class Results:
+    """Everything about one run of one task. Field order here is the order in results.json.
+
+    Metric values are on the 0-100 scale, each a dict {value, ci_low, ci_high, n}.
+    """
+
+    run_name: str
+    task: dict[str, Any]  # Task.describe(): name, hub_id, hub_config, split, id_field, metric, reference
+    data: dict[str, Any]  # source ("shipped sample" | "hub" | path), description, n_rows, n_total, note
+    model: dict[str, Any]  # backend describe(): name, model_id, dtype, do_image_splitting, pipeline_check, ...
+    generation: dict[str, Any]  # prompt_style, max_new_tokens, batch_size, do_sample
+    headline: str  # key into metrics
+    metrics: dict[str, dict[str, Any]]
+    breakdowns: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)  # n_samples, n_scored, n_errors, n_unscored, ...
+    errors: list[dict[str, str]] = field(default_factory=list)  # [{uid, sample_id, error}]
+    unscored: list[dict[str, str]] = field(default_factory=list)  # [{sample_id, reason}]
+    missing_predictions: list[str] = field(default_factory=list)  # score mode: rows without a prediction
+    extra_predictions: list[str] = field(default_factory=list)  # score mode: ids not in the data
+    tokens: dict[str, Any] = field(default_factory=dict)  # image_tokens_per_sample, input/output tokens
+    timing: dict[str, Any] = field(default_factory=dict)  # start, end, wall_s, samples_per_s, tokens_per_s
+    memory: dict[str, Any] = field(default_factory=dict)  # peak_bytes, device
+    environment: dict[str, Any] = field(default_factory=dict)  # versions, git_commit, host
+    schema_version: int = SCHEMA_VERSION
+
+    def to_dict(self) -> dict[str, Any]:
+        d = {"schema_version": self.schema_version}
+        for k in self.__dataclass_fields__:
+            if k != "schema_version":
+                d[k] = getattr(self, k)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Results":
+        if d.get("schema_version") != SCHEMA_VERSION:
+            raise EvalkitError(f"results schema_version {d.get('schema_version')!r} is not supported; "
+                               f"this evalkit reads version {SCHEMA_VERSION}")
+        return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
+
+
+def write_run(run_dir: Path, results: Results, records: list[SampleRecord]) -> None:
+    """Write samples.jsonl then results.json, each atomically (write to .tmp, then rename)."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    tmp = run_dir / (SAMPLES_FILE + ".tmp")
+    with tmp.open("w", encoding="utf-8") as f:
+        for r in records:
+            f.write(json.dumps(r.to_dict(), ensure_ascii=False) + "\n")
+    tmp.replace(run_dir / SAMPLES_FILE)
+    tmp = run_dir / (RESULTS_FILE + ".tmp")
+    tmp.write_text(json.dumps(results.to_dict(), indent=2, ensure_ascii=False), encoding="utf-8")
+    tmp.replace(run_dir / RESULTS_FILE)
+
+
+def read_run(run_dir: Path | str) -> tuple[Results, list[SampleRecord]]:
+    run_dir = Path(run_dir)
+    path = run_dir / RESULTS_FILE
+    if not path.exists():
+        raise EvalkitError(f"{run_dir}: not a run folder (no {RESULTS_FILE}); run `evalkit eval` first")
+    try:
+        results = Results.from_dict(json.loads(path.read_text(encoding="utf-8")))
+    except json.JSONDecodeError as e:
+        raise EvalkitError(f"{path}: not valid JSON ({e})") from None
+    records = []
+    sp = run_dir / SAMPLES_FILE
+    if sp.exists():
+        with sp.open(encoding="utf-8") as f:
+            records = [SampleRecord.from_dict(json.loads(line)) for line in f if line.strip()]
+    return results, records

@@ -1,0 +1,201 @@
+"""One evaluation run: data -> requests -> generator -> scores -> results files -> report.
+
+`run_eval` drives a model; `score_predictions` scores predictions made elsewhere. Both end in
+`finish_run`, so a run scored from a file and a run made here produce the same files.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import platform
+import subprocess
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from .data import load_task_data
+from .errors import EvalkitError, SampleError
+from .generator import Generator
+from .images import decode_image, thumbnail_data_uri
+from .models import ModelSpec, load_backend
+from .registry import TASKS
+from .results import Results, write_run
+from .task import Task
+from .types import Response, SampleRecord
+
+
+@dataclass
+class EvalConfig:
+    task: str
+    model: ModelSpec = field(default_factory=ModelSpec)
+    data: str | None = None  # None = shipped sample; "hub"; or a local path
+    limit: int | None = None
+    batch_size: int | str = 8
+    run_name: str | None = None
+    runs_dir: Path = Path("runs")
+    cache_dir: Path | None = None  # where the tiny model is built
+    workers: int = 2
+    progress: bool = True
+    thumbnails: int = 300  # how many samples get an image thumbnail in the report
+    report: bool = True
+
+
+def default_run_name(task: str, spec: ModelSpec) -> str:
+    model = (spec.model_id or spec.name).rstrip("/").split("/")[-1]
+    return f"{task}-{model}-{'split' if spec.do_image_splitting else 'nosplit'}"
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def environment() -> dict:
+    versions = {"python": platform.python_version()}
+    for pkg in ("evalkit", "torch", "transformers", "datasets", "numpy"):
+        try:
+            from importlib.metadata import version
+            versions[pkg] = version(pkg)
+        except Exception:
+            versions[pkg] = None
+    commit = None
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                                cwd=Path(__file__).resolve().parent, timeout=5).stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return {"versions": versions, "git_commit": commit, "host": platform.node()}
+
+
+def _thumb(task: Task, row: dict) -> str | None:
+    for col in task.image_columns:
+        ref = row.get(col)
+        if ref:
+            try:
+                return thumbnail_data_uri(decode_image(ref))
+            except Exception:
+                return None
+    return None
+
+
+def _record(task: Task, row: dict, index: int, uid: str) -> SampleRecord:
+    return SampleRecord(uid=uid, sample_id=task.sample_id(row, index), question=task.question(row),
+                        prediction=None, gold=task.gold(row), score=None, groups=task.groups(row))
+
+
+def _apply_score(task: Task, rec: SampleRecord, row: dict, responses: list[Response]) -> None:
+    errors = [r.error for r in responses if r.error]
+    rec.n_input_tokens = sum(r.n_input_tokens for r in responses)
+    rec.n_image_tokens = max((r.n_image_tokens for r in responses), default=0)
+    rec.n_output_tokens = sum(r.n_output_tokens for r in responses)
+    if errors:
+        rec.error = errors[0]
+        return
+    try:
+        prediction, score = task.score(row, responses)
+    except SampleError as e:
+        rec.error = str(e)
+        return
+    rec.prediction = prediction
+    rec.score = score.value
+    rec.extras = score.extras
+    if score.value is None:
+        rec.extras = {**score.extras, "unscored_reason": score.reason or "not scorable"}
+
+
+def run_eval(cfg: EvalConfig) -> Path:
+    """Evaluate cfg.model on cfg.task and write runs/<name>/{results.json,samples.jsonl,report.html}."""
+    task: Task = TASKS.get(cfg.task)()
+    data = load_task_data(task, cfg.data, cfg.limit)
+    run_dir = cfg.runs_dir / (cfg.run_name or default_run_name(cfg.task, cfg.model))
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "config.json").write_text(json.dumps(
+        {**asdict(cfg), "runs_dir": str(cfg.runs_dir), "cache_dir": str(cfg.cache_dir) if cfg.cache_dir else None},
+        indent=2), encoding="utf-8")
+    started = _now()
+    t0 = time.perf_counter()
+    backend = load_backend(cfg.model, cache_dir=cfg.cache_dir)
+    if hasattr(backend, "reset_peak_memory"):
+        backend.reset_peak_memory()
+
+    records: list[SampleRecord] = []
+    rows: list[dict] = []
+    requests, owners = [], []  # owners[k] = index of the record request k belongs to
+    for index, row in enumerate(data.rows):
+        uid = str(index)
+        rec = _record(task, row, index, uid)
+        records.append(rec)
+        rows.append(row)
+        try:
+            reqs = task.build_requests(row, uid)
+        except SampleError as e:
+            rec.error = str(e)
+            continue
+        requests += reqs
+        owners += [len(records) - 1] * len(reqs)
+
+    gen = Generator(backend, batch_size=cfg.batch_size, cache_path=run_dir / "cache.jsonl",
+                    workers=cfg.workers, progress=cfg.progress, desc=f"{cfg.task}")
+    t_gen = time.perf_counter()
+    responses = gen.run(requests)
+    gen_seconds = time.perf_counter() - t_gen
+
+    by_record: dict[int, list[Response]] = {}
+    for owner, resp in zip(owners, responses):
+        by_record.setdefault(owner, []).append(resp)
+    for i, rec in enumerate(records):
+        if rec.error is None:
+            _apply_score(task, rec, rows[i], by_record.get(i, []))
+        if i < cfg.thumbnails:
+            rec.thumb = _thumb(task, rows[i])
+
+    n = len(records)
+    stats = gen.stats
+    timing = {"start": started, "end": _now(), "wall_s": round(time.perf_counter() - t0, 3),
+              "generation_s": round(gen_seconds, 3),
+              "samples_per_s": round(n / gen_seconds, 3) if gen_seconds > 0 else None,
+              "tokens_per_s": round(stats.output_tokens / stats.model_seconds, 1) if stats.model_seconds > 0 else None,
+              "n_cached": stats.n_cached, "n_batches": stats.n_batches,
+              "padding_fraction": round(stats.padding_fraction, 4), "oom_halvings": stats.oom_halvings}
+    generation = {"prompt_style": cfg.model.prompt_style, "max_new_tokens": task.max_new_tokens,
+                  "batch_size": cfg.batch_size, "final_batch_size": stats.final_batch_size, "do_sample": False}
+    return finish_run(task, records, run_dir, data_info=_data_info(task, data), model=backend.describe(),
+                      generation=generation, timing=timing, memory=backend.peak_memory(), report=cfg.report)
+
+
+def _data_info(task: Task, data) -> dict:
+    return {"source": data.source, "description": data.description, "n_rows": len(data.rows),
+            "n_total": data.n_total, "note": task.sample_note if data.source == "shipped sample" else ""}
+
+
+def finish_run(task: Task, records: list[SampleRecord], run_dir: Path, *, data_info: dict, model: dict,
+               generation: dict, timing: dict, memory: dict, missing: list[str] | None = None,
+               extra: list[str] | None = None, report: bool = True) -> Path:
+    ok = [r for r in records if r.error is None]
+    metrics = task.aggregate(records)
+    breakdowns = task.breakdowns(records)
+    unscored = [{"sample_id": r.sample_id, "reason": r.extras.get("unscored_reason", "not scorable")}
+                for r in ok if r.score is None and "unscored_reason" in r.extras]
+    missing = missing or []
+    counts = {"n_samples": len(records), "n_scored": sum(1 for r in ok if r.score is not None),
+              "n_errors": len(records) - len(ok) - len(missing), "n_unscored": len(unscored),
+              "n_missing_predictions": len(missing), "n_extra_predictions": len(extra or [])}
+    img_tokens = [r.n_image_tokens for r in ok if r.n_image_tokens]
+    tokens = {"image_tokens_per_sample": (sum(img_tokens) / len(img_tokens)) if img_tokens else None,
+              "image_tokens_per_image": model.get("image_tokens_per_image"),
+              "input_tokens_mean": (sum(r.n_input_tokens for r in ok) / len(ok)) if ok else None,
+              "output_tokens_total": sum(r.n_output_tokens for r in ok)}
+    results = Results(
+        run_name=run_dir.name, task=task.describe(), data=data_info, model=model, generation=generation,
+        headline=task.metric if task.metric in metrics else next(iter(metrics)),
+        metrics={k: v.to_dict() for k, v in metrics.items()},
+        breakdowns={a: {g: v.to_dict() for g, v in gs.items()} for a, gs in breakdowns.items()},
+        counts=counts,
+        errors=[{"uid": r.uid, "sample_id": r.sample_id, "error": r.error} for r in records
+                if r.error is not None and r.sample_id not in set(missing)],
+        unscored=unscored, missing_predictions=missing, extra_predictions=extra or [],
+        tokens=tokens, timing=timing, memory=memory, environment=environment())
+    write_run(run_dir, results, records)
+    if report:
+        from reports.run_report import render_run_report
+        render_run_report(run_dir)
+    return run_dir

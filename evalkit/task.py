@@ -1,0 +1,92 @@
+"""The task plugin interface. A plugin module in tasks/ subclasses `Task` and registers it.
+
+A task never calls the model: it turns a dataset row into Requests, and a Response (or a
+prediction made elsewhere) into a Score. Aggregation defaults to the bootstrap mean of the
+per-sample headline value, overall and per group axis.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, ClassVar
+
+from .stats import bootstrap_mean
+from .types import MetricValue, Request, Response, SampleRecord, Score
+
+SAMPLES_DIR = Path(__file__).resolve().parent.parent / "tasks" / "samples"
+
+
+class Task:
+    # --- the benchmark's spec; every plugin fills these in ---
+    name: ClassVar[str]
+    title: ClassVar[str] = ""
+    hub_id: ClassVar[str]
+    hub_config: ClassVar[str | None] = None
+    split: ClassVar[str] = "validation"
+    id_field: ClassVar[str]  # the column that identifies a sample in predictions files
+    required_columns: ClassVar[tuple[str, ...]] = ()
+    image_columns: ClassVar[tuple[str, ...]] = ("image",)
+    metric: ClassVar[str]  # name of the headline metric, e.g. "anls"
+    max_new_tokens: ClassVar[int] = 32
+    # The Idefics2 model card's number for this benchmark: without / with image splitting.
+    reference: ClassVar[dict[str, float | None]] = {"no_split": None, "split": None}
+    reference_note: ClassVar[str] = ""
+    sample_note: ClassVar[str] = ""  # what the shipped sample is (synthetic, rendered, ...)
+
+    # --- data ---
+    @classmethod
+    def sample_path(cls) -> Path:
+        """Where the shipped sample lives (parquet files in the hub schema)."""
+        return SAMPLES_DIR / cls.name
+
+    def sample_id(self, row: dict, index: int) -> str:
+        return str(row[self.id_field])
+
+    # --- requests ---
+    def build_requests(self, row: dict, uid: str) -> list[Request]:
+        raise NotImplementedError
+
+    # --- scoring ---
+    def question(self, row: dict) -> str:
+        return str(row.get("question", ""))
+
+    def gold(self, row: dict) -> list[str]:
+        return [str(a) for a in (row.get("answers") or [])]
+
+    def groups(self, row: dict) -> dict[str, list[str]]:
+        """Axes to break the metric down by, e.g. {"question_type": ["table/list"]}."""
+        return {}
+
+    def score_text(self, row: dict, prediction: str) -> Score:
+        """Score a free-text prediction (from the model or a predictions file)."""
+        raise NotImplementedError
+
+    def score(self, row: dict, responses: list[Response]) -> tuple[str | None, Score]:
+        """Turn this row's responses into (prediction text, Score). One-request tasks use score_text."""
+        text = responses[0].text or ""
+        return text, self.score_text(row, text)
+
+    # --- aggregation ---
+    def aggregate(self, records: list[SampleRecord]) -> dict[str, MetricValue]:
+        """Headline metric and any extra metrics, each with a 95% bootstrap CI."""
+        scored = [r.score for r in records if r.error is None and r.score is not None]
+        return {self.metric: bootstrap_mean(scored)}
+
+    def breakdowns(self, records: list[SampleRecord]) -> dict[str, dict[str, MetricValue]]:
+        """Headline metric per group on every axis that `groups` names."""
+        by_axis: dict[str, dict[str, list[float]]] = {}
+        for r in records:
+            if r.error is not None or r.score is None:
+                continue
+            for axis, labels in r.groups.items():
+                for label in labels:
+                    by_axis.setdefault(axis, {}).setdefault(label, []).append(r.score)
+        return {axis: {g: bootstrap_mean(v) for g, v in sorted(groups.items())}
+                for axis, groups in by_axis.items()}
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "name": self.name, "title": self.title, "hub_id": self.hub_id,
+            "hub_config": self.hub_config, "split": self.split, "id_field": self.id_field,
+            "metric": self.metric, "max_new_tokens": self.max_new_tokens,
+            "reference": dict(self.reference), "reference_note": self.reference_note,
+        }

@@ -1,0 +1,108 @@
+"""The shared generator: batching must not change greedy outputs, a killed run resumes from its
+cache, out-of-memory halves the batch without losing samples, broken samples become records."""
+from __future__ import annotations
+
+import pytest
+
+from evalkit.generator import Generator
+from evalkit.models.hf import OutOfMemory
+from evalkit.types import GenConfig, Request
+from tasks.docvqa import DocVQA
+
+
+def _requests(rows, n=10, max_new_tokens=12):
+    task = DocVQA()
+    reqs = []
+    for i, row in enumerate(rows[:n]):
+        (r,) = task.build_requests(row, str(i))
+        r.gen = GenConfig(max_new_tokens=max_new_tokens)
+        reqs.append(r)
+    return reqs
+
+
+def test_batched_equals_one_at_a_time(tiny_backend, docvqa_rows):
+    reqs = _requests(docvqa_rows)
+    batched = Generator(tiny_backend, batch_size=4, progress=False).run(reqs)
+    single = [tiny_backend.generate([tiny_backend.prepare(r)])[0] for r in reqs]
+    assert [r.uid for r in batched] == [r.uid for r in reqs]  # original order restored
+    assert [r.text for r in batched] == [r.text for r in single]
+    assert all(r.error is None for r in batched)
+    # the prompts differ in length, so the batches really were padded
+    assert len({r.n_input_tokens for r in batched}) > 1
+
+
+class CountingBackend:
+    """Wraps a backend, counting the requests that reach the model; can fail after N batches."""
+
+    def __init__(self, inner, fail_after_batches=None, oom_above=None):
+        self.inner, self.spec, self.name = inner, inner.spec, inner.name
+        self.generated: list[str] = []
+        self.batches = 0
+        self.fail_after_batches = fail_after_batches
+        self.oom_above = oom_above
+
+    def estimate_length(self, r):
+        return self.inner.estimate_length(r)
+
+    def prepare(self, r):
+        return self.inner.prepare(r)
+
+    def generate(self, batch):
+        if self.oom_above is not None and len(batch) > self.oom_above:
+            raise OutOfMemory("CUDA out of memory (simulated)")
+        if self.fail_after_batches is not None and self.batches >= self.fail_after_batches:
+            raise KeyboardInterrupt  # the user pressed ctrl-C mid-run
+        self.batches += 1
+        self.generated += [p.request.uid for p in batch]
+        return self.inner.generate(batch)
+
+
+def test_killed_run_resumes_from_cache(tiny_backend, docvqa_rows, tmp_path):
+    reqs = _requests(docvqa_rows, n=10)
+    full = Generator(tiny_backend, batch_size=3, progress=False).run(reqs)
+
+    cache = tmp_path / "cache.jsonl"
+    killed = CountingBackend(tiny_backend, fail_after_batches=2)
+    with pytest.raises(KeyboardInterrupt):
+        Generator(killed, batch_size=3, cache_path=cache, progress=False).run(reqs)
+    assert len(killed.generated) == 6  # two batches of 3 made it to the cache
+
+    resumed = CountingBackend(tiny_backend)
+    gen = Generator(resumed, batch_size=3, cache_path=cache, progress=False)
+    out = gen.run(reqs)
+    assert sorted(resumed.generated) == sorted(set(r.uid for r in reqs) - set(killed.generated))
+    assert gen.stats.n_cached == 6
+    assert [r.text for r in out] == [r.text for r in full]
+    assert [r.n_input_tokens for r in out] == [r.n_input_tokens for r in full]
+
+
+def test_cache_survives_a_torn_last_line(tiny_backend, docvqa_rows, tmp_path):
+    reqs = _requests(docvqa_rows, n=4)
+    cache = tmp_path / "cache.jsonl"
+    Generator(tiny_backend, batch_size=2, cache_path=cache, progress=False).run(reqs)
+    with cache.open("a") as f:
+        f.write('{"key": "abc", "respo')  # a crash in the middle of a write
+    again = CountingBackend(tiny_backend)
+    gen = Generator(again, batch_size=2, cache_path=cache, progress=False)
+    gen.run(reqs)
+    assert again.generated == [] and gen.cache.n_corrupt_lines == 1
+
+
+def test_out_of_memory_halves_batch_and_keeps_every_sample(tiny_backend, docvqa_rows):
+    reqs = _requests(docvqa_rows, n=9)
+    backend = CountingBackend(tiny_backend, oom_above=2)
+    gen = Generator(backend, batch_size="auto", progress=False)
+    out = gen.run(reqs)
+    assert all(r.error is None and r.text is not None for r in out)
+    assert sorted(backend.generated) == sorted(r.uid for r in reqs)
+    assert gen.stats.final_batch_size == 2 and gen.stats.oom_halvings >= 1
+
+
+def test_broken_samples_become_error_records(tiny_backend, docvqa_rows):
+    reqs = _requests(docvqa_rows, n=3)
+    reqs[1].images = [{"bytes": b"", "path": None}]
+    reqs.append(Request(uid="long", text="word " * 5000, images=[docvqa_rows[0]["image"]]))
+    out = Generator(tiny_backend, batch_size=2, progress=False).run(reqs)
+    assert out[1].error == "image file is empty (0 bytes)"
+    assert out[3].error.startswith("prompt too long")
+    assert out[0].error is None and out[2].error is None
