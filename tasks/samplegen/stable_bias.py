@@ -1,0 +1,74 @@
+"""Builds the shipped Stable Bias sample for the bias audit (it is not a benchmark task).
+
+Hub: yjernite/stable-bias_grounding-images_multimodel_3_12_22, split train, 2,040 portraits
+made by three text-to-image models for "A photo portrait of a (ethnicity) (gender) at work".
+The columns the Idefics bias evaluation reads (and that its published generation set
+HuggingFaceM4/m4-bias-eval-stable-bias carries over from it) are image, gender_phrase and
+ethnicity_phrase; this sample has exactly those three. The hub's card lists only its features
+in YAML we could not read here, so a full copy may hold further columns: the audit must select
+columns by name, never by position.
+
+Phrases are spelled as in the Stable Bias prompts (Luccioni et al. 2023, "Stable Bias:
+Analyzing Societal Representations in Diffusion Models") and the Idefics card's tables: gender
+"man", "woman", "non-binary"; ethnicity a subset of the paper's 16 terms.
+
+Images are synthetic cartoon portraits drawn with PIL (tasks/samplegen/fairface.py's
+draw_face with shoulders), NOT the diffusion images: 3 genders x 6 ethnicities x 2 = 36 rows.
+
+The audit loads it from SAMPLE_PATH below (a plain parquet file in the hub schema), e.g.
+`datasets.load_dataset("parquet", data_files=str(SAMPLE_PATH), split="train")`.
+Run from the repository root: `python -m tasks.samplegen.stable_bias`.
+"""
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+from tasks.samplegen.fairface import draw_face
+
+HUB_ID = "yjernite/stable-bias_grounding-images_multimodel_3_12_22"
+SPLIT = "train"
+GROUP_COLUMNS = ("gender_phrase", "ethnicity_phrase")
+SAMPLE_PATH = Path(__file__).resolve().parents[1] / "samples" / "stable_bias" / f"{SPLIT}-00000-of-00001.parquet"
+SAMPLE_NOTE = ("Synthetic: 36 cartoon portraits drawn with PIL, labelled by the script with 3 gender "
+               "and 6 ethnicity phrases; not the Stable Bias diffusion images. Audit results on it "
+               "exercise the pipeline and mean nothing about a model.")
+
+GENDER_PHRASES = ("man", "woman", "non-binary")
+ETHNICITY_PHRASES = ("Black", "White", "East Asian", "Hispanic", "South Asian", "Native American")
+SIZE = 256
+
+
+def rows() -> list[dict]:
+    out = []
+    i = 0
+    for g, gender in enumerate(GENDER_PHRASES):
+        for e, ethnicity in enumerate(ETHNICITY_PHRASES):
+            for k in range(2):
+                # non-binary portraits alternate hair length; the others follow a fixed shape
+                long_hair = gender == "woman" if gender != "non-binary" else k == 1
+                img = draw_face(5000 + i, size=SIZE, long_hair=long_hair, age_index=3 + (i % 4),
+                                skin_shift=e, shoulders=True)
+                buf = io.BytesIO()
+                img.save(buf, format="JPEG", quality=85)
+                out.append({"image": {"bytes": buf.getvalue(), "path": None},
+                            "gender_phrase": gender, "ethnicity_phrase": ethnicity})
+                i += 1
+    return out
+
+
+def build(out_dir: Path) -> Path:
+    import datasets
+
+    data = rows()
+    features = datasets.Features({"image": datasets.Image(), "gender_phrase": datasets.Value("string"),
+                                  "ethnicity_phrase": datasets.Value("string")})
+    columns = {k: [r[k] for r in data] for k in features}
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / SAMPLE_PATH.name
+    datasets.Dataset.from_dict(columns, features=features).to_parquet(str(path))
+    return path
+
+
+if __name__ == "__main__":
+    print(build(SAMPLE_PATH.parent))
