@@ -1,0 +1,153 @@
+"""Shared pieces for every HTML report: the jinja2 environment, number filters, inline figures,
+and writing a page with its Content-Security-Policy.
+
+Reports are single self-contained files: CSS inline, figures as base64 PNG data URIs, no
+network. The CSP meta tag makes the browser enforce that (default-src 'none'), and lets
+only our own inline scripts run (by hash), so a model output that slipped past escaping
+still could not execute.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import math
+from pathlib import Path
+from typing import Any, Iterable
+
+import jinja2
+
+TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
+
+# Placeholder for a missing number, so an absent value never reads as zero.
+MISSING = "—"
+
+
+def make_env(extra_dirs: Iterable[Path] = ()) -> jinja2.Environment:
+    """A jinja2 environment over reports/templates (plus `extra_dirs`, searched first).
+
+    Autoescape is on for every template, whatever its file name: all dataset strings and
+    model outputs are untrusted. StrictUndefined turns a misspelt variable into an error
+    instead of a silently empty cell.
+    """
+    loader = jinja2.FileSystemLoader([*map(str, extra_dirs), str(TEMPLATES_DIR)])
+    env = jinja2.Environment(loader=loader, autoescape=True, undefined=jinja2.StrictUndefined,
+                             trim_blocks=True, lstrip_blocks=True)
+    env.filters.update(fmt_num=fmt_num, fmt_bytes=fmt_bytes, fmt_duration=fmt_duration,
+                       fmt_int=fmt_int, fmt_value=fmt_value, fmt_ci=fmt_ci)
+    return env
+
+
+def _is_number(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def fmt_num(x: Any, digits: int = 1) -> str:
+    """Fixed decimals (metric values on the 0-100 scale use 1); missing or NaN -> an em dash."""
+    return f"{x:.{digits}f}" if _is_number(x) else MISSING
+
+
+def fmt_ci(low: Any, high: Any, digits: int = 1) -> str:
+    """A 95% interval as 'low–high', or one dash when it is unknown."""
+    if not (_is_number(low) and _is_number(high)):
+        return MISSING
+    return f"{low:.{digits}f}–{high:.{digits}f}"
+
+
+def fmt_int(x: Any) -> str:
+    """Thousands separated integer: 12345 -> '12,345'."""
+    return f"{int(round(x)):,}" if _is_number(x) else MISSING
+
+
+def fmt_bytes(n: Any) -> str:
+    """Binary units, one decimal: 1536 -> '1.5 KiB'; under 1 KiB stays in bytes."""
+    if not _is_number(n):
+        return MISSING
+    n = float(n)
+    if abs(n) < 1024:
+        return f"{int(n)} B"
+    for unit in ("KiB", "MiB", "GiB", "TiB"):
+        n /= 1024
+        if abs(n) < 1024 or unit == "TiB":
+            return f"{n:.1f} {unit}"
+    raise AssertionError("unreachable")
+
+
+def fmt_duration(seconds: Any) -> str:
+    """Wall time a person reads at a glance: '42.3 s', '2 min 05 s', '1 h 02 min 05 s'."""
+    if not _is_number(seconds):
+        return MISSING
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    total = int(round(seconds))
+    h, rest = divmod(total, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h} h {m:02d} min {s:02d} s" if h else f"{m} min {s:02d} s"
+
+
+def fmt_value(x: Any) -> str:
+    """Any metadata value as text: whole floats as integers, others to 2 decimals, booleans as
+    yes/no, lists comma-joined, dicts as 'key value' pairs without the unset ones."""
+    if x is None or x == "":
+        return MISSING
+    if isinstance(x, bool):
+        return "yes" if x else "no"
+    if isinstance(x, float):
+        if not math.isfinite(x):
+            return MISSING
+        return f"{int(x):,}" if x.is_integer() else f"{x:,.2f}"
+    if isinstance(x, int):
+        return f"{x:,}"
+    if isinstance(x, (list, tuple)):
+        return ", ".join(fmt_value(v) for v in x) or MISSING
+    if isinstance(x, dict):
+        return ", ".join(f"{k} {fmt_value(v)}" for k, v in x.items() if v is not None) or MISSING
+    return str(x)
+
+
+def new_figure(width: float, height: float):
+    """A matplotlib Figure on the Agg canvas, without pyplot's global figure registry."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), dpi=100, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def fig_to_data_uri(fig, dpi: int = 144) -> str:
+    """The figure as a base64 PNG data URI (PNG, not SVG: an SVG carries xmlns URLs)."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, metadata={"Software": None})
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def load_script(name: str) -> str:
+    """An inline script shipped in reports/templates (e.g. 'table_filter.js')."""
+    return (TEMPLATES_DIR / name).read_text(encoding="utf-8")
+
+
+def csp(scripts: Iterable[str] = ()) -> str:
+    """Content-Security-Policy for a self-contained page: nothing from the network, images
+    only as data URIs, and only the listed inline scripts (by SHA-256 of their exact text)."""
+    hashes = " ".join("'sha256-" + base64.b64encode(hashlib.sha256(s.encode("utf-8")).digest()).decode("ascii") + "'"
+                      for s in scripts)
+    script_src = hashes or "'none'"
+    return ("default-src 'none'; img-src data:; style-src 'unsafe-inline'; "
+            f"script-src {script_src}; base-uri 'none'; form-action 'none'")
+
+
+def render_page(env: jinja2.Environment, template: str, out_path: Path,
+                scripts: Iterable[str] = (), **context: Any) -> Path:
+    """Render `template` (which extends base.html.j2) to `out_path`, atomically.
+
+    `scripts` are inline script texts: base.html.j2 emits each verbatim at the end of the
+    body and the CSP admits exactly those.
+    """
+    scripts = list(scripts)
+    html = env.get_template(template).render(scripts=scripts, csp=csp(scripts), **context)
+    out_path = Path(out_path)
+    tmp = out_path.with_name(out_path.name + ".tmp")
+    tmp.write_text(html, encoding="utf-8")
+    tmp.replace(out_path)
+    return out_path

@@ -1,0 +1,242 @@
+"""The HTML report of one run: runs/<run>/report.html, built from results.json + samples.jsonl.
+
+Hooks other report writers and the tests rely on (reuse them in reports that extend
+base.html.j2, so one vocabulary reads across pages):
+
+  page       #page-title                      the <h1>
+  banners    #banner-pipeline-check           .banner.warn; random-weights model
+             #banner-data-source              .banner.info; shipped sample, with its note
+  headline   #headline-metric #headline-value #headline-ci-low #headline-ci-high #headline-n
+             #reference-no-split #reference-split   the model card's numbers
+             .ref-row.match                   the reference row comparable to this run
+  metrics    table#metrics  tr[data-metric=NAME] > td.value td.ci-low td.ci-high td.n
+             tr.headline-row                  the headline metric's row
+  breakdown  section#breakdowns  table.breakdown[data-axis=AXIS]
+             tr[data-group=LABEL] > td.value td.ci-low td.ci-high td.n
+  figures    img[data-figure="breakdown-AXIS"]  img[data-figure="length-histogram"]
+  metadata   table#run-metadata  tr[data-key=KEY] > td
+  counts     table#counts  tr[data-count=KEY] > td.num
+  errors     #error-count (= number of errors listed)  table#errors tr.error-row
+  unscored   #unscored-count  table#unscored
+  score mode #missing-predictions #extra-predictions (only when non-empty)
+  samples    table#samples  tr.sample[data-sample-id][data-status=error|unscored|zero|partial|full]
+             > td.thumb td.sample-id td.question td.prediction td.gold td.score td.error
+             .filter-bar[data-filter-for=samples]  (hidden until its script runs)
+Numbers on the 0-100 scale are shown with 1 decimal; per-sample scores (0-1) with 2.
+Tables use td.num for right-aligned numbers; classes are styled in base.html.j2.
+"""
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from statistics import median
+from typing import Any
+
+from evalkit.results import Results, read_run
+from evalkit.types import SampleRecord
+
+from .figures import MAX_BARS, GroupStat, group_bars, length_histogram
+from .html import fmt_bytes, fmt_duration, fmt_num, fmt_value, load_script, make_env, render_page
+
+REPORT_FILE = "report.html"
+# A sample table beyond this many rows makes a page too heavy to open (thumbnails are
+# inline); the full set stays in samples.jsonl.
+MAX_SAMPLE_ROWS = 5000
+MAX_LIST_ROWS = 1000  # errors, unscored, missing/extra ids
+FOLD_AFTER = 20  # longer error / unscored lists start collapsed
+# Only inline images may become an <img src>: anything else would be a network or file fetch.
+_DATA_URI = re.compile(r"^data:image/(png|jpeg|gif|webp);base64,[A-Za-z0-9+/=]+$")
+
+
+@dataclass
+class Stat:
+    """A metric row: value and 95% CI on the 0-100 scale."""
+
+    name: str
+    value: float | None
+    ci_low: float | None
+    ci_high: float | None
+    n: int | None
+    is_headline: bool = False
+
+
+@dataclass
+class Reference:
+    key: str  # "no_split" | "split"
+    label: str
+    value: float | None
+    matches_run: bool  # same image-splitting setting as this run
+
+
+@dataclass
+class Breakdown:
+    axis: str
+    rows: list[Stat]
+    figure: str | None
+
+
+@dataclass
+class SampleRow:
+    sample_id: str
+    status: str
+    question: str
+    prediction: str | None
+    gold: list[str]
+    score: str
+    error: str | None
+    thumb: str | None
+    tags: list[str] = field(default_factory=list)
+
+
+def render_run_report(run_dir: Path, *, max_sample_rows: int = MAX_SAMPLE_ROWS) -> Path:
+    """Write run_dir/report.html from the run's result files and return its path."""
+    run_dir = Path(run_dir)
+    results, records = read_run(run_dir)
+    context = build_context(results, records, max_sample_rows=max_sample_rows)
+    return render_page(make_env(), "run.html.j2", run_dir / REPORT_FILE,
+                       scripts=[load_script("table_filter.js")], **context)
+
+
+def build_context(results: Results, records: list[SampleRecord], *,
+                  max_sample_rows: int = MAX_SAMPLE_ROWS) -> dict[str, Any]:
+    task, model = results.task, results.model
+    metric_name = task.get("metric") or results.headline
+    lengths = [len(str(r.prediction).split()) for r in records if r.error is None and r.prediction is not None]
+    shown = records[:max_sample_rows]
+    return {
+        "title": f"{task.get('title') or task.get('name') or 'task'} — {results.run_name}",
+        "r": results,
+        "pipeline_check": bool(model.get("pipeline_check")),
+        "model_name": model.get("name") or model.get("model_id") or "the model",
+        "shipped_sample": results.data.get("source") == "shipped sample",
+        "headline": _stat(results.headline, results.metrics.get(results.headline), True),
+        "references": references(task, model),
+        "reference_note": task.get("reference_note") or "",
+        "metrics": [_stat(k, v, k == results.headline) for k, v in results.metrics.items()],
+        "breakdowns": breakdowns(results.breakdowns, metric_name),
+        "max_bars": MAX_BARS,
+        "length_figure": length_histogram(lengths),
+        "length_stats": {"n": len(lengths), "mean": sum(lengths) / len(lengths) if lengths else None,
+                         "median": median(lengths) if lengths else None},
+        "metadata": metadata(results),
+        "counts": list(results.counts.items()),
+        "errors": results.errors[:MAX_LIST_ROWS],
+        "unscored": results.unscored[:MAX_LIST_ROWS],
+        "missing": results.missing_predictions[:MAX_LIST_ROWS],
+        "extra": results.extra_predictions[:MAX_LIST_ROWS],
+        "max_list_rows": MAX_LIST_ROWS,
+        "fold_after": FOLD_AFTER,
+        "samples": [sample_row(r) for r in shown],
+        "n_records": len(records),
+        "raw_json": json.dumps({k: getattr(results, k) for k in (
+            "task", "data", "model", "generation", "tokens", "timing", "memory", "environment")},
+            indent=2, ensure_ascii=False, default=str),
+    }
+
+
+def _stat(name: str, m: dict[str, Any] | None, is_headline: bool = False) -> Stat:
+    m = m or {}
+    return Stat(name, m.get("value"), m.get("ci_low"), m.get("ci_high"), m.get("n"), is_headline)
+
+
+def references(task: dict[str, Any], model: dict[str, Any]) -> list[Reference]:
+    ref = task.get("reference") or {}
+    splitting = model.get("do_image_splitting")
+    return [Reference("no_split", "without image splitting", ref.get("no_split"), splitting is False),
+            Reference("split", "with image splitting", ref.get("split"), splitting is True)]
+
+
+def breakdowns(raw: dict[str, dict[str, dict[str, Any]]], metric: str) -> list[Breakdown]:
+    out = []
+    for axis, groups in raw.items():
+        rows = [_stat(g, v) for g, v in groups.items()]
+        fig = group_bars([GroupStat(s.name, s.value, s.ci_low, s.ci_high, s.n or 0) for s in rows], metric)
+        out.append(Breakdown(axis, rows, fig))
+    return out
+
+
+def metadata(r: Results) -> list[tuple[str, str, str]]:
+    """(key, label, text) rows of the run metadata table; the key is the row's data-key.
+    Optional settings a run did not record are left out; results.json keeps everything."""
+    m, g, t, tok, env, d, mem = r.model, r.generation, r.timing, r.tokens, r.environment, r.data, r.memory
+    peak = fmt_bytes(mem.get("peak_bytes"))
+    if mem.get("device") and mem.get("peak_bytes") is not None:
+        peak += f" ({mem['device']})"
+    batch = fmt_value(g.get("batch_size"))
+    if g.get("final_batch_size") not in (None, g.get("batch_size")):
+        batch += f" (ran at {fmt_value(g['final_batch_size'])})"
+    padding = t.get("padding_fraction")
+    dataset = " / ".join(str(x) for x in (r.task.get("hub_id"), r.task.get("hub_config"), r.task.get("split")) if x)
+    rows = [
+        ("model_name", "Model", fmt_value(m.get("name")), True),
+        ("model_id", "Model id", fmt_value(m.get("model_id")), True),
+        ("architecture", "Architecture", fmt_value(m.get("architecture")), False),
+        ("n_parameters", "Parameters", fmt_value(m.get("n_parameters")), False),
+        ("dtype", "dtype", fmt_value(m.get("dtype")), True),
+        ("load_in_4bit", "4-bit weights", fmt_value(m.get("load_in_4bit")) if m.get("load_in_4bit") else "—", False),
+        ("attn_implementation", "Attention", fmt_value(m.get("attn_implementation")), False),
+        ("device", "Device", fmt_value(m.get("device")), False),
+        ("do_image_splitting", "Image splitting", fmt_value(m.get("do_image_splitting")), True),
+        ("longest_edge", "Longest image edge (px)", fmt_value(m.get("longest_edge")), False),
+        ("image_tokens_per_image", "Image tokens per image", fmt_value(tok.get("image_tokens_per_image")), False),
+        ("image_tokens_per_sample", "Image tokens per sample", fmt_value(tok.get("image_tokens_per_sample")), True),
+        ("input_tokens_mean", "Input tokens per sample", fmt_num(tok.get("input_tokens_mean"), 1), False),
+        ("output_tokens_total", "Output tokens (total)", fmt_value(tok.get("output_tokens_total")), False),
+        ("prompt_style", "Prompt style", fmt_value(g.get("prompt_style")), True),
+        ("batch_size", "Batch size", batch, True),
+        ("max_new_tokens", "Max new tokens", fmt_value(g.get("max_new_tokens", r.task.get("max_new_tokens"))), True),
+        ("do_sample", "Decoding", "greedy" if g.get("do_sample") is False else
+         "sampling" if g.get("do_sample") else "—", False),
+        ("samples_per_s", "Samples / s", fmt_num(t.get("samples_per_s"), 2), True),
+        ("tokens_per_s", "Output tokens / s", fmt_num(t.get("tokens_per_s"), 1), True),
+        ("wall_s", "Wall time", fmt_duration(t.get("wall_s")), True),
+        ("generation_s", "Generation time", fmt_duration(t.get("generation_s")), False),
+        ("n_cached", "Responses from cache", fmt_value(t.get("n_cached")), False),
+        ("padding_fraction", "Padding in batches", f"{padding * 100:.1f}%" if isinstance(padding, (int, float)) else "—", False),
+        ("oom_halvings", "Batch halvings on OOM", fmt_value(t.get("oom_halvings")), False),
+        ("peak_memory", "Peak memory", peak, True),
+        ("dataset", "Dataset", dataset or "—", True),
+        ("data_source", "Data source", fmt_value(d.get("source")), True),
+        ("n_rows", "Rows evaluated", _rows_text(d), True),
+        ("versions", "Versions", fmt_value(env.get("versions")), True),
+        ("git_commit", "Git commit", fmt_value(env.get("git_commit")), True),
+        ("host", "Host", fmt_value(env.get("host")), False),
+        ("start", "Start", fmt_value(t.get("start")), True),
+        ("end", "End", fmt_value(t.get("end")), True),
+    ]
+    # Always-shown rows say "—" when absent (a reader should see it is unknown); optional
+    # knobs that this run did not record would only add dashes.
+    return [(key, label, text) for key, label, text, always in rows if always or text != "—"]
+
+
+def _rows_text(d: dict[str, Any]) -> str:
+    n, total = d.get("n_rows"), d.get("n_total")
+    if n is None:
+        return "—"
+    return f"{n:,} of {total:,}" if isinstance(total, int) and total != n else f"{n:,}"
+
+
+def sample_status(r: SampleRecord) -> str:
+    if r.error is not None:
+        return "error"
+    if r.score is None:
+        return "unscored"
+    return "zero" if r.score <= 0 else "full" if r.score >= 1 else "partial"
+
+
+def _gold_list(gold: list[str]) -> list[str]:
+    """Distinct gold answers in order, with a count where annotators repeat one (VQA has 10)."""
+    counts = Counter(str(a) for a in gold)
+    return [a if c == 1 else f"{a} (×{c})" for a, c in counts.items()]
+
+
+def sample_row(r: SampleRecord) -> SampleRow:
+    thumb = r.thumb if isinstance(r.thumb, str) and _DATA_URI.match(r.thumb) else None
+    tags = [f"{axis}: {label}" for axis, labels in r.groups.items() for label in labels]
+    return SampleRow(
+        sample_id=str(r.sample_id), status=sample_status(r), question=r.question or "",
+        prediction=r.prediction, gold=_gold_list(r.gold or []), score=fmt_num(r.score, 2),
+        error=r.error, thumb=thumb, tags=tags)
