@@ -55,8 +55,20 @@ def _spec(args):
                      prompt_style=args.prompt_style)
 
 
+def quiet_libraries() -> None:
+    """The CLI owns the terminal: keep transformers' load-time progress bars and notices out of it."""
+    try:
+        from transformers.utils import logging as hf_logging
+        hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()
+    except ImportError:
+        pass
+
+
 def cmd_eval(args) -> int:
     from .runner import EvalConfig, run_eval
+
+    quiet_libraries()
 
     tasks = _task_list(args.task)
     done = []

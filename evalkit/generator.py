@@ -108,7 +108,7 @@ class Generator:
         from tqdm.auto import tqdm
 
         order = self._order(idx, requests)
-        bar = tqdm(total=len(requests), initial=n_cached, desc=self.desc, unit="sample",
+        bar = tqdm(total=len(requests), initial=n_cached, desc=self.desc, unit="request",
                    disable=not self.progress, dynamic_ncols=True)
         pool = ThreadPoolExecutor(max_workers=max(1, self.workers))
         futures: dict[int, Future] = {}

@@ -1,0 +1,155 @@
+"""End to end through the CLI on the tiny model, and every bad input the foundation issue names."""
+from __future__ import annotations
+
+import json
+
+import datasets
+import pytest
+
+from evalkit.cli import main
+from evalkit.results import read_run
+from tasks.docvqa import DocVQA
+
+
+def _eval(tmp_path, tiny_cache, *extra):
+    return main(["eval", "--task", "docvqa", "--runs-dir", str(tmp_path / "runs"), "--cache-dir", str(tiny_cache),
+                 "--no-progress", "--device", "cpu", *extra])
+
+
+def _docvqa_copy(tmp_path, rows, name="data"):
+    """A local copy of DocVQA-schema rows, saved the way a user would (save_to_disk)."""
+    features = datasets.Features({**DocVQA_features(), "image": datasets.Image(decode=False)})
+    ds = datasets.Dataset.from_list(rows, features=features)
+    path = tmp_path / name
+    ds.save_to_disk(str(path))
+    return path
+
+
+def DocVQA_features():
+    return dict(datasets.load_dataset("parquet", data_files=str(next(DocVQA.sample_path().glob("*.parquet"))),
+                                      split="train").features)
+
+
+def test_eval_end_to_end_and_resume(tmp_path, tiny_cache, capsys):
+    assert _eval(tmp_path, tiny_cache, "--limit", "6", "--run-name", "r") == 0
+    out = capsys.readouterr().out
+    assert "pipeline check" in out
+    run = tmp_path / "runs" / "r"
+    results, records = read_run(run)
+    assert results.counts["n_samples"] == 6 and len(records) == 6
+    assert results.model["pipeline_check"] is True and results.model["name"] == "tiny-idefics2"
+    # the headline is the mean of the per-sample scores on the 0-100 scale
+    scores = [r.score for r in records if r.score is not None]
+    assert results.metrics["anls"]["value"] == pytest.approx(100 * sum(scores) / len(scores))
+    assert results.tokens["image_tokens_per_sample"] == 8  # tiny model: 8 latents, no splitting
+    assert (run / "report.html").exists() and (run / "cache.jsonl").exists()
+    # a second run of the same command answers everything from the cache, with identical records
+    assert _eval(tmp_path, tiny_cache, "--limit", "6", "--run-name", "r") == 0
+    results2, records2 = read_run(run)
+    assert results2.timing["n_cached"] == 6
+    assert [r.prediction for r in records2] == [r.prediction for r in records]
+
+
+def test_image_splitting_gives_five_times_the_image_tokens(tmp_path, tiny_cache):
+    assert _eval(tmp_path, tiny_cache, "--limit", "2", "--run-name", "s", "--split-images") == 0
+    results, _ = read_run(tmp_path / "runs" / "s")
+    assert results.tokens["image_tokens_per_sample"] == 40  # 4 crops + the full image, 8 tokens each
+    assert results.model["do_image_splitting"] is True
+
+
+def test_bad_samples_are_records_not_crashes(tmp_path, tiny_cache, docvqa_rows):
+    rows = [dict(r) for r in docvqa_rows[:5]]
+    rows[0]["image"] = {"bytes": b"", "path": None}  # zero-byte image
+    rows[1]["question"] = "   "  # empty question
+    rows[2]["answers"] = []  # no gold answers: prediction kept, no score
+    rows[3]["question"] = "word " * 4000  # longer than the tiny model's 2048-token context
+    path = _docvqa_copy(tmp_path, rows)
+    assert _eval(tmp_path, tiny_cache, "--data", str(path), "--run-name", "bad") == 0
+    results, records = read_run(tmp_path / "runs" / "bad")
+    errors = {e["sample_id"]: e["error"] for e in results.errors}
+    assert errors[rows[0]["questionId"]] == "image file is empty (0 bytes)"
+    assert errors[rows[1]["questionId"]] == "empty question"
+    assert errors[rows[3]["questionId"]].startswith("prompt too long")
+    assert results.counts == {"n_samples": 5, "n_scored": 1, "n_errors": 3, "n_unscored": 1,
+                              "n_missing_predictions": 0, "n_extra_predictions": 0}
+    assert results.unscored == [{"sample_id": rows[2]["questionId"], "reason": "no gold answers"}]
+    assert records[2].prediction is not None and records[2].score is None
+    assert results.metrics["anls"]["n"] == 1  # errors never count as right or wrong
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--task", "nope"], "unknown task 'nope'; valid tasks: "),
+    (["--task", "docvqa", "--model", "gpt9"], "unknown model 'gpt9'; valid models: "),
+    (["--task", "docvqa", "--data", "/no/such/dir"], "--data /no/such/dir: no such file or directory"),
+    (["--task", "docvqa", "--model", "hf"], "model 'hf' needs --model-id"),
+    (["--task", "docvqa", "--dtype", "fp8"], "dtype 'fp8' is not valid; use one of fp32, bf16, fp16"),
+    (["--task", "docvqa", "--longest-edge", "1000"], "longest edge 1000 is not valid"),
+])
+def test_bad_arguments_give_one_line(tmp_path, tiny_cache, capsys, args, message):
+    code = main(["eval", *args, "--runs-dir", str(tmp_path), "--cache-dir", str(tiny_cache), "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.startswith("evalkit: error: ") and message in err
+    assert "Traceback" not in err and err.count("\n") == 1
+
+
+def test_malformed_data_folder(tmp_path, tiny_cache, capsys):
+    (tmp_path / "junk").mkdir()
+    (tmp_path / "junk" / "notes.txt").write_text("hello")
+    assert main(["eval", "--task", "docvqa", "--data", str(tmp_path / "junk"), "--runs-dir", str(tmp_path),
+                 "--no-progress"]) == 2
+    assert "found no dataset" in capsys.readouterr().err
+
+
+def test_data_missing_columns(tmp_path, capsys):
+    datasets.Dataset.from_dict({"questionId": ["1"], "question": ["q"]}).to_parquet(str(tmp_path / "d.parquet"))
+    assert main(["eval", "--task", "docvqa", "--data", str(tmp_path / "d.parquet"), "--runs-dir", str(tmp_path),
+                 "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "lacks column(s) ['image', 'answers']" in err
+
+
+# ---------------------------------------------------------------- evalkit score
+
+def _write_preds(path, items):
+    path.write_text("".join(json.dumps(x) + "\n" for x in items))
+    return path
+
+
+def test_score_predictions_counts_missing_and_extra(tmp_path, docvqa_rows):
+    first = docvqa_rows[0]
+    preds = [{"id": r["questionId"], "prediction": r["answers"][0]} for r in docvqa_rows[1:]]
+    preds.append({"id": "not-a-question", "prediction": "x"})
+    preds.append({"id": docvqa_rows[0]["questionId"] + "-typo", "prediction": "<script>alert(1)</script>"})
+    p = _write_preds(tmp_path / "preds.jsonl", preds)
+    assert main(["score", "--task", "docvqa", "--predictions", str(p), "--runs-dir", str(tmp_path / "runs"),
+                 "--run-name", "sc"]) == 0
+    results, records = read_run(tmp_path / "runs" / "sc")
+    assert results.missing_predictions == [first["questionId"]]
+    assert results.extra_predictions == sorted([first["questionId"] + "-typo", "not-a-question"])
+    assert results.counts["n_missing_predictions"] == 1 and results.counts["n_errors"] == 0
+    # every other prediction is a gold answer, so ANLS is exactly 100 on the scored rows
+    assert results.metrics["anls"]["value"] == 100.0
+    assert results.metrics["anls"]["n"] == len(docvqa_rows) - 1
+    assert results.model["pipeline_check"] is False
+
+
+@pytest.mark.parametrize("content,message", [
+    ("not json\n", "preds.jsonl:1: not valid JSON"),
+    ('{"id": "1"}\n', 'preds.jsonl:1: needs the keys "id" and "prediction"'),
+    ('{"id": "1", "prediction": "a"}\n{"id": "1", "prediction": "b"}\n', "preds.jsonl:2: id '1' appears twice"),
+])
+def test_malformed_predictions(tmp_path, capsys, content, message):
+    (tmp_path / "preds.jsonl").write_text(content)
+    assert main(["score", "--task", "docvqa", "--predictions", str(tmp_path / "preds.jsonl"),
+                 "--runs-dir", str(tmp_path)]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_tasks_and_models_listing(capsys):
+    assert main(["tasks"]) == 0
+    out = capsys.readouterr().out
+    assert "docvqa" in out and "lmms-lab/DocVQA (DocVQA)" in out and "67.3 / 74.0" in out
+    assert main(["models"]) == 0
+    out = capsys.readouterr().out
+    assert "tiny-idefics2" in out and "hf" in out
