@@ -1,0 +1,53 @@
+"""`make bench`: the speed claims of the engine and the audit, measured as ratios in one run.
+
+Writes bench.json and bench.html under --out. Not a test: nothing here fails a build.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+from dataclasses import asdict
+from pathlib import Path
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", type=Path, default=Path("runs/bench"))
+    ap.add_argument("--batch-size", type=int, default=16)
+    ap.add_argument("--cache-dir", type=Path, help="where the tiny model is built")
+    ap.add_argument("--tfidf-docs", type=int, default=30_000)
+    ap.add_argument("--tfidf-permutations", type=int, default=1000)
+    ap.add_argument("--skip-tfidf", action="store_true")
+    args = ap.parse_args(argv)
+
+    from evalkit.models import ModelSpec, load_backend
+    from benchmarks import generator_bench, loglik_bench
+
+    backend = load_backend(ModelSpec(name="tiny-idefics2"), cache_dir=args.cache_dir)
+    results = {"machine": {"python": platform.python_version(), "processor": platform.machine(),
+                           "device": backend.device, "model": "tiny-idefics2 (random weights)"}}
+    print("generator: shared batched generator vs one-at-a-time generate on the DocVQA sample ...")
+    results["generator"] = asdict(generator_bench.run(backend, batch_size=args.batch_size))
+    print(json.dumps(results["generator"], indent=2))
+    print("log-likelihood: FairFace age (9 choices), image once vs a forward per choice ...")
+    results["loglikelihood"] = asdict(loglik_bench.run(backend))
+    print(json.dumps(results["loglikelihood"], indent=2))
+    if not args.skip_tfidf:
+        from benchmarks.bench_tfidf import run as tfidf_run
+        print(f"tf-idf: {args.tfidf_docs} synthetic generations, {args.tfidf_permutations} permutations ...")
+        results["tfidf"] = tfidf_run(args.tfidf_docs, 300, args.tfidf_permutations)
+        print(json.dumps(results["tfidf"], indent=2))
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "bench.json").write_text(json.dumps(results, indent=2))
+    from reports.html import make_env, render_page
+    page = render_page(make_env([TEMPLATES]), "bench.html.j2", args.out / "bench.html", r=results)
+    print(f"wrote {args.out / 'bench.json'} and {page}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
