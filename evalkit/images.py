@@ -32,7 +32,7 @@ def _read(path) -> bytes:
         raise SampleError(f"image file {path}: {e.strerror or e}") from None
 
 
-def decode_image(ref) -> "PIL.Image.Image":
+def decode_image(ref):
     """Decode to RGB. Palette/RGBA/LA images are composited on white (transparent pixels in
     documents are background), CMYK and 16-bit modes converted; empty or truncated files raise
     SampleError naming the problem."""

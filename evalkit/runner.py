@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .data import load_task_data
-from .errors import EvalkitError, SampleError
+from .errors import SampleError
 from .generator import Generator
 from .images import decode_image, thumbnail_data_uri
 from .models import ModelSpec, load_backend

@@ -1,0 +1,57 @@
+"""The summary of a multi-task run (`evalkit eval --task all`): one row per task with its
+headline metric and CI beside the model card's two reference numbers, linking to each report."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from evalkit.results import read_run
+
+from .html import make_env, render_page
+
+SUMMARY_FILE = "summary.html"
+
+
+@dataclass
+class SummaryRow:
+    task: str
+    title: str
+    run: str
+    href: str
+    metric: str
+    value: float | None
+    ci_low: float | None
+    ci_high: float | None
+    n: int
+    n_errors: int
+    card_no_split: float | None
+    card_split: float | None
+    card_note: str
+    pipeline_check: bool
+    splitting: bool | None
+
+
+def summary_rows(run_dirs: list[Path], out_dir: Path) -> list[SummaryRow]:
+    rows = []
+    for run_dir in run_dirs:
+        res, _ = read_run(run_dir)
+        m = res.metrics[res.headline]
+        ref = res.task.get("reference") or {}
+        rows.append(SummaryRow(
+            task=res.task["name"], title=res.task.get("title") or res.task["name"], run=res.run_name,
+            href=os.path.relpath(run_dir / "report.html", out_dir).replace(os.sep, "/"),
+            metric=res.headline, value=m["value"], ci_low=m["ci_low"], ci_high=m["ci_high"], n=m["n"],
+            n_errors=res.counts.get("n_errors", 0), card_no_split=ref.get("no_split"), card_split=ref.get("split"),
+            card_note=res.task.get("reference_note", ""), pipeline_check=bool(res.model.get("pipeline_check")),
+            splitting=res.model.get("do_image_splitting")))
+    return rows
+
+
+def render_summary(run_dirs: list[Path], out_dir: Path) -> Path:
+    out_dir = Path(out_dir)
+    rows = summary_rows([Path(p) for p in run_dirs], out_dir)
+    model = ", ".join(sorted({read_run(p)[0].model.get("model_id") or read_run(p)[0].model.get("name", "")
+                              for p in run_dirs}))
+    return render_page(make_env(), "summary.html.j2", out_dir / SUMMARY_FILE, title="evalkit summary",
+                       rows=rows, model=model, pipeline_check=any(r.pipeline_check for r in rows))

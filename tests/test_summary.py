@@ -1,0 +1,24 @@
+"""`evalkit eval --task all`: every task runs through the one generator and the summary page
+lists each with its headline value (equal to its results.json) and the card's two numbers."""
+from evalkit.cli import main
+from evalkit.registry import TASKS
+from evalkit.results import read_run
+from htmldom import parse
+
+
+def test_all_tasks_and_summary(tmp_path, tiny_cache, capsys):
+    runs = tmp_path / "runs"
+    assert main(["eval", "--task", "all", "--limit", "2", "--runs-dir", str(runs), "--cache-dir", str(tiny_cache),
+                 "--no-progress", "--device", "cpu"]) == 0
+    page = parse((runs / "summary.html").read_text())
+    rows = {r.attrs["data-task"]: r for r in page.find_all("tr", cls="task")}
+    assert sorted(rows) == TASKS.names()
+    for name, row in rows.items():
+        res, _ = read_run(runs / f"{name}-tiny-idefics2-nosplit")
+        value = res.metrics[res.headline]["value"]
+        assert row.one("td", cls="value").text().strip() == ("—" if value is None else f"{value:.1f}")
+        card = res.task["reference"]["no_split"]
+        assert row.one("td", cls="card-no-split").text().strip() == ("—" if card is None else f"{card:.1f}")
+        assert row.one("a").attrs["href"] == f"{name}-tiny-idefics2-nosplit/report.html"
+    assert page.find_all(id="banner-pipeline-check")
+    assert rows["docvqa"].one("td", cls="card-split").text().strip() == "74.0"
