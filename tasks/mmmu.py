@@ -1,0 +1,204 @@
+"""MMMU: college-level multi-discipline questions over images (Yue et al., 2023, arXiv:2311.16502).
+
+Measures: expert-level perception and reasoning across 30 subjects in 6 disciplines; about
+90% of validation questions are multiple choice, the rest open (a number or short phrase).
+Idefics2-8B model card, MMMU val: 43.5 without image splitting, 43.0 with it.
+
+Source: `lmms-lab/MMMU` (split "validation", 900 rows, all subjects in one split, no config)
+is the default because one `load_dataset` call gets every subject. The official
+`MMMU/MMMU` holds the same rows and columns under one config per subject; a local snapshot of
+it (a folder of <Subject>/validation-*.parquet files) works as `--data PATH`, and
+`load_official_subjects()` below fetches it from the hub.
+Columns: id ("validation_<Subject>_<n>"), question, options (a *string* holding a Python list,
+"['1', '2']"), explanation, image_1..image_7 (None where unused), img_type, answer (a letter;
+for open questions the answer text, sometimes a list literal "['24/7', '3.429']"),
+topic_difficulty, question_type ("multiple-choice" | "open"), subfield.
+
+Prompt (lmms-eval's, which the design follows): the question, then for multiple choice one
+"A. option" line per option, a blank line and "Answer with the option's letter from the
+given choices directly."; for open questions a blank line and "Answer the question using a
+single word or phrase.". Each `<image k>` in the text becomes an image placeholder and
+image_k is passed at that point, in the order referenced (a slot referenced twice is passed
+twice so placeholders and images pair one to one). With no reference at all, every filled
+slot is passed before the text.
+
+Scoring: evalkit.metrics.mmmu (the official rules). An unparseable multiple-choice answer
+gets a random letter, as the official script does, from an RNG seeded by the sample id so
+the result does not depend on order or batching. `mmmu_acc` is that official number;
+`mmmu_acc_strict` counts unparseable answers wrong; `n_unparseable` is their count (its
+`value` is a count, not a percentage; `n` is the number of multiple-choice samples).
+Breakdowns: per subject (from the id, as the official script derives it) and per discipline.
+"""
+from __future__ import annotations
+
+import ast
+import hashlib
+import random
+import re
+
+from evalkit.errors import SampleError
+from evalkit.metrics import mmmu as metric
+from evalkit.registry import TASKS
+from evalkit.stats import bootstrap_mean
+from evalkit.task import Task
+from evalkit.types import IMAGE_PLACEHOLDER, GenConfig, MetricValue, Request, SampleRecord, Score
+
+# The official subject -> discipline map (MMMU repo, mmmu/utils/data_utils.py).
+DISCIPLINES: dict[str, tuple[str, ...]] = {
+    "Art and Design": ("Art", "Art_Theory", "Design", "Music"),
+    "Business": ("Accounting", "Economics", "Finance", "Manage", "Marketing"),
+    "Science": ("Biology", "Chemistry", "Geography", "Math", "Physics"),
+    "Health and Medicine": ("Basic_Medical_Science", "Clinical_Medicine",
+                            "Diagnostics_and_Laboratory_Medicine", "Pharmacy", "Public_Health"),
+    "Humanities and Social Science": ("History", "Literature", "Sociology", "Psychology"),
+    "Tech and Engineering": ("Agriculture", "Architecture_and_Engineering", "Computer_Science",
+                             "Electronics", "Energy_and_Power", "Materials", "Mechanical_Engineering"),
+}
+SUBJECT_TO_DISCIPLINE = {s: d for d, subjects in DISCIPLINES.items() for s in subjects}
+SUBJECTS = tuple(sorted(SUBJECT_TO_DISCIPLINE))
+
+MC_PROMPT = "Answer with the option's letter from the given choices directly."
+OPEN_PROMPT = "Answer the question using a single word or phrase."
+N_IMAGE_SLOTS = 7
+_IMAGE_REF = re.compile(r"<image (\d+)>")
+# The official script seeds `random` with 42; we fold that seed into each sample's own seed.
+FALLBACK_SEED = 42
+
+
+def subject_of(sample_id: str) -> str:
+    """'validation_Art_Theory_12' -> 'Art_Theory' (the official script's rule)."""
+    return "_".join(str(sample_id).split("_")[1:-1])
+
+
+def fallback_rng(sample_id: str) -> random.Random:
+    digest = hashlib.sha256(f"{FALLBACK_SEED}:{sample_id}".encode()).digest()
+    return random.Random(int.from_bytes(digest[:8], "big"))
+
+
+def parse_options(row: dict) -> list[str]:
+    raw = row.get("options")
+    if raw is None or raw == "":
+        return []
+    if isinstance(raw, (list, tuple)):
+        return [str(o) for o in raw]
+    try:
+        value = ast.literal_eval(raw)
+    except (ValueError, SyntaxError):
+        raise SampleError(f"options of {row.get('id')!r} is not a Python list literal: {raw[:80]!r}") from None
+    if not isinstance(value, (list, tuple)):
+        raise SampleError(f"options of {row.get('id')!r} is not a list: {raw[:80]!r}")
+    return [str(o) for o in value]
+
+
+def gold_answers(row: dict) -> list[str]:
+    """The answer as a list; open answers stored as a list literal become several golds
+    (the official answer file holds them as lists)."""
+    answer = row.get("answer")
+    if isinstance(answer, (list, tuple)):
+        return [str(a) for a in answer]
+    text = str(answer if answer is not None else "")
+    if text.startswith("[") and text.endswith("]"):
+        try:
+            value = ast.literal_eval(text)
+            if isinstance(value, (list, tuple)) and value:
+                return [str(a) for a in value]
+        except (ValueError, SyntaxError):
+            pass
+    return [text]
+
+
+def is_multiple_choice(row: dict) -> bool:
+    return row.get("question_type") == "multiple-choice"
+
+
+def build_prompt(row: dict) -> str:
+    question = str(row.get("question") or "")
+    if is_multiple_choice(row):
+        lines = "\n".join(f"{letter}. {opt}" for letter, opt in
+                          zip(metric.option_letters(len(parse_options(row))), parse_options(row)))
+        return f"{question}\n{lines}\n\n{MC_PROMPT}"
+    return f"{question}\n\n{OPEN_PROMPT}"
+
+
+def place_images(text: str, row: dict) -> tuple[str, list]:
+    """Replace each <image k> with the placeholder; the images in the order referenced."""
+    images = []
+
+    def take(match: re.Match) -> str:
+        k = int(match.group(1))
+        slot = f"image_{k}"
+        if not 1 <= k <= N_IMAGE_SLOTS:
+            raise SampleError(f"text references <image {k}> but MMMU rows have image_1..image_{N_IMAGE_SLOTS}")
+        if row.get(slot) is None:
+            raise SampleError(f"text references <image {k}> but {slot} is empty")
+        images.append(row[slot])
+        return IMAGE_PLACEHOLDER
+
+    out = _IMAGE_REF.sub(take, text)
+    if not images:
+        images = [row[f"image_{k}"] for k in range(1, N_IMAGE_SLOTS + 1) if row.get(f"image_{k}") is not None]
+    return out, images
+
+
+@TASKS.register("mmmu")
+class MMMU(Task):
+    name = "mmmu"
+    title = "MMMU (validation)"
+    hub_id = "lmms-lab/MMMU"
+    hub_config = None
+    split = "validation"
+    id_field = "id"
+    required_columns = ("id", "question", "options", "answer", "question_type", "image_1")
+    image_columns = tuple(f"image_{k}" for k in range(1, N_IMAGE_SLOTS + 1))
+    metric = "mmmu_acc"
+    max_new_tokens = 32
+    reference = {"no_split": 43.5, "split": 43.0}
+    reference_note = "Idefics2-8B model card, MMMU val"
+    sample_note = ("synthetic: 30 questions over drawn charts, diagrams and shapes in the hub schema, "
+                   "not real MMMU items")
+
+    def build_requests(self, row: dict, uid: str) -> list[Request]:
+        text, images = place_images(build_prompt(row), row)
+        return [Request(uid=uid, text=text, images=images, gen=GenConfig(max_new_tokens=self.max_new_tokens))]
+
+    def gold(self, row: dict) -> list[str]:
+        return gold_answers(row)
+
+    def groups(self, row: dict) -> dict[str, list[str]]:
+        subject = subject_of(row["id"])
+        return {"subject": [subject], "discipline": [SUBJECT_TO_DISCIPLINE.get(subject, "unknown")]}
+
+    def score_text(self, row: dict, prediction: str) -> Score:
+        golds = gold_answers(row)
+        prediction = prediction or ""
+        if is_multiple_choice(row):
+            options = parse_options(row)
+            if not options:
+                return Score(None, reason="multiple-choice question without options")
+            letter, parsed = metric.parse_multi_choice(prediction, options, fallback_rng(str(row["id"])))
+            correct = metric.score_multi_choice(letter, golds)
+            return Score(float(correct), extras={
+                "question_type": "multiple-choice", "parsed": parsed,
+                "strict": float(correct and parsed), "parsed_pred": letter})
+        preds = metric.parse_open(prediction)
+        correct = metric.score_open(preds, golds)
+        return Score(float(correct), extras={
+            "question_type": "open", "parsed": True, "strict": float(correct), "parsed_pred": preds})
+
+    def aggregate(self, records: list[SampleRecord]) -> dict[str, MetricValue]:
+        scored = [r for r in records if r.error is None and r.score is not None]
+        mc = [r for r in scored if r.extras.get("question_type") == "multiple-choice"]
+        n_bad = sum(1 for r in mc if not r.extras.get("parsed", True))
+        return {
+            "mmmu_acc": bootstrap_mean([r.score for r in scored]),
+            "mmmu_acc_strict": bootstrap_mean([r.extras.get("strict", r.score) for r in scored]),
+            "n_unparseable": MetricValue(float(n_bad), None, None, len(mc)),
+        }
+
+
+def load_official_subjects(subjects: tuple[str, ...] = SUBJECTS, split: str = "validation"):
+    """MMMU/MMMU from the hub, one config per subject, concatenated (needs network)."""
+    import datasets
+
+    parts = [datasets.load_dataset("MMMU/MMMU", s, split=split) for s in subjects]
+    return datasets.concatenate_datasets(parts)
