@@ -1,0 +1,63 @@
+"""What every task plugin must do (DESIGN 11): declare its source, load its shipped sample in the
+hub schema, build requests for every row, score its own gold answer as the maximum and an empty
+answer as the minimum. A new plugin is covered by adding nothing: it is found in the registry."""
+import sys
+
+import pytest
+
+from evalkit.data import load_task_data
+from evalkit.registry import TASKS
+from evalkit.types import Request
+
+TASK_NAMES = TASKS.names()
+
+
+def test_the_six_benchmarks_are_registered():
+    assert TASK_NAMES == ["docvqa", "fairface", "mathvista", "mmmu", "textvqa", "vqav2"]
+
+
+@pytest.fixture(scope="module", params=TASK_NAMES)
+def task_and_rows(request):
+    task = TASKS.get(request.param)()
+    return task, list(load_task_data(task).rows)
+
+
+def test_spec_is_complete(task_and_rows):
+    task, _ = task_and_rows
+    assert task.hub_id and task.split and task.id_field and task.metric
+    doc = sys.modules[type(task).__module__].__doc__
+    assert doc and len(doc) > 200  # the module reads as a spec of its benchmark
+    assert task.sample_note  # the report says what the shipped sample is
+    assert set(task.reference) == {"no_split", "split"}
+
+
+def test_sample_has_hub_columns_and_unique_ids(task_and_rows):
+    task, rows = task_and_rows
+    assert len(rows) >= 30
+    assert all(c in rows[0] for c in task.required_columns)
+    ids = [task.sample_id(r, i) for i, r in enumerate(rows)]
+    assert len(set(ids)) == len(ids)
+
+
+def test_every_row_builds_requests(task_and_rows):
+    task, rows = task_and_rows
+    for i, row in enumerate(rows):
+        reqs = task.build_requests(row, str(i))
+        assert reqs and all(isinstance(r, Request) and r.uid.startswith(str(i)) for r in reqs)
+        assert all(r.images for r in reqs)
+
+
+def _strict(score):
+    """The score with unparseable answers counted wrong (MMMU and MathVista also report the
+    official rule, under which an empty answer can still land on the right option)."""
+    return score.extras.get("strict", score.value)
+
+
+def test_gold_scores_max_and_empty_scores_min(task_and_rows):
+    task, rows = task_and_rows
+    for row in rows:
+        gold = task.gold(row)
+        assert gold, f"{task.name}: a shipped row without gold answers"
+        # the best gold answer (for VQA: the one most annotators gave) gets full marks
+        assert max(task.score_text(row, g).value for g in gold) == 1.0
+        assert _strict(task.score_text(row, "")) == 0.0
