@@ -153,3 +153,18 @@ def test_tasks_and_models_listing(capsys):
     assert main(["models"]) == 0
     out = capsys.readouterr().out
     assert "tiny-idefics2" in out and "hf" in out
+
+
+def test_base_prompt_style_is_selectable_and_recorded(tmp_path, tiny_cache, tiny_backend):
+    from evalkit.models import ModelSpec
+    from evalkit.models.tiny import TinyIdefics2Backend, tiny_path
+    from evalkit.types import Request
+
+    base = TinyIdefics2Backend(ModelSpec(prompt_style="base", device="cpu"), model_path=str(tiny_path(tiny_cache)))
+    req = Request(uid="u", text="What is written here?", images=["ignored"])
+    assert base.render_prompt(req) == "<image>What is written here?"
+    assert tiny_backend.render_prompt(req) == "User:<image>What is written here?<end_of_utterance>\nAssistant:"
+    assert _eval(tmp_path, tiny_cache, "--limit", "2", "--run-name", "b", "--prompt-style", "base") == 0
+    results, records = read_run(tmp_path / "runs" / "b")
+    assert results.generation["prompt_style"] == "base" and results.model["prompt_style"] == "base"
+    assert all(r.error is None for r in records)
