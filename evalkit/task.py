@@ -9,10 +9,23 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, ClassVar
 
+from .errors import SampleError
 from .stats import bootstrap_mean
-from .types import MetricValue, Request, Response, SampleRecord, Score
+from .types import GenConfig, MetricValue, Request, Response, SampleRecord, Score
 
 SAMPLES_DIR = Path(__file__).resolve().parent.parent / "tasks" / "samples"
+
+# The short-answer post-prompt lmms-eval uses for VQAv2, TextVQA and DocVQA.
+SHORT_ANSWER_PROMPT = "\nAnswer the question using a single word or phrase."
+
+
+def question_request(uid: str, question, image, max_new_tokens: int,
+                     suffix: str = SHORT_ANSWER_PROMPT) -> list[Request]:
+    """The one request of a one-image, one-question task; an empty question is a sample error."""
+    question = str(question or "").strip()
+    if not question:
+        raise SampleError("empty question")
+    return [Request(uid, text=question + suffix, images=[image], gen=GenConfig(max_new_tokens=max_new_tokens))]
 
 
 class Task:

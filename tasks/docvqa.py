@@ -14,13 +14,10 @@ is close to, but not the same measurement as, the card's.
 """
 from __future__ import annotations
 
-from evalkit.errors import SampleError
 from evalkit.metrics.anls import anls
 from evalkit.registry import TASKS
-from evalkit.task import Task
-from evalkit.types import GenConfig, Request, Score
-
-POST_PROMPT = "\nAnswer the question using a single word or phrase."
+from evalkit.task import Task, question_request
+from evalkit.types import Request, Score
 
 
 @TASKS.register("docvqa")
@@ -43,11 +40,7 @@ class DocVQA(Task):
                    "to the model card's.")
 
     def build_requests(self, row: dict, uid: str) -> list[Request]:
-        question = str(row.get("question") or "").strip()
-        if not question:
-            raise SampleError("empty question")
-        return [Request(uid, text=question + POST_PROMPT, images=[row["image"]],
-                        gen=GenConfig(max_new_tokens=self.max_new_tokens))]
+        return question_request(uid, row.get("question"), row["image"], self.max_new_tokens)
 
     def score_text(self, row: dict, prediction: str) -> Score:
         golds = self.gold(row)

@@ -25,13 +25,11 @@ from __future__ import annotations
 import re
 from collections import Counter
 
-from evalkit.errors import SampleError
 from evalkit.metrics.vqa import normalize_answer_textvqa, vqa_accuracy
 from evalkit.registry import TASKS
-from evalkit.task import Task
-from evalkit.types import GenConfig, Request, Score
+from evalkit.task import Task, question_request
+from evalkit.types import Request, Score
 
-POST_PROMPT = "\nAnswer the question using a single word or phrase."
 _NUMBER = re.compile(r"\d+([.,:]\d+)*")
 
 
@@ -66,11 +64,7 @@ class TextVQA(Task):
                    "are not comparable to the model card's.")
 
     def build_requests(self, row: dict, uid: str) -> list[Request]:
-        question = str(row.get("question") or "").strip()
-        if not question:
-            raise SampleError("empty question")
-        return [Request(uid, text=question.capitalize() + POST_PROMPT, images=[row["image"]],
-                        gen=GenConfig(max_new_tokens=self.max_new_tokens))]
+        return question_request(uid, str(row.get("question") or "").strip().capitalize(), row["image"], self.max_new_tokens)
 
     def score_text(self, row: dict, prediction: str) -> Score:
         golds = self.gold(row)

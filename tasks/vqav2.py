@@ -24,13 +24,10 @@ public answers, so a number here is comparable to but not the same measurement a
 """
 from __future__ import annotations
 
-from evalkit.errors import SampleError
 from evalkit.metrics.vqa import vqa_accuracy
 from evalkit.registry import TASKS
-from evalkit.task import Task
-from evalkit.types import GenConfig, Request, Score
-
-POST_PROMPT = "\nAnswer the question using a single word or phrase."
+from evalkit.task import Task, question_request
+from evalkit.types import Request, Score
 
 
 @TASKS.register("vqav2")
@@ -57,11 +54,7 @@ class VQAv2(Task):
                    "card's.")
 
     def build_requests(self, row: dict, uid: str) -> list[Request]:
-        question = str(row.get("question") or "").strip()
-        if not question:
-            raise SampleError("empty question")
-        return [Request(uid, text=question + POST_PROMPT, images=[row["image"]],
-                        gen=GenConfig(max_new_tokens=self.max_new_tokens))]
+        return question_request(uid, row.get("question"), row["image"], self.max_new_tokens)
 
     def gold(self, row: dict) -> list[str]:
         # VQAv2 answers are {answer, answer_confidence, answer_id} dicts; a local copy in a

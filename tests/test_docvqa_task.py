@@ -8,7 +8,8 @@ from PIL import Image
 from evalkit.data import load_task_data
 from evalkit.errors import SampleError
 from evalkit.registry import TASKS
-from tasks.docvqa import POST_PROMPT, DocVQA
+from evalkit.task import SHORT_ANSWER_PROMPT as POST_PROMPT
+from tasks.docvqa import DocVQA
 from tasks.samplegen import docvqa as samplegen
 
 HUB_COLUMNS = ["questionId", "question", "question_types", "image", "docId", "ucsf_document_id",

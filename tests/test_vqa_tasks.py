@@ -7,8 +7,9 @@ from evalkit.data import load_task_data
 from evalkit.errors import SampleError
 from evalkit.registry import TASKS
 from evalkit.types import Response
-from tasks.textvqa import POST_PROMPT as TEXTVQA_POST, TextVQA, answer_type
-from tasks.vqav2 import POST_PROMPT as VQAV2_POST, VQAv2
+from evalkit.task import SHORT_ANSWER_PROMPT
+from tasks.textvqa import TextVQA, answer_type
+from tasks.vqav2 import VQAv2
 
 VQAV2_COLUMNS = ["question_type", "multiple_choice_answer", "answers", "image_id", "answer_type",
                  "question_id", "question", "image"]
@@ -49,7 +50,7 @@ def test_specs_match_the_model_card_and_lmms_eval():
     assert TextVQA.reference == {"no_split": 70.4, "split": 73.0}
     for t in (VQAv2, TextVQA):
         assert t.metric == "vqa_accuracy" and t.max_new_tokens == 16
-    assert VQAV2_POST == TEXTVQA_POST == "\nAnswer the question using a single word or phrase."
+    assert SHORT_ANSWER_PROMPT == SHORT_ANSWER_PROMPT == "\nAnswer the question using a single word or phrase."
 
 
 # ------------------------------------------------------------------------------ VQAv2
