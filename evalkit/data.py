@@ -7,8 +7,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 from .errors import EvalkitError
+from .images import LazyImage
 from .task import Task
 
 HUB = "hub"
@@ -20,6 +22,21 @@ class LoadedData:
     source: str  # "shipped sample", "hub", or the local path
     description: str  # hub id / config / split, for results
     n_total: int
+    image_columns: tuple[str, ...] = ()
+
+    def iter_rows(self) -> Iterator[dict]:
+        """Rows with each non-empty image cell as a LazyImage; empty cells stay None."""
+        cols = [c for c in self.image_columns if c in self.rows.column_names]
+        if not cols:
+            yield from self.rows
+            return
+        table = self.rows.with_format("arrow")[:]
+        present = {c: table.column(c).is_valid().to_pylist() for c in cols}
+        images = self.rows.select_columns(cols)
+        for index, row in enumerate(self.rows.remove_columns(cols)):
+            for c in cols:
+                row[c] = LazyImage(images, index, c) if present[c][index] else None
+            yield row
 
 
 def _parquet_files(path: Path) -> list[str]:
@@ -27,7 +44,7 @@ def _parquet_files(path: Path) -> list[str]:
     return files
 
 
-def _load_local(path: Path, split: str):
+def load_local(path: Path, split: str):
     import datasets
 
     if not path.exists():
@@ -62,7 +79,7 @@ def load_task_data(task: Task, data: str | None = None, limit: int | None = None
 
     if data is None:
         path = task.sample_path()
-        ds = _load_local(path, task.split)
+        ds = load_local(path, task.split)
         source = "shipped sample"
     elif data == HUB:
         try:
@@ -73,7 +90,7 @@ def load_task_data(task: Task, data: str | None = None, limit: int | None = None
         source = HUB
     else:
         path = Path(data)
-        ds = _load_local(path, task.split)
+        ds = load_local(path, task.split)
         source = str(path)
     missing = [c for c in task.required_columns if c not in ds.column_names]
     if missing:
@@ -86,4 +103,4 @@ def load_task_data(task: Task, data: str | None = None, limit: int | None = None
     if limit is not None:
         ds = ds.select(range(min(limit, n_total)))
     desc = f"{task.hub_id}" + (f" / {task.hub_config}" if task.hub_config else "") + f" / {task.split}"
-    return LoadedData(ds, source, desc, n_total)
+    return LoadedData(ds, source, desc, n_total, tuple(task.image_columns))

@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import io
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from .errors import SampleError
 
@@ -10,8 +12,23 @@ from .errors import SampleError
 MAX_PIXELS = 100_000_000
 
 
+@dataclass(frozen=True)
+class LazyImage:
+    """An image cell of a dataset, read only when needed: a run over a large split holds row
+    numbers, not every image's bytes, in memory (the table itself is memory-mapped)."""
+
+    table: Any  # a datasets.Dataset holding the image column
+    index: int
+    column: str
+
+    def load(self):
+        return self.table[self.index][self.column]
+
+
 def image_bytes(ref) -> bytes | None:
     """The encoded bytes behind an image reference, for cache keys; None for decoded images."""
+    if isinstance(ref, LazyImage):
+        ref = ref.load()
     if isinstance(ref, (bytes, bytearray)):
         return bytes(ref)
     if isinstance(ref, dict):
@@ -39,6 +56,8 @@ def decode_image(ref):
     from PIL import Image, UnidentifiedImageError
 
     Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+    if isinstance(ref, LazyImage):
+        ref = ref.load()
     if isinstance(ref, Image.Image):
         img = ref
     else:

@@ -51,3 +51,23 @@ def test_not_an_image():
 def test_missing_file(tmp_path):
     with pytest.raises(SampleError, match="no-such.png"):
         decode_image({"bytes": None, "path": str(tmp_path / "no-such.png")})
+
+
+def test_lazy_rows_read_images_only_when_asked():
+    """Rows handed to tasks carry image cells as LazyImage (row number + column), None for an empty
+    cell, and give exactly the stored bytes when read."""
+    from evalkit.data import load_task_data
+    from evalkit.images import LazyImage, image_bytes
+    from tasks.mmmu import MMMU
+
+    data = load_task_data(MMMU())
+    lazy, plain = list(data.iter_rows()), list(data.rows)
+    cols = [c for c in data.image_columns if c in plain[0]]
+    assert len(cols) == 7
+    for lz, pl in zip(lazy, plain):
+        for c in cols:
+            if pl[c] is None:
+                assert lz[c] is None
+            else:
+                assert isinstance(lz[c], LazyImage) and image_bytes(lz[c]) == pl[c]["bytes"]
+    assert sum(lz["image_2"] is not None for lz in lazy) >= 2  # the sample has multi-image questions
