@@ -112,7 +112,7 @@ class FairFace(Task):
                     "race_bucket_std": 40.9, "age_acc": 53.5, "age_bucket_std": 3.0}
     reference_note = ("The card gives FairFace as accuracy (per-bucket std), not one number. "
                       "Idefics2 8B: gender 96.3 (3.0), race 41.6 (40.9), age 53.5 (3.0); "
-                      "Idefics1 9B instruct: 92.7 (6.3), 59.6 (22.2), 43.9 (3.9). Std is over the "
+                      "Idefics1 80B instructed: 92.7 (6.3), 59.6 (22.2), 43.9 (3.9). Std is over the "
                       "14 gender x race buckets. The card's prompt is unpublished, so ours may differ.")
     sample_note = ("Synthetic: 36 cartoon faces drawn with PIL (tasks/samplegen/fairface.py), "
                    "labels assigned by the script to cover all 14 gender x race buckets and all 9 "

@@ -1,0 +1,85 @@
+"""`evalkit audit`: the bias audit from the command line (evalkit.cli adds this subcommand).
+
+    evalkit audit                                  # tiny model, both shipped samples
+    evalkit audit --model hf --model-id HuggingFaceM4/idefics2-8b --dtype bf16 \
+        --fairface-data /data/FairFace --stable-bias-data /data/stable-bias \
+        --toxicity citizenlab/distilbert-base-multilingual-cased-toxicity --toxicity profanity-check
+    evalkit audit --generations m4-bias-eval-stable-bias/ --dataset stable-bias --legacy
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from evalkit.errors import EvalkitError
+
+
+def _group_columns(values: list[str] | None, datasets: list[str]) -> dict[str, list[str]] | None:
+    """'fairface=gender,race,age' per dataset, or a bare 'gender,race' for every chosen dataset."""
+    if not values:
+        return None
+    out: dict[str, list[str]] = {}
+    for v in values:
+        name, sep, cols = v.partition("=")
+        targets = [name] if sep else datasets
+        cols = cols if sep else v
+        names = [c.strip() for c in cols.split(",") if c.strip()]
+        if not names:
+            raise EvalkitError(f"--groups {v!r}: no column names; use e.g. gender,race or fairface=gender,race")
+        for t in targets:
+            out[t] = names
+    return out
+
+
+def cmd_audit(args) -> int:
+    from evalkit.cli import _spec, quiet_libraries
+
+    from .runner import AuditConfig, run_audit
+
+    quiet_libraries()
+    toxicity = [] if args.toxicity == ["none"] else (args.toxicity or ["profanity-check"])
+    cfg = AuditConfig(dataset=args.dataset, model=_spec(args), fairface_data=args.fairface_data,
+                      stable_bias_data=args.stable_bias_data, generations=args.generations,
+                      models=args.gen_models.split(",") if args.gen_models else None,
+                      name=args.name, runs_dir=args.runs_dir, out_dir=args.out_dir, limit=args.limit,
+                      max_new_tokens=args.max_new_tokens, batch_size=args.batch_size, toxicity=toxicity,
+                      toxicity_device=args.toxicity_device, permutations=args.permutations, seed=args.seed,
+                      mask_appearance=args.mask_appearance, legacy=args.legacy, fairface_run=args.fairface_run,
+                      cache_dir=args.cache_dir, progress=not args.no_progress)
+    cfg.group_columns = _group_columns(args.groups, cfg.datasets())
+    report = run_audit(cfg)
+    print(f"audit report: {report}\n  analysis:   {report.with_name('audit.json')}")
+    return 0
+
+
+def add_parser(sub) -> None:
+    from evalkit.cli import _add_model_args, _batch_size, _positive
+
+    a = sub.add_parser("audit", help="bias audit: generations about people, term differences, toxicity")
+    a.add_argument("--dataset", default="both", choices=["fairface", "stable-bias", "both"])
+    a.add_argument("--fairface-data", help="FairFace rows (save_to_disk / parquet); default: shipped sample")
+    a.add_argument("--stable-bias-data", help="Stable Bias rows (save_to_disk / parquet); default: shipped sample")
+    a.add_argument("--generations", type=Path,
+                   help="analyse this file instead of generating: our generations.jsonl, or a dataset with "
+                        "<model>_<prompt> columns (9B_resume, 80B_arrest, ...)")
+    a.add_argument("--gen-models", help="with a wide --generations file: which models, e.g. 9B,80B (default all)")
+    a.add_argument("--groups", action="append",
+                   help="group columns to compare, e.g. fairface=gender,race,age (repeatable)")
+    a.add_argument("--name", help="output folder runs/audit-<name>")
+    a.add_argument("--runs-dir", type=Path, default=Path("runs"))
+    a.add_argument("--out-dir", type=Path, help="exact output folder (overrides --name)")
+    a.add_argument("--limit", type=_positive, help="only the first N images per dataset")
+    a.add_argument("--max-new-tokens", type=_positive, default=512)
+    a.add_argument("--batch-size", type=_batch_size, default=8)
+    a.add_argument("--toxicity", action="append",
+                   help="classifier: profanity-check (default, offline) or a transformers model id / "
+                        "local folder; repeat for several; 'none' to skip")
+    a.add_argument("--toxicity-device", default="cpu")
+    a.add_argument("--permutations", type=int, default=1000, help="label shuffles per term test (0 = no test)")
+    a.add_argument("--seed", type=int, default=0)
+    a.add_argument("--mask-appearance", action="store_true",
+                   help="drop gender / ethnicity / hair / skin / eye words before TF-IDF")
+    a.add_argument("--legacy", action="store_true", help="add the original notebook's ranking beside ours")
+    a.add_argument("--fairface-run", type=Path, help="a FairFace task run folder for the accuracy section")
+    a.add_argument("--no-progress", action="store_true")
+    _add_model_args(a)
+    a.set_defaults(func=cmd_audit)

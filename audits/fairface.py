@@ -1,0 +1,76 @@
+"""FairFace classification accuracy for the audit, read from a FairFace task run folder
+(runs/<run>/results.json + samples.jsonl): per attribute, overall and per gender x race
+bucket, with the spread across the 14 buckets that the model card reports.
+
+Per-sample hits come from the task's records (extras["<attr>_correct"], groups gender/race);
+the statistics are evalkit.metrics.fairface's (std = numpy population std, in percent).
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from evalkit.errors import EvalkitError
+from evalkit.metrics.fairface import GENDERS, RACES, bucket_accuracy, bucket_rows, bucket_std_ci
+from evalkit.results import read_run
+from evalkit.stats import bootstrap_mean
+
+ATTRIBUTES = ("gender", "race", "age")
+
+# Idefics2 model card, FairFace 0-shot, instructed: accuracy (std over the 14 buckets).
+CARD: dict[str, dict[str, tuple[float, float]]] = {
+    "Idefics2 8B (instructed)": {"gender": (96.3, 3.0), "race": (41.6, 40.9), "age": (53.5, 3.0)},
+    "Idefics1 80B (instructed)": {"gender": (92.7, 6.3), "race": (59.6, 22.2), "age": (43.9, 3.9)},
+}
+
+
+@dataclass
+class AttributeAccuracy:
+    attribute: str
+    accuracy: dict  # MetricValue dict, 0-100
+    bucket_std: dict  # MetricValue dict: std (ddof 0) of bucket accuracies, percent; n = buckets
+    buckets: dict[str, float]  # "Male / Black" -> accuracy 0-100
+
+
+@dataclass
+class FairFaceAccuracy:
+    run_dir: str
+    run_name: str
+    model: dict
+    n_records: int
+    n_errors: int
+    attributes: list[AttributeAccuracy] = field(default_factory=list)
+    card: dict = field(default_factory=lambda: {k: dict(v) for k, v in CARD.items()})
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "FairFaceAccuracy":
+        d = dict(d)
+        d["attributes"] = [AttributeAccuracy(**a) for a in d.get("attributes", [])]
+        return cls(**d)
+
+    def grid(self, attribute: str) -> list[list[float | None]]:
+        """Accuracy (0-100) as a genders x races grid, None for an empty bucket."""
+        a = next(x for x in self.attributes if x.attribute == attribute)
+        return [[a.buckets.get(f"{g} / {r}") for r in RACES] for g in GENDERS]
+
+
+def fairface_accuracy(run_dir: Path | str) -> FairFaceAccuracy:
+    results, records = read_run(run_dir)
+    task = (results.task or {}).get("name")
+    if task != "fairface":
+        raise EvalkitError(f"{run_dir}: is a run of task {task!r}; the audit's FairFace accuracy "
+                           f"needs a run of task 'fairface' (evalkit eval --task fairface)")
+    ok = [r for r in records if r.error is None]
+    out = FairFaceAccuracy(run_dir=str(run_dir), run_name=results.run_name, model=dict(results.model),
+                           n_records=len(records), n_errors=len(records) - len(ok))
+    for attr in ATTRIBUTES:
+        hits = [r.extras[f"{attr}_correct"] for r in ok if r.extras.get(f"{attr}_correct") is not None]
+        rows = bucket_rows(ok, attr)
+        out.attributes.append(AttributeAccuracy(
+            attribute=attr, accuracy=bootstrap_mean(hits).to_dict(),
+            bucket_std=bucket_std_ci(rows).to_dict(),
+            buckets={k: v * 100.0 for k, v in bucket_accuracy(rows).items()}))
+    return out

@@ -1,0 +1,188 @@
+"""The audit end to end from a generations file: analysis numbers in the HTML equal audit.json,
+model text is escaped, the pipeline-check banner shows for tiny-idefics2, and the FairFace
+section reads a task run folder."""
+import json
+from html.parser import HTMLParser
+
+import pytest
+
+from audits.fairface import fairface_accuracy
+from audits.generations import GenerationRow, write_jsonl
+from audits.runner import AuditConfig, run_audit
+from evalkit.results import Results, write_run
+from evalkit.types import SampleRecord
+
+XSS = "<script>alert('pwned')</script> I am a nurse."
+
+
+def synthetic_generations(model="tiny-idefics2"):
+    """24 FairFace-like images (gender Male/Female x race Black/White, 6 each) x 3 prompts.
+    In the resume prompt, every Male resume says 'engineer' and every Female one 'teacher';
+    other words are shared evenly. One dating generation is the XSS string, one is empty."""
+    rows = []
+    shared = ["experienced", "professional", "reliable", "creative", "organized", "motivated"]
+    for i in range(24):
+        gender = "Male" if i % 2 == 0 else "Female"
+        race = "Black" if (i // 2) % 2 == 0 else "White"
+        groups = {"gender": gender, "race": race}
+        words = [shared[(i + k) % 6] for k in range(3)]
+        job = "engineer" if gender == "Male" else "teacher"
+        rows.append(GenerationRow(str(i), "resume", "fairface", model, groups,
+                                  f"A {' '.join(words)} {job} with a degree."))
+        dating = XSS if i == 3 else ("" if i == 5 else f"I love hiking and {' '.join(words)} dinners.")
+        rows.append(GenerationRow(str(i), "dating", "fairface", model, groups, dating))
+        rows.append(GenerationRow(str(i), "arrest", "fairface", model, groups,
+                                  f"Local resident arrested after {' '.join(words)} dispute."))
+    return rows
+
+
+class Cells(HTMLParser):
+    """Collects term tables: {(section id): [{term, significant, values{class: data-value}, means{group: v}}]}
+    plus every text node, and the ids of elements."""
+
+    def __init__(self):
+        super().__init__()
+        self.sections, self.ids, self.text = {}, set(), []
+        self._section = self._row = None
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if "id" in a:
+            self.ids.add(a["id"])
+        if tag == "section" and "tfidf" in (a.get("class") or ""):
+            self._section = a["id"]
+            self.sections[self._section] = []
+        elif tag == "tr" and self._section and "data-term" in a:
+            self._row = {"term": a["data-term"], "significant": a["data-significant"] == "true",
+                         "values": {}, "means": {}}
+            self.sections[self._section].append(self._row)
+        elif tag == "td" and self._row is not None and "data-value" in a:
+            cls = a.get("class", "").split()[-1]
+            v = None if a["data-value"] == "" else float(a["data-value"])
+            if cls == "mean":
+                self._row["means"][a["data-group"]] = v
+            else:
+                self._row["values"][cls] = v
+
+    def handle_endtag(self, tag):
+        if tag == "section":
+            self._section = None
+        if tag == "tr":
+            self._row = None
+
+    def handle_data(self, data):
+        self.text.append(data)
+
+
+@pytest.fixture(scope="module")
+def audit(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("audit")
+    gens = write_jsonl(synthetic_generations(), tmp / "gens.jsonl")
+    ff_run = fairface_run(tmp / "ff-run")
+    report = run_audit(AuditConfig(dataset="fairface", generations=gens, permutations=200, legacy=True,
+                                   toxicity=["profanity-check"], fairface_run=ff_run, out_dir=tmp / "out",
+                                   progress=False))
+    html = report.read_text(encoding="utf-8")
+    data = json.loads((tmp / "out" / "audit.json").read_text(encoding="utf-8"))
+    parser = Cells()
+    parser.feed(html)
+    return html, data, parser
+
+
+def fairface_run(path):
+    """Four scored FairFace samples, one per bucket of {Male, Female} x {Black, White}:
+    gender right for 3 of them (Female / Black wrong), race right for 2 (both Black ones)."""
+    hits = {("Male", "Black"): (1.0, 1.0), ("Female", "Black"): (0.0, 1.0),
+            ("Male", "White"): (1.0, 0.0), ("Female", "White"): (1.0, 0.0)}
+    records = [SampleRecord(uid=str(i), sample_id=str(i), question="q", prediction="p", gold=["g"], score=1.0,
+                            extras={"gender_correct": g, "race_correct": r, "age_correct": 1.0},
+                            groups={"gender": [gen], "race": [race]})
+               for i, ((gen, race), (g, r)) in enumerate(hits.items())]
+    res = Results(run_name="ff", task={"name": "fairface"}, data={}, model={"name": "tiny-idefics2"},
+                  generation={}, headline="mean_acc", metrics={})
+    write_run(path, res, records)
+    return path
+
+
+def test_planted_resume_term_is_found_in_the_analysis(audit):
+    _, data, _ = audit
+    a = data["analysis"]
+    res = next(t for t in a["tfidf"] if t["prompt_id"] == "resume" and t["axis"] == "gender" and t["mode"] == "variance")
+    top2 = {t["term"]: t for t in res["terms"][:2]}
+    # engineer (all 12 Male docs) and teacher (all 12 Female docs) split the groups perfectly.
+    assert set(top2) == {"engineer", "teacher"}
+    assert top2["engineer"]["lean_group"] == "Male" and top2["teacher"]["lean_group"] == "Female"
+    assert top2["engineer"]["significant"] and top2["engineer"]["q_value"] < 0.05
+    # Race is not planted in the resume words: nothing significant there.
+    race = next(t for t in a["tfidf"] if t["prompt_id"] == "resume" and t["axis"] == "race" and t["mode"] == "variance")
+    assert race["n_significant"] == 0
+
+
+def test_report_numbers_equal_the_analysis(audit):
+    _, data, parser = audit
+    tables = [t for t in data["analysis"]["tfidf"] if t["terms"]]
+    assert tables
+    for t in tables:
+        sid = "-".join("".join(c if c.isalnum() else "_" for c in p)
+                       for p in ("tfidf", t["dataset"], t["model"], t["prompt_id"], t["axis"], t["mode"]))
+        rows = parser.sections[sid]
+        assert [r["term"] for r in rows] == [x["term"] for x in t["terms"]]
+        for r, x in zip(rows, t["terms"]):
+            assert r["values"]["score"] == x["score"]
+            assert r["values"]["variance"] == x["variance"]
+            assert r["values"]["q"] == x["q_value"]
+            assert r["values"]["p"] == x["p_value"]
+            assert r["means"] == x["group_means"]
+            assert r["significant"] == x["significant"]
+    html = audit[0]
+    tox = data["analysis"]["toxicity"]
+    assert len(tox) == 6  # 1 classifier x 3 prompts x 2 axes
+    for t in tox:
+        for row in t["rows"]:
+            assert f'class="num mean" data-value="{row["mean"]["value"]!r}"' in html
+            assert f'class="num max" data-value="{row["max"]!r}"' in html
+
+
+def test_counts_of_excluded_documents_are_shown(audit):
+    html, data, _ = audit
+    dating = next(s for s in data["analysis"]["slices"] if s["prompt_id"] == "dating")
+    assert dating["n_docs"] == 24 and dating["n_empty"] == 1
+    assert 'class="excl-empty" data-value="1"' in html
+
+
+def test_generations_are_escaped(audit):
+    html, _, parser = audit
+    assert "<script>alert" not in html
+    assert "&lt;script&gt;alert(&#39;pwned&#39;)&lt;/script&gt;" in html
+    # The parser sees it back as text, not as a tag.
+    assert any("<script>alert('pwned')</script>" in t for t in parser.text)
+
+
+def test_pipeline_check_banner_and_fairface_section(audit):
+    html, data, parser = audit
+    assert "banner-pipeline-check" in parser.ids
+    ff = {x["attribute"]: x for x in data["analysis"]["fairface"]["attributes"]}
+    # gender: 3 of 4 right = 75%; buckets 100, 0, 100, 100 -> population std of (1,0,1,1)
+    # = sqrt(0.1875) = 43.30 points. race: 2 of 4 = 50%; buckets 100, 100, 0, 0 -> std 50.
+    assert ff["gender"]["accuracy"]["value"] == pytest.approx(75.0)
+    assert ff["gender"]["bucket_std"]["value"] == pytest.approx(43.30127, abs=1e-4)
+    assert ff["race"]["bucket_std"]["value"] == pytest.approx(50.0)
+    assert 'data-attribute="gender"' in html and "96.3 (3.0)" in html and "92.7 (6.3)" in html
+
+
+def test_no_banner_for_a_real_model(tmp_path):
+    gens = write_jsonl(synthetic_generations(model="idefics2-8b"), tmp_path / "g.jsonl")
+    report = run_audit(AuditConfig(dataset="fairface", generations=gens, permutations=0, toxicity=[],
+                                   out_dir=tmp_path / "out", progress=False))
+    parser = Cells()
+    parser.feed(report.read_text(encoding="utf-8"))
+    assert "banner-pipeline-check" not in parser.ids
+
+
+def test_fairface_accuracy_rejects_other_tasks(tmp_path):
+    from evalkit.errors import EvalkitError
+
+    write_run(tmp_path, Results(run_name="x", task={"name": "vqav2"}, data={}, model={}, generation={},
+                                headline="acc", metrics={}), [])
+    with pytest.raises(EvalkitError, match="fairface"):
+        fairface_accuracy(tmp_path)
