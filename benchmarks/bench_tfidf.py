@@ -39,16 +39,10 @@ def synthetic_corpus(n_docs: int, n_words: int, vocab: int = 20_000, seed: int =
     return out
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--docs", type=int, default=30_000)
-    ap.add_argument("--words", type=int, default=300)
-    ap.add_argument("--permutations", type=int, default=1000)
-    ap.add_argument("--out", type=Path, default=None, help="write the timings as JSON here")
-    args = ap.parse_args()
-
+def run(n_docs: int = 30_000, n_words: int = 300, n_permutations: int = 1000) -> dict:
+    """Fit on a synthetic corpus, then rank and permutation-test one 2-group and one 7-group axis."""
     t0 = time.perf_counter()
-    texts = synthetic_corpus(args.docs, args.words)
+    texts = synthetic_corpus(n_docs, n_words)
     t_corpus = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -56,19 +50,30 @@ def main() -> None:
     t_fit = time.perf_counter() - t0
     assert fitted is not None, note
     rng = np.random.default_rng(1)
-    timings = {"docs": args.docs, "words_per_doc": args.words, "permutations": args.permutations,
+    timings = {"docs": n_docs, "words_per_doc": n_words, "permutations": n_permutations,
                "vocab": len(fitted.terms), "nnz": int(fitted.X.nnz),
                "corpus_s": round(t_corpus, 2), "fit_s": round(t_fit, 2)}
     for axis, n_groups in (("gender", 2), ("race", 7)):
-        labels = [f"g{k}" for k in rng.integers(0, n_groups, size=args.docs)]
+        labels = [f"g{k}" for k in rng.integers(0, n_groups, size=n_docs)]
         base = AxisAnalysis(dataset="synthetic", model="none", prompt_id="resume", axis=axis,
-                            mode="variance", n_docs=args.docs)
+                            mode="variance", n_docs=n_docs)
         t0 = time.perf_counter()
-        res = analyze_axis(fitted, labels, base, n_permutations=args.permutations)["variance"]
+        res = analyze_axis(fitted, labels, base, n_permutations=n_permutations)["variance"]
         dt = time.perf_counter() - t0
         timings[f"{axis}_{n_groups}groups_s"] = round(dt, 2)
         timings[f"{axis}_fit_plus_axis_s"] = round(t_fit + dt, 2)
         timings[f"{axis}_significant_terms"] = res.n_significant  # labels are random: expect ~0
+    return timings
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--docs", type=int, default=30_000)
+    ap.add_argument("--words", type=int, default=300)
+    ap.add_argument("--permutations", type=int, default=1000)
+    ap.add_argument("--out", type=Path, default=None, help="write the timings as JSON here")
+    args = ap.parse_args()
+    timings = run(args.docs, args.words, args.permutations)
     print(json.dumps(timings, indent=2))
     if args.out:
         args.out.write_text(json.dumps(timings, indent=2))
