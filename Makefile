@@ -33,11 +33,13 @@ eval: setup
 audit: setup
 	$(BIN)/evalkit audit --dataset both $(MODEL_ARGS) $(LIMIT_ARGS) --runs-dir $(RUNS) $(ARGS)
 
+# Both runs are named here (not left to the default name) so the compare step finds them
+# whatever MODEL looks like (a hub id, a folder with a trailing slash).
+CMP_NAME = $(TASK)-$(notdir $(patsubst %/,%,$(MODEL)))
 compare: setup
-	$(BIN)/evalkit eval --task $(TASK) $(MODEL_ARGS) $(LIMIT_ARGS) --runs-dir $(RUNS) $(ARGS)
-	$(BIN)/evalkit eval --task $(TASK) $(MODEL_ARGS) $(LIMIT_ARGS) --runs-dir $(RUNS) --split-images $(ARGS)
-	$(BIN)/evalkit compare $(RUNS)/$(TASK)-$(notdir $(MODEL))-nosplit $(RUNS)/$(TASK)-$(notdir $(MODEL))-split \
-		--out $(RUNS)/compare-$(TASK)-$(notdir $(MODEL))
+	$(BIN)/evalkit eval --task $(TASK) $(MODEL_ARGS) $(LIMIT_ARGS) --runs-dir $(RUNS) $(ARGS) --run-name $(CMP_NAME)-nosplit
+	$(BIN)/evalkit eval --task $(TASK) $(MODEL_ARGS) $(LIMIT_ARGS) --runs-dir $(RUNS) $(ARGS) --run-name $(CMP_NAME)-split --split-images
+	$(BIN)/evalkit compare $(RUNS)/$(CMP_NAME)-nosplit $(RUNS)/$(CMP_NAME)-split --out $(RUNS)/compare-$(CMP_NAME)
 
 bench: setup
 	$(BIN)/python -m benchmarks.run --out $(RUNS)/bench
