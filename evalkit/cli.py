@@ -70,16 +70,24 @@ def cmd_eval(args) -> int:
 
     quiet_libraries()
 
+    from . import distributed
+
     tasks = _task_list(args.task)
     done = []
-    for task in tasks:
-        cfg = EvalConfig(task=task, model=_spec(args), data=args.data, limit=args.limit, batch_size=args.batch_size,
-                         run_name=args.run_name if len(tasks) == 1 else None, runs_dir=args.runs_dir,
-                         cache_dir=args.cache_dir, workers=args.workers, progress=not args.no_progress)
-        run_dir = run_eval(cfg)
-        done.append(run_dir)
-        _print_summary(run_dir)
-    if len(tasks) > 1:
+    try:
+        for task in tasks:
+            cfg = EvalConfig(task=task, model=_spec(args), data=args.data, limit=args.limit,
+                             batch_size=args.batch_size, run_name=args.run_name if len(tasks) == 1 else None,
+                             runs_dir=args.runs_dir, cache_dir=args.cache_dir, workers=args.workers,
+                             progress=not args.no_progress, launcher=args.launcher)
+            run_dir = run_eval(cfg)
+            if run_dir is None:  # a rank other than 0: rank 0 writes and prints the run
+                continue
+            done.append(run_dir)
+            _print_summary(run_dir)
+    finally:
+        distributed.teardown()
+    if len(done) > 1:
         from reports.summary import render_summary
         print(f"summary: {render_summary(done, args.runs_dir)}")
     return 0
@@ -172,6 +180,10 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--runs-dir", type=Path, default=Path("runs"))
     e.add_argument("--workers", type=_positive, default=2, help="threads decoding images ahead of the model")
     e.add_argument("--no-progress", action="store_true")
+    e.add_argument("--launcher", choices=("torchrun", "accelerate"),
+                   help="data-parallel over processes started by this launcher: run as `torchrun "
+                        "--nproc_per_node N -m evalkit.cli eval ... --launcher torchrun` (or `accelerate launch`); "
+                        "each rank takes every N-th request, rank 0 writes the run")
     _add_model_args(e)
     e.set_defaults(func=cmd_eval)
 

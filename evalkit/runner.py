@@ -10,9 +10,10 @@ import json
 import platform
 import subprocess
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
+from . import distributed
 from .data import load_task_data
 from .errors import SampleError
 from .generator import Generator
@@ -38,6 +39,7 @@ class EvalConfig:
     progress: bool = True
     thumbnails: int = 300  # how many samples get an image thumbnail in the report
     report: bool = True
+    launcher: str | None = None  # "torchrun" / "accelerate": data-parallel ranks, see evalkit.distributed
 
 
 def default_run_name(task: str, spec: ModelSpec) -> str:
@@ -102,18 +104,26 @@ def _apply_score(task: Task, rec: SampleRecord, row: dict, responses: list[Respo
         rec.extras = {**score.extras, "unscored_reason": score.reason or "not scorable"}
 
 
-def run_eval(cfg: EvalConfig) -> Path:
-    """Evaluate cfg.model on cfg.task and write runs/<name>/{results.json,samples.jsonl,report.html}."""
+def run_eval(cfg: EvalConfig) -> Path | None:
+    """Evaluate cfg.model on cfg.task and write runs/<name>/{results.json,samples.jsonl,report.html}.
+
+    Under a launcher (cfg.launcher) each rank runs every k-th request and rank 0 writes the
+    run; the other ranks return None.
+    """
+    ctx = distributed.setup(cfg.launcher, cfg.model.device)
     task: Task = TASKS.get(cfg.task)()
     data = load_task_data(task, cfg.data, cfg.limit)
     run_dir = cfg.runs_dir / (cfg.run_name or default_run_name(cfg.task, cfg.model))
     run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.json").write_text(json.dumps(
-        {**asdict(cfg), "runs_dir": str(cfg.runs_dir), "cache_dir": str(cfg.cache_dir) if cfg.cache_dir else None},
-        indent=2), encoding="utf-8")
+    if ctx.is_main:
+        (run_dir / "config.json").write_text(json.dumps(
+            {**asdict(cfg), "runs_dir": str(cfg.runs_dir), "cache_dir": str(cfg.cache_dir) if cfg.cache_dir else None},
+            indent=2), encoding="utf-8")
     started = _now()
     t0 = time.perf_counter()
-    backend = load_backend(cfg.model, cache_dir=cfg.cache_dir)
+    with distributed.main_first(ctx):
+        backend = load_backend(replace(cfg.model, device=distributed.rank_device(cfg.model.device, ctx)),
+                               cache_dir=cfg.cache_dir)
     if hasattr(backend, "reset_peak_memory"):
         backend.reset_peak_memory()
 
@@ -133,11 +143,17 @@ def run_eval(cfg: EvalConfig) -> Path:
         requests += reqs
         owners += [len(records) - 1] * len(reqs)
 
-    gen = Generator(backend, batch_size=cfg.batch_size, cache_path=run_dir / "cache.jsonl",
-                    workers=cfg.workers, progress=cfg.progress, desc=f"{cfg.task}")
+    mine = ctx.shard(len(requests))
+    gen = Generator(backend, batch_size=cfg.batch_size, cache_path=run_dir / ctx.cache_name,
+                    workers=cfg.workers, progress=cfg.progress and ctx.is_main,
+                    desc=f"{cfg.task}" + (f" [rank 0 of {ctx.world_size}]" if ctx.distributed else ""))
     t_gen = time.perf_counter()
-    responses = gen.run(requests)
+    mine_responses = gen.run([requests[i] for i in mine])
+    shards = distributed.gather_to_main(ctx, (mine, mine_responses, gen.stats, backend.peak_memory()))
     gen_seconds = time.perf_counter() - t_gen
+    if shards is None:
+        return None
+    responses = distributed.merge_shards(len(requests), [(s[0], s[1]) for s in shards])
 
     by_record: dict[int, list[Response]] = {}
     for owner, resp in zip(owners, responses):
@@ -149,17 +165,19 @@ def run_eval(cfg: EvalConfig) -> Path:
             rec.thumb = _thumb(task, rows[i])
 
     n = len(records)
-    stats = gen.stats
+    stats = distributed.merge_stats([s[2] for s in shards])
+    memory = distributed.merge_memory([s[3] for s in shards]) if ctx.distributed else shards[0][3]
     timing = {"start": started, "end": _now(), "wall_s": round(time.perf_counter() - t0, 3),
               "generation_s": round(gen_seconds, 3),
               "samples_per_s": round(n / gen_seconds, 3) if gen_seconds > 0 else None,
               "tokens_per_s": round(stats.output_tokens / stats.model_seconds, 1) if stats.model_seconds > 0 else None,
               "n_cached": stats.n_cached, "n_batches": stats.n_batches,
-              "padding_fraction": round(stats.padding_fraction, 4), "oom_halvings": stats.oom_halvings}
+              "padding_fraction": round(stats.padding_fraction, 4), "oom_halvings": stats.oom_halvings,
+              "world_size": ctx.world_size}
     generation = {"prompt_style": cfg.model.prompt_style, "max_new_tokens": task.max_new_tokens,
                   "batch_size": cfg.batch_size, "final_batch_size": stats.final_batch_size, "do_sample": False}
     return finish_run(task, records, run_dir, data_info=_data_info(task, data), model=backend.describe(),
-                      generation=generation, timing=timing, memory=backend.peak_memory(), report=cfg.report)
+                      generation=generation, timing=timing, memory=memory, report=cfg.report)
 
 
 def _data_info(task: Task, data) -> dict:
