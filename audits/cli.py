@@ -31,13 +31,13 @@ def _group_columns(values: list[str] | None, datasets: list[str]) -> dict[str, l
 
 
 def cmd_audit(args) -> int:
-    from evalkit.cli import _spec, quiet_libraries
+    from evalkit.cli import quiet_libraries, spec_from_args
 
     from .runner import AuditConfig, run_audit
 
     quiet_libraries()
     toxicity = [] if args.toxicity == ["none"] else (args.toxicity or ["profanity-check"])
-    cfg = AuditConfig(dataset=args.dataset, model=_spec(args), fairface_data=args.fairface_data,
+    cfg = AuditConfig(dataset=args.dataset, model=spec_from_args(args), fairface_data=args.fairface_data,
                       stable_bias_data=args.stable_bias_data, generations=args.generations,
                       models=args.gen_models.split(",") if args.gen_models else None,
                       name=args.name, runs_dir=args.runs_dir, out_dir=args.out_dir, limit=args.limit,
@@ -52,7 +52,7 @@ def cmd_audit(args) -> int:
 
 
 def add_parser(sub) -> None:
-    from evalkit.cli import _add_model_args, _batch_size, _positive
+    from evalkit.cli import add_model_args, batch_size_arg, positive_int
 
     a = sub.add_parser("audit", help="bias audit: generations about people, term differences, toxicity")
     a.add_argument("--dataset", default="both", choices=["fairface", "stable-bias", "both"])
@@ -67,9 +67,9 @@ def add_parser(sub) -> None:
     a.add_argument("--name", help="output folder runs/audit-<name>")
     a.add_argument("--runs-dir", type=Path, default=Path("runs"))
     a.add_argument("--out-dir", type=Path, help="exact output folder (overrides --name)")
-    a.add_argument("--limit", type=_positive, help="only the first N images per dataset")
-    a.add_argument("--max-new-tokens", type=_positive, default=512)
-    a.add_argument("--batch-size", type=_batch_size, default=8)
+    a.add_argument("--limit", type=positive_int, help="only the first N images per dataset")
+    a.add_argument("--max-new-tokens", type=positive_int, default=512)
+    a.add_argument("--batch-size", type=batch_size_arg, default=8)
     a.add_argument("--toxicity", action="append",
                    help="classifier: profanity-check (default, offline) or a transformers model id / "
                         "local folder; repeat for several; 'none' to skip")
@@ -81,5 +81,5 @@ def add_parser(sub) -> None:
     a.add_argument("--legacy", action="store_true", help="add the original notebook's ranking beside ours")
     a.add_argument("--fairface-run", type=Path, help="a FairFace task run folder for the accuracy section")
     a.add_argument("--no-progress", action="store_true")
-    _add_model_args(a)
+    add_model_args(a)
     a.set_defaults(func=cmd_audit)

@@ -8,7 +8,7 @@ from pathlib import Path
 from .errors import EvalkitError
 
 
-def _batch_size(value: str):
+def batch_size_arg(value: str):
     if value == "auto":
         return "auto"
     try:
@@ -20,7 +20,7 @@ def _batch_size(value: str):
     return n
 
 
-def _positive(value: str) -> int:
+def positive_int(value: str) -> int:
     try:
         n = int(value)
     except ValueError:
@@ -30,7 +30,7 @@ def _positive(value: str) -> int:
     return n
 
 
-def _add_model_args(p: argparse.ArgumentParser) -> None:
+def add_model_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("model")
     g.add_argument("--model", default="tiny-idefics2",
                    help="backend: tiny-idefics2 (embedded, random weights), hf (transformers)")
@@ -43,16 +43,18 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--load-in-4bit", action="store_true", help="4-bit weights through bitsandbytes (CUDA)")
     g.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 ...")
     g.add_argument("--prompt-style", default="instruct", help="instruct (chat template) or base (raw prompt)")
+    g.add_argument("--tensor-parallel-size", type=positive_int, default=1,
+                   help="GPUs to shard one model over (--model vllm)")
     g.add_argument("--cache-dir", type=Path, help="where the embedded tiny model is built (default ~/.cache/evalkit)")
 
 
-def _spec(args):
+def spec_from_args(args):
     from .models import ModelSpec
 
     return ModelSpec(name=args.model, model_id=args.model_id, dtype=args.dtype,
                      attn_implementation=args.attn_implementation, do_image_splitting=args.do_image_splitting,
                      longest_edge=args.longest_edge, load_in_4bit=args.load_in_4bit, device=args.device,
-                     prompt_style=args.prompt_style)
+                     prompt_style=args.prompt_style, tensor_parallel_size=args.tensor_parallel_size)
 
 
 def quiet_libraries() -> None:
@@ -76,7 +78,7 @@ def cmd_eval(args) -> int:
     done = []
     try:
         for task in tasks:
-            cfg = EvalConfig(task=task, model=_spec(args), data=args.data, limit=args.limit,
+            cfg = EvalConfig(task=task, model=spec_from_args(args), data=args.data, limit=args.limit,
                              batch_size=args.batch_size, run_name=args.run_name if len(tasks) == 1 else None,
                              runs_dir=args.runs_dir, cache_dir=args.cache_dir, workers=args.workers,
                              progress=not args.no_progress, launcher=args.launcher)
@@ -174,17 +176,17 @@ def build_parser() -> argparse.ArgumentParser:
     e = sub.add_parser("eval", help="evaluate a model on a task (or 'all')")
     e.add_argument("--task", required=True, help="task name (see `evalkit tasks`) or 'all'")
     e.add_argument("--data", help="local dataset in the hub schema (save_to_disk folder or parquet), or 'hub'")
-    e.add_argument("--limit", type=_positive, help="only the first N samples")
-    e.add_argument("--batch-size", type=_batch_size, default=8, help="N or 'auto' (halve on out-of-memory)")
+    e.add_argument("--limit", type=positive_int, help="only the first N samples")
+    e.add_argument("--batch-size", type=batch_size_arg, default=8, help="N or 'auto' (halve on out-of-memory)")
     e.add_argument("--run-name", help="folder name under --runs-dir (default <task>-<model>-<split|nosplit>)")
     e.add_argument("--runs-dir", type=Path, default=Path("runs"))
-    e.add_argument("--workers", type=_positive, default=2, help="threads decoding images ahead of the model")
+    e.add_argument("--workers", type=positive_int, default=2, help="threads decoding images ahead of the model")
     e.add_argument("--no-progress", action="store_true")
     e.add_argument("--launcher", choices=("torchrun", "accelerate"),
                    help="data-parallel over processes started by this launcher: run as `torchrun "
                         "--nproc_per_node N -m evalkit.cli eval ... --launcher torchrun` (or `accelerate launch`); "
                         "each rank takes every N-th request, rank 0 writes the run")
-    _add_model_args(e)
+    add_model_args(e)
     e.set_defaults(func=cmd_eval)
 
     s = sub.add_parser("score", help="score predictions made elsewhere (no model)")

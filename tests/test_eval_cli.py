@@ -168,3 +168,16 @@ def test_base_prompt_style_is_selectable_and_recorded(tmp_path, tiny_cache, tiny
     results, records = read_run(tmp_path / "runs" / "b")
     assert results.generation["prompt_style"] == "base" and results.model["prompt_style"] == "base"
     assert all(r.error is None for r in records)
+
+
+def test_longest_edge_resizes_images(tiny_cache):
+    from PIL import Image
+
+    from evalkit.models import ModelSpec
+    from evalkit.models.tiny import TinyIdefics2Backend, tiny_path
+    from evalkit.types import Request
+
+    small = TinyIdefics2Backend(ModelSpec(longest_edge=56, device="cpu"), model_path=str(tiny_path(tiny_cache)))
+    prepared = small.prepare(Request(uid="u", text="q", images=[Image.new("RGB", (300, 150))]))
+    assert max(prepared.inputs["pixel_values"].shape[-2:]) == 56
+    assert small.describe()["longest_edge"] == 56

@@ -8,6 +8,7 @@ does when given a batch.
 """
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import platform
 import resource
@@ -27,6 +28,24 @@ def _is_oom(exc: BaseException) -> bool:
     import torch
 
     return isinstance(exc, torch.cuda.OutOfMemoryError) or "out of memory" in str(exc).lower()
+
+
+def _set_longest_edge(image_processor, longest: int) -> None:
+    """Resize target: `size` is a dict in older transformers and a SizeDict dataclass in newer
+    ones; the shortest edge (378 for Idefics2) is capped so it never exceeds the longest."""
+    size = getattr(image_processor, "size", None)
+    if size is None:
+        raise EvalkitError("--longest-edge: this model's image processor has no resize size to set")
+    get = size.get if isinstance(size, dict) else (lambda k: getattr(size, k, None))
+    if get("longest_edge") is None:
+        raise EvalkitError(f"--longest-edge: this model's image processor resizes by {size}, not by longest edge")
+    update = {"longest_edge": longest}
+    if get("shortest_edge"):
+        update["shortest_edge"] = min(get("shortest_edge"), longest)
+    if isinstance(size, dict):
+        image_processor.size = {**size, **update}
+    else:
+        image_processor.size = dataclasses.replace(size, **update)
 
 
 class OutOfMemory(Exception):
@@ -55,7 +74,10 @@ class HFBackend:
             if self.device != "cuda":
                 raise EvalkitError("--load-in-4bit needs a CUDA GPU (bitsandbytes); drop it on CPU")
             from transformers import BitsAndBytesConfig
-            kwargs["quantization_config"] = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_compute_dtype=kwargs["dtype"])
+            # The model card's 4-bit setting: NF4 weights with double quantization.
+            kwargs["quantization_config"] = BitsAndBytesConfig(
+                load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+                bnb_4bit_compute_dtype=kwargs["dtype"])
         try:
             self.processor = AutoProcessor.from_pretrained(path)
             self.model = AutoModelForImageTextToText.from_pretrained(path, **kwargs)
@@ -70,8 +92,8 @@ class HFBackend:
         ip = getattr(self.processor, "image_processor", None)
         if ip is not None and hasattr(ip, "do_image_splitting"):
             ip.do_image_splitting = spec.do_image_splitting
-        if ip is not None and spec.longest_edge is not None and isinstance(getattr(ip, "size", None), dict):
-            ip.size = {**ip.size, "longest_edge": spec.longest_edge}
+        if ip is not None and spec.longest_edge is not None:
+            _set_longest_edge(ip, spec.longest_edge)
         tok = self.processor.tokenizer
         self.tokenizer = tok
         self.pad_id = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
@@ -249,12 +271,16 @@ class HFBackend:
             "name": self.name, "model_id": self.model_path, "dtype": self.spec.dtype,
             "attn_implementation": self.spec.attn_implementation or getattr(self.model.config, "_attn_implementation", None),
             "do_image_splitting": self.spec.do_image_splitting,
-            "longest_edge": (getattr(self.processor.image_processor, "size", {}) or {}).get("longest_edge"),
+            "longest_edge": self._longest_edge(),
             "load_in_4bit": self.spec.load_in_4bit, "device": self.device,
             "prompt_style": self.spec.prompt_style, "image_tokens_per_image": self._tokens_per_image,
             "n_parameters": sum(p.numel() for p in self.model.parameters()),
             "architecture": type(self.model).__name__, "pipeline_check": self.pipeline_check,
         }
+
+    def _longest_edge(self) -> int | None:
+        size = getattr(getattr(self.processor, "image_processor", None), "size", None)
+        return size.get("longest_edge") if isinstance(size, dict) else getattr(size, "longest_edge", None)
 
     def reset_peak_memory(self) -> None:
         import torch

@@ -23,6 +23,7 @@ class ModelSpec:
     load_in_4bit: bool = False
     device: str = "auto"  # "auto" = cuda if available else cpu
     prompt_style: str = "instruct"
+    tensor_parallel_size: int = 1  # GPUs one model is sharded over (the vllm backend)
 
     def __post_init__(self):
         if self.dtype not in DTYPES:
@@ -32,6 +33,8 @@ class ModelSpec:
                                f"use one of {', '.join(ATTN)}")
         if self.prompt_style not in PROMPT_STYLES:
             raise EvalkitError(f"prompt style {self.prompt_style!r} is not valid; use one of {', '.join(PROMPT_STYLES)}")
+        if not isinstance(self.tensor_parallel_size, int) or self.tensor_parallel_size < 1:
+            raise EvalkitError(f"tensor parallel size {self.tensor_parallel_size!r} is not valid; use a positive integer")
         if self.longest_edge is not None and (self.longest_edge <= 0 or self.longest_edge % 14):
             raise EvalkitError(f"longest edge {self.longest_edge} is not valid; use a positive multiple of 14 (e.g. 980)")
 
@@ -42,4 +45,5 @@ class ModelSpec:
         """Identity of the outputs this spec produces (device excluded: same weights, same greedy text)."""
         d = self.to_dict()
         d.pop("device")
+        d.pop("tensor_parallel_size")
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]

@@ -53,8 +53,7 @@ class VLLMBackend:
 
         self.spec = spec
         self.model_path = spec.model_id
-        # ModelSpec carries tensor_parallel_size once the CLI exposes it; 1 GPU otherwise.
-        self.tensor_parallel_size = int(tensor_parallel_size or getattr(spec, "tensor_parallel_size", 1) or 1)
+        self.tensor_parallel_size = int(tensor_parallel_size or spec.tensor_parallel_size)
         self.processor = AutoProcessor.from_pretrained(spec.model_id)
         self.tokenizer = self.processor.tokenizer
         mm_kwargs: dict[str, Any] = {"do_image_splitting": spec.do_image_splitting}
