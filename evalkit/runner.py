@@ -130,7 +130,7 @@ def run_eval(cfg: EvalConfig) -> Path | None:
     records: list[SampleRecord] = []
     rows: list[dict] = []
     requests, owners = [], []  # owners[k] = index of the record request k belongs to
-    for index, row in enumerate(data.rows):
+    for index, row in enumerate(data.iter_rows()):
         uid = str(index)
         rec = _record(task, row, index, uid)
         records.append(rec)

@@ -66,7 +66,7 @@ def score_predictions(cfg: ScoreConfig) -> Path:
     run_dir = cfg.runs_dir / (cfg.run_name or f"{cfg.task}-scored-{cfg.predictions.stem}")
     started = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     records, seen, missing = [], set(), []
-    for index, row in enumerate(data.rows):
+    for index, row in enumerate(data.iter_rows()):
         rec = _record(task, row, index, str(index))
         records.append(rec)
         seen.add(rec.sample_id)
