@@ -21,13 +21,23 @@ def main(argv=None) -> int:
     ap.add_argument("--tfidf-docs", type=int, default=30_000)
     ap.add_argument("--tfidf-permutations", type=int, default=1000)
     ap.add_argument("--skip-tfidf", action="store_true")
+    ap.add_argument("--torch-threads", type=int, default=1,
+                    help="torch intra-op threads for both loops; on a 2-core CPU one thread leaves a core "
+                         "for the generator's image workers (the naive loop runs no faster with two)")
     args = ap.parse_args(argv)
 
     from evalkit.models import ModelSpec, load_backend
     from benchmarks import generator_bench, loglik_bench
 
+    import os
+
+    import torch
+
+    if args.torch_threads:
+        torch.set_num_threads(args.torch_threads)
     backend = load_backend(ModelSpec(name="tiny-idefics2"), cache_dir=args.cache_dir)
     results = {"machine": {"python": platform.python_version(), "processor": platform.machine(),
+                           "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
                            "device": backend.device, "model": "tiny-idefics2 (random weights)"}}
     print("generator: shared batched generator vs one-at-a-time generate on the DocVQA sample ...")
     results["generator"] = asdict(generator_bench.run(backend, batch_size=args.batch_size))

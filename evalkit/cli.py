@@ -43,6 +43,9 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--load-in-4bit", action="store_true", help="4-bit weights through bitsandbytes (CUDA)")
     g.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 ...")
     g.add_argument("--prompt-style", default="instruct", help="instruct (chat template) or base (raw prompt)")
+    g.add_argument("--threads", type=positive_int,
+                   help="torch CPU threads (default: torch's choice); on a small CPU, fewer than the cores "
+                        "leaves room for the image-decoding workers")
     g.add_argument("--tensor-parallel-size", type=positive_int, default=1,
                    help="GPUs to shard one model over (--model vllm)")
     g.add_argument("--cache-dir", type=Path, help="where the embedded tiny model is built (default ~/.cache/evalkit)")
@@ -225,6 +228,9 @@ def _extra_commands():
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if getattr(args, "threads", None):
+        import torch
+        torch.set_num_threads(args.threads)
     try:
         return args.func(args)
     except EvalkitError as e:
