@@ -7,7 +7,7 @@ per-sample headline value, overall and per group axis.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, Callable, ClassVar
 
 from .errors import SampleError
 from .stats import bootstrap_mean
@@ -26,6 +26,21 @@ def question_request(uid: str, question, image, max_new_tokens: int,
     if not question:
         raise SampleError("empty question")
     return [Request(uid, text=question + suffix, images=[image], gen=GenConfig(max_new_tokens=max_new_tokens))]
+
+
+def official_and_strict(metric: str, records: list[SampleRecord],
+                        parse_applies: Callable[[SampleRecord], bool] = lambda r: True) -> dict[str, MetricValue]:
+    """For benchmarks whose official rule decides unparseable answers (MMMU's random option,
+    MathVista's closest choice): the official score, the score with those answers counted wrong
+    (`<metric>_strict`), and how many there were among the samples the parser applies to
+    (`n_unparseable`, a count, not a percentage), so a reader sees how much the number leans on
+    the rule. Per-sample extras: "parsed" (bool) and "strict" (the 0/1 strict score)."""
+    scored = [r for r in records if r.error is None and r.score is not None]
+    pool = [r for r in scored if parse_applies(r)]
+    n_bad = sum(1 for r in pool if not r.extras.get("parsed", True))
+    return {metric: bootstrap_mean([r.score for r in scored]),
+            f"{metric}_strict": bootstrap_mean([r.extras.get("strict", r.score) for r in scored]),
+            "n_unparseable": MetricValue(float(n_bad), None, None, len(pool))}
 
 
 class Task:

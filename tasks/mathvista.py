@@ -28,8 +28,7 @@ from __future__ import annotations
 
 from evalkit.metrics import mathvista as metric
 from evalkit.registry import TASKS
-from evalkit.stats import bootstrap_mean
-from evalkit.task import Task
+from evalkit.task import Task, official_and_strict
 from evalkit.types import GenConfig, MetricValue, Request, SampleRecord, Score
 
 
@@ -106,10 +105,4 @@ class MathVista(Task):
             "strict": float(v.correct and v.parsed)})
 
     def aggregate(self, records: list[SampleRecord]) -> dict[str, MetricValue]:
-        scored = [r for r in records if r.error is None and r.score is not None]
-        n_bad = sum(1 for r in scored if not r.extras.get("parsed", True))
-        return {
-            "mathvista_acc": bootstrap_mean([r.score for r in scored]),
-            "mathvista_acc_strict": bootstrap_mean([r.extras.get("strict", r.score) for r in scored]),
-            "n_unparseable": MetricValue(float(n_bad), None, None, len(scored)),
-        }
+        return official_and_strict(self.metric, records)

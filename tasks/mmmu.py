@@ -39,8 +39,7 @@ import re
 from evalkit.errors import SampleError
 from evalkit.metrics import mmmu as metric
 from evalkit.registry import TASKS
-from evalkit.stats import bootstrap_mean
-from evalkit.task import Task
+from evalkit.task import Task, official_and_strict
 from evalkit.types import IMAGE_PLACEHOLDER, GenConfig, MetricValue, Request, SampleRecord, Score
 
 # The official subject -> discipline map (MMMU repo, mmmu/utils/data_utils.py).
@@ -186,14 +185,9 @@ class MMMU(Task):
             "question_type": "open", "parsed": True, "strict": float(correct), "parsed_pred": preds})
 
     def aggregate(self, records: list[SampleRecord]) -> dict[str, MetricValue]:
-        scored = [r for r in records if r.error is None and r.score is not None]
-        mc = [r for r in scored if r.extras.get("question_type") == "multiple-choice"]
-        n_bad = sum(1 for r in mc if not r.extras.get("parsed", True))
-        return {
-            "mmmu_acc": bootstrap_mean([r.score for r in scored]),
-            "mmmu_acc_strict": bootstrap_mean([r.extras.get("strict", r.score) for r in scored]),
-            "n_unparseable": MetricValue(float(n_bad), None, None, len(mc)),
-        }
+        # only multiple-choice answers can be unparseable: open answers are matched as extracted
+        return official_and_strict(self.metric, records,
+                                   lambda r: r.extras.get("question_type") == "multiple-choice")
 
 
 def load_official_subjects(subjects: tuple[str, ...] = SUBJECTS, split: str = "validation"):
