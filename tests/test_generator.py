@@ -106,3 +106,32 @@ def test_broken_samples_become_error_records(tiny_backend, docvqa_rows):
     assert out[1].error == "image file is empty (0 bytes)"
     assert out[3].error.startswith("prompt too long")
     assert out[0].error is None and out[2].error is None
+
+
+@pytest.mark.parametrize("split", [False, True])
+def test_unusual_images_run_or_become_records(tiny_cache, split):
+    """CMYK, RGBA, palette and extreme aspect ratios run through the real processor; an image the
+    processor cannot split (1x1) becomes an error record that names the image size."""
+    import io
+
+    from PIL import Image
+
+    from evalkit.models import ModelSpec, load_backend
+
+    def enc(img, fmt="PNG"):
+        buf = io.BytesIO()
+        img.save(buf, format=fmt)
+        return {"bytes": buf.getvalue(), "path": None}
+
+    backend = load_backend(ModelSpec(device="cpu", do_image_splitting=split), cache_dir=tiny_cache)
+    images = [enc(Image.new("CMYK", (50, 40)), "JPEG"), enc(Image.new("RGBA", (50, 40))),
+              enc(Image.new("P", (50, 40))), enc(Image.new("RGB", (5000, 200))), enc(Image.new("RGB", (200, 5000))),
+              enc(Image.new("RGB", (1, 1)))]
+    reqs = [Request(uid=str(i), text="What is shown?", images=[im], gen=GenConfig(max_new_tokens=4))
+            for i, im in enumerate(images)]
+    out = Generator(backend, batch_size=3, progress=False).run(reqs)
+    assert all(r.error is None and r.n_image_tokens == (40 if split else 8) for r in out[:5])
+    if split:
+        assert out[5].error.startswith("the processor could not prepare this sample (image 1x1)")
+    else:
+        assert out[5].error is None

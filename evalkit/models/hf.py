@@ -159,7 +159,9 @@ class HFBackend:
         except SampleError:
             raise
         except Exception as e:
-            raise SampleError(f"processor failed: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}") from None
+            sizes = ", ".join(f"{im.width}x{im.height}" for im in images) or "no image"
+            raise SampleError(f"the processor could not prepare this sample (image {sizes}): "
+                              f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}") from None
         ids = inputs["input_ids"][0]
         n_in = int(ids.shape[0])
         n_img = int((ids == self.image_token_id).sum()) if self.image_token_id is not None else 0
