@@ -186,3 +186,18 @@ def test_fairface_accuracy_rejects_other_tasks(tmp_path):
                                 headline="acc", metrics={}), [])
     with pytest.raises(EvalkitError, match="fairface"):
         fairface_accuracy(tmp_path)
+
+
+def test_audit_report_in_chromium(audit, tmp_path):
+    """The page renders in a real browser, the planted <script> generation stays text, and the
+    report's title is untouched (the payload would have run before the title was read)."""
+    from browser import chromium_or_skip, dump_dom
+
+    chromium = chromium_or_skip()
+    html, _, _ = audit
+    page = tmp_path / "audit.html"
+    page.write_text(html, encoding="utf-8")
+    dom = dump_dom(page, chromium)
+    assert "<title>" in dom and "pwned" not in dom.split("<title>")[1].split("</title>")[0]
+    assert "&lt;script&gt;alert('pwned')&lt;/script&gt;" in dom and "<script>alert" not in dom
+    assert 'id="banner-pipeline-check"' in dom and 'data-attribute="gender"' in dom
