@@ -1,8 +1,10 @@
 """Shared generator vs a naive one-sample-at-a-time `model.generate` loop, same model, same
 machine, same run; plus how much padding length-sorting saves.
 
-Two ratios: end to end (image decoding and processor included, as a user experiences it) and
-generation only (both sides start from the same prepared inputs). The image work is the same
+Two ratios: end to end (image decoding and processor included, as a user experiences it: the
+engine batches, prepares images in worker threads while the model runs, and decodes and
+processes a page shown by several questions once -- the sample has 60 questions on 36 pages)
+and generation only (both sides start from the same prepared inputs). The image work is the same
 in both loops, so where it dominates -- the tiny model on a CPU -- it bounds the end-to-end
 ratio (Amdahl); `preprocess_share_naive` says how much of the naive time it takes.
 Only ratios are results; absolute seconds are kept for context.

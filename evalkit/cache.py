@@ -11,7 +11,7 @@ import json
 import os
 from pathlib import Path
 
-from .images import image_bytes
+from .images import image_key
 from .types import Request, Response
 
 
@@ -21,17 +21,7 @@ def request_key(model_key: str, request: Request) -> str:
     h.update(json.dumps({"kind": request.kind, "text": request.text, "gen": request.gen.to_dict(),
                          "choices": request.choices}, sort_keys=True).encode())
     for ref in request.images:
-        data = None
-        try:
-            data = image_bytes(ref)
-        except Exception:
-            pass
-        if data is None:  # a decoded PIL image: hash its pixels
-            try:
-                data = ref.tobytes() + repr((ref.mode, ref.size)).encode()
-            except Exception:
-                data = repr(ref).encode()
-        h.update(hashlib.sha256(data).digest())
+        h.update(image_key(ref))
     return h.hexdigest()
 
 

@@ -19,6 +19,7 @@ from typing import Callable
 
 from .cache import ResponseCache, request_key
 from .errors import SampleError
+from .images import image_key
 from .models.base import Prepared
 from .models.hf import OutOfMemory
 from .types import Request, Response
@@ -93,16 +94,23 @@ class Generator:
 
     # ------------------------------------------------------------------
     def _order(self, idx: list[int], requests: list[Request]) -> list[int]:
+        """Longest first, so an out-of-memory shows up on the first batch, not after an hour;
+        requests showing the same image are kept together (ordered by their longest member)
+        so the backend can process that image once. Image tokens are the same for the same
+        image, so grouping costs little padding."""
         if not self.sort_by_length:
             return list(idx)
-        lengths = {}
+        lengths, groups = {}, {}
         for i in idx:
             try:
                 lengths[i] = self.backend.estimate_length(requests[i])
             except Exception:
                 lengths[i] = 0
-        # Longest first: an out-of-memory shows up on the first batch, not after an hour.
-        return sorted(idx, key=lambda i: -lengths[i])
+            groups[i] = image_key(requests[i].images[0]) if requests[i].images else i
+        group_len: dict = {}
+        for i in idx:
+            group_len[groups[i]] = max(group_len.get(groups[i], 0), lengths[i])
+        return sorted(idx, key=lambda i: (-group_len[groups[i]], str(groups[i]), -lengths[i]))
 
     def _run_kind(self, kind, idx, requests, keys, results, n_cached) -> None:
         from tqdm.auto import tqdm

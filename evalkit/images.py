@@ -42,6 +42,23 @@ def image_bytes(ref) -> bytes | None:
     return None
 
 
+def image_key(ref) -> bytes:
+    """A digest of the image's content: its encoded bytes, or for a decoded image its pixels.
+    Unreadable references get a digest of their description (decoding reports the problem)."""
+    import hashlib
+
+    try:
+        data = image_bytes(ref)
+    except Exception:
+        data = None
+    if data is None:
+        try:
+            data = ref.tobytes() + repr((ref.mode, ref.size)).encode()
+        except Exception:
+            data = repr(ref).encode()
+    return hashlib.sha256(data).digest()
+
+
 def _read(path) -> bytes:
     try:
         return Path(path).read_bytes()

@@ -15,10 +15,12 @@ import resource
 from typing import Any
 
 from ..errors import EvalkitError, SampleError
-from ..images import decode_image
+from ..images import decode_image, image_key
 from ..registry import MODELS
 from ..types import IMAGE_PLACEHOLDER, Request, Response
 from .base import Prepared
+from .image_memo import KEY as IMAGE_KEY
+from .image_memo import MemoImageProcessor, SharedMemo
 from .spec import ModelSpec
 
 _TORCH_DTYPES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
@@ -94,6 +96,9 @@ class HFBackend:
             ip.do_image_splitting = spec.do_image_splitting
         if ip is not None and spec.longest_edge is not None:
             _set_longest_edge(ip, spec.longest_edge)
+        if ip is not None:
+            self.processor.image_processor = MemoImageProcessor(ip)
+        self._decode_memo = SharedMemo(max_entries=8)
         tok = self.processor.tokenizer
         self.tokenizer = tok
         self.pad_id = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
@@ -147,12 +152,24 @@ class HFBackend:
             raise EvalkitError(f"model {self.model_path!r} has no chat template; use --prompt-style base")
         return self.processor.apply_chat_template(messages, add_generation_prompt=True)
 
+    def _decoded(self, ref):
+        """Decode once per distinct image (requests for one image arrive together); the
+        digest in `info` lets the processor's image memo recognise the image too. The decoded
+        image is shared, so nothing downstream may modify it in place (the processor does not)."""
+        key = image_key(ref)
+
+        def decode():
+            img = decode_image(ref)
+            img.info[IMAGE_KEY] = key
+            return img
+        return self._decode_memo.get_or_compute(key, decode)
+
     def estimate_length(self, request: Request) -> int:
         n_text = len(self.tokenizer(request.text, add_special_tokens=False)["input_ids"])
         return n_text + len(request.images) * self._tokens_per_image
 
     def prepare(self, request: Request) -> Prepared:
-        images = [decode_image(ref) for ref in request.images]
+        images = [self._decoded(ref) for ref in request.images]
         prompt = self.render_prompt(request)
         try:
             inputs = self.processor(text=[prompt], images=[images] if images else None, return_tensors="pt")
