@@ -61,3 +61,26 @@ def test_gold_scores_max_and_empty_scores_min(task_and_rows):
         # the best gold answer (for VQA: the one most annotators gave) gets full marks
         assert max(task.score_text(row, g).value for g in gold) == 1.0
         assert _strict(task.score_text(row, "")) == 0.0
+
+
+def test_evalkit_score_on_gold_predictions(task_and_rows, tmp_path):
+    """`evalkit score` works for every task with ids in the task's id field: predicting each row's
+    best gold answer scores the maximum, with nothing missing or extra."""
+    import json
+
+    from evalkit.cli import main
+    from evalkit.results import read_run
+
+    task, rows = task_and_rows
+    lines = []
+    for i, row in enumerate(rows):
+        best = max(task.gold(row), key=lambda g: task.score_text(row, g).value)
+        lines.append(json.dumps({"id": task.sample_id(row, i), "prediction": best}))
+    preds = tmp_path / "preds.jsonl"
+    preds.write_text("\n".join(lines) + "\n")
+    assert main(["score", "--task", task.name, "--predictions", str(preds), "--runs-dir", str(tmp_path),
+                 "--run-name", "gold"]) == 0
+    results, _ = read_run(tmp_path / "gold")
+    assert results.metrics[results.headline]["value"] == 100.0
+    assert results.counts["n_missing_predictions"] == 0 and results.counts["n_extra_predictions"] == 0
+    assert results.counts["n_scored"] == len(rows)
