@@ -15,13 +15,14 @@ from .images import image_key
 from .types import Request, Response
 
 
-def request_key(model_key: str, request: Request) -> str:
+def request_key(model_key: str, request: Request, image_digests: list[bytes] | None = None) -> str:
+    """`image_digests`: the images' `image_key`s when the caller already has them."""
     h = hashlib.sha256()
     h.update(model_key.encode())
     h.update(json.dumps({"kind": request.kind, "text": request.text, "gen": request.gen.to_dict(),
                          "choices": request.choices}, sort_keys=True).encode())
-    for ref in request.images:
-        h.update(image_key(ref))
+    for digest in image_digests if image_digests is not None else map(image_key, request.images):
+        h.update(digest)
     return h.hexdigest()
 
 

@@ -73,7 +73,8 @@ class Generator:
     def run(self, requests: list[Request]) -> list[Response]:
         start = time.perf_counter()
         model_key = self.backend.spec.cache_key() if hasattr(self.backend, "spec") else self.backend.name
-        keys = [request_key(model_key, r) for r in requests]
+        digests = [[image_key(ref) for ref in r.images] for r in requests]
+        keys = [request_key(model_key, r, d) for r, d in zip(requests, digests)]
         self._req_index = {id(r): i for i, r in enumerate(requests)}
         results: dict[int, Response] = {}
         todo: list[int] = []
@@ -88,12 +89,12 @@ class Generator:
         for kind in ("generate", "loglikelihood"):
             idx = [i for i in todo if requests[i].kind == kind]
             if idx:
-                self._run_kind(kind, idx, requests, keys, results, n_cached=len(requests) - len(todo))
+                self._run_kind(kind, idx, requests, keys, digests, results, n_cached=len(requests) - len(todo))
         self.stats.wall_seconds += time.perf_counter() - start
         return [results[i] for i in range(len(requests))]
 
     # ------------------------------------------------------------------
-    def _order(self, idx: list[int], requests: list[Request]) -> list[int]:
+    def _order(self, idx: list[int], requests: list[Request], digests: list[list[bytes]]) -> list[int]:
         """Longest first, so an out-of-memory shows up on the first batch, not after an hour;
         requests showing the same image are kept together (ordered by their longest member)
         so the backend can process that image once. Image tokens are the same for the same
@@ -106,16 +107,16 @@ class Generator:
                 lengths[i] = self.backend.estimate_length(requests[i])
             except Exception:
                 lengths[i] = 0
-            groups[i] = image_key(requests[i].images[0]) if requests[i].images else i
+            groups[i] = digests[i][0] if digests[i] else i
         group_len: dict = {}
         for i in idx:
             group_len[groups[i]] = max(group_len.get(groups[i], 0), lengths[i])
         return sorted(idx, key=lambda i: (-group_len[groups[i]], str(groups[i]), -lengths[i]))
 
-    def _run_kind(self, kind, idx, requests, keys, results, n_cached) -> None:
+    def _run_kind(self, kind, idx, requests, keys, digests, results, n_cached) -> None:
         from tqdm.auto import tqdm
 
-        order = self._order(idx, requests)
+        order = self._order(idx, requests, digests)
         bar = tqdm(total=len(requests), initial=n_cached, desc=self.desc, unit="request",
                    disable=not self.progress, dynamic_ncols=True)
         pool = ThreadPoolExecutor(max_workers=max(1, self.workers))
@@ -178,6 +179,16 @@ class Generator:
                     continue
             except SampleError as e:
                 responses = [Response(uid=p.request.uid, error=str(e)) for p in batch]
+            except Exception as e:
+                # One sample can break a batch (an odd shape, a tokenizer edge case): run the halves
+                # apart to find it, so it becomes one error record and the rest still run.
+                if len(batch) > 1:
+                    half = len(batch) // 2
+                    out += self._run_batch(kind, batch[:half], results, keys)
+                    out += self._run_batch(kind, batch[half:], results, keys)
+                    continue
+                responses = [Response(uid=batch[0].request.uid,
+                                      error=f"the model failed on this sample: {type(e).__name__}: {e}")]
             self.stats.model_seconds += time.perf_counter() - t0
             self.stats.n_batches += 1
             longest = max(p.n_input_tokens for p in batch)

@@ -135,3 +135,21 @@ def test_unusual_images_run_or_become_records(tiny_cache, split):
         assert out[5].error.startswith("the processor could not prepare this sample (image 1x1)")
     else:
         assert out[5].error is None
+
+
+def test_a_sample_that_breaks_its_batch_is_isolated(tiny_backend, docvqa_rows):
+    """An unexpected failure inside the model call is narrowed down by running halves apart:
+    the one bad sample gets an error record, every other sample its output."""
+    reqs = _requests(docvqa_rows, n=7)
+
+    class Fragile(CountingBackend):
+        def generate(self, batch):
+            if any(p.request.uid == "3" for p in batch):
+                raise RuntimeError("shape mismatch")
+            return super().generate(batch)
+
+    backend = Fragile(tiny_backend)
+    out = Generator(backend, batch_size=4, progress=False).run(reqs)
+    assert out[3].error == "the model failed on this sample: RuntimeError: shape mismatch"
+    assert all(r.error is None for i, r in enumerate(out) if i != 3)
+    assert sorted(backend.generated) == sorted(r.uid for r in reqs if r.uid != "3")

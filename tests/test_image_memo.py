@@ -36,7 +36,8 @@ def test_repeated_image_gives_the_processors_own_tensors(tiny_backend, docvqa_ro
 def test_requests_for_one_image_are_scheduled_together(tiny_backend, docvqa_rows):
     task = DocVQA()
     reqs = [r for i, row in enumerate(docvqa_rows) for r in task.build_requests(row, str(i))]
-    order = Generator(tiny_backend, progress=False)._order(list(range(len(reqs))), reqs)
+    digests = [[image_key(ref) for ref in r.images] for r in reqs]
+    order = Generator(tiny_backend, progress=False)._order(list(range(len(reqs))), reqs, digests)
     keys = [image_key(reqs[i].images[0]) for i in order]
     runs = [k for j, k in enumerate(keys) if j == 0 or keys[j - 1] != k]
     assert len(runs) == len(set(keys))  # each image's requests form one contiguous run
