@@ -181,3 +181,10 @@ def test_longest_edge_resizes_images(tiny_cache):
     prepared = small.prepare(Request(uid="u", text="q", images=[Image.new("RGB", (300, 150))]))
     assert max(prepared.inputs["pixel_values"].shape[-2:]) == 56
     assert small.describe()["longest_edge"] == 56
+
+
+def test_unavailable_attention_implementation_is_one_line(tmp_path, tiny_cache, capsys):
+    # No flash-attn on a CPU machine: transformers refuses, evalkit says so in one line.
+    assert _eval(tmp_path, tiny_cache, "--limit", "1", "--attn", "flash_attention_2") == 2
+    err = capsys.readouterr().err
+    assert err.startswith("evalkit: error: ") and "flash" in err.lower() and err.count("\n") == 1

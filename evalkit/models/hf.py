@@ -88,6 +88,9 @@ class HFBackend:
                                f"with config.json, weights and processor files, or a reachable hub id") from None
         except ImportError as e:
             raise EvalkitError(f"model {path!r} needs a package that is not installed: {e}") from None
+        except (ValueError, RuntimeError) as e:  # e.g. flash_attention_2 without CUDA or flash_attn
+            raise EvalkitError(f"could not load model {path!r} with dtype={spec.dtype}, attention="
+                               f"{spec.attn_implementation or 'default'}: {str(e).splitlines()[0]}") from None
         if not spec.load_in_4bit:
             self.model.to(self.device)
         self.model.eval()
