@@ -87,12 +87,18 @@ def _read_our_jsonl(path: Path, group_columns: Sequence[str] | None,
                 d = json.loads(line)
             except json.JSONDecodeError as e:
                 raise EvalkitError(f"{path}:{n}: not valid JSON ({e.msg})") from None
+            if not isinstance(d, dict):
+                raise EvalkitError(f"{path}:{n}: is a JSON {type(d).__name__}, not a generation row "
+                                   f"(an object with example_id, prompt_id, group columns and generation)")
             missing = [k for k in ("example_id", "prompt_id", "generation") if k not in d]
-            if group_columns:
-                missing += [c for c in group_columns if c not in d]
             if missing:
                 raise EvalkitError(f"{path}:{n}: lacks key(s) {missing}; a generation row has "
                                    f"example_id, prompt_id, dataset, group columns and generation")
+            absent = [c for c in group_columns or () if c not in d]
+            if absent:
+                have = [k for k in d if k not in RESERVED]
+                raise EvalkitError(f"{path}:{n}: lacks group column(s) {absent} named by --groups; "
+                                   f"its group columns are {have}")
             if d["prompt_id"] not in PROMPT_IDS:
                 raise EvalkitError(f"{path}:{n}: prompt_id {d['prompt_id']!r} is not one of "
                                    f"{', '.join(PROMPT_IDS)}")

@@ -172,6 +172,7 @@ def run_audit(cfg: AuditConfig) -> Path:
         if not rows:
             raise EvalkitError(f"--generations {cfg.generations}: has no generations for "
                                f"dataset(s) {wanted}")
+        _check_group_columns(rows, cfg)
     fairface = fairface_accuracy(cfg.fairface_run) if cfg.fairface_run else None
     classifiers = [make_classifier(c, device=cfg.toxicity_device) for c in cfg.toxicity]
 
@@ -196,6 +197,20 @@ def run_audit(cfg: AuditConfig) -> Path:
                               ensure_ascii=False), encoding="utf-8")
     tmp.replace(out / "audit.json")
     return render_report(analysis, meta, out / "audit.html")
+
+
+def _check_group_columns(rows: list[GenerationRow], cfg: AuditConfig) -> None:
+    """Every group column named for a dataset must label some of its generation rows; one
+    that labels none would give an analysis with no groups to compare, so it is refused."""
+    for dataset, cols in (cfg.group_columns or {}).items():
+        mine = [r for r in rows if r.dataset == dataset]
+        if not mine:
+            continue
+        have = sorted({k for r in mine for k, v in r.groups.items() if v is not None})
+        absent = [c for c in cols if c not in have]
+        if absent:
+            raise EvalkitError(f"--groups {dataset}={','.join(cols)}: {cfg.generations} has no column(s) "
+                               f"{absent} for {dataset}; its group columns are {have}")
 
 
 def _meta(cfg: AuditConfig, info: dict, rows: list[GenerationRow], started: str, wall: float) -> dict:

@@ -59,9 +59,24 @@ def fit_tfidf(texts: Sequence[str], mask_words: Sequence[str] = ()) -> tuple[Fit
     vec = make_vectorizer(mask_words)
     try:
         X = vec.fit_transform(list(texts))
-    except ValueError as e:  # sklearn: "empty vocabulary ...", "After pruning, no terms remain", max_df < min_df
-        return None, f"no terms: {str(e).splitlines()[0]} ({len(texts)} documents)"
+    except ValueError as e:
+        return None, _no_terms_note(str(e), len(texts))
     return Fitted(X.tocsr(), [str(t) for t in vec.get_feature_names_out()]), None
+
+
+def _no_terms_note(sklearn_message: str, n_docs: int) -> str:
+    """sklearn's reason for an empty vocabulary, in the audit's terms: its own advice ("try a
+    lower min_df") names settings the audit does not expose."""
+    rule = "a term must appear in at least 2 generations and in at most 95% of them"
+    if "stop words" in sklearn_message:
+        why = "the generations hold no words other than stop words"
+    elif "max_df corresponds to" in sklearn_message:
+        why = f"too few generations; {rule}"
+    elif "no terms remain" in sklearn_message:
+        why = f"no word passes the document-frequency filter ({rule})"
+    else:
+        why = sklearn_message.splitlines()[0] if sklearn_message else "the vectorizer found no terms"
+    return f"no terms: {why} ({n_docs} generation{'s' if n_docs != 1 else ''})"
 
 
 def rank_scores(means: np.ndarray, mode: str) -> np.ndarray:

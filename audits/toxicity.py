@@ -78,13 +78,16 @@ class HFToxicityClassifier:
     (sigmoid for multi-label models) over its logits."""
 
     def __init__(self, model: str, *, batch_size: int = 32, max_length: int = 512, device: str = "cpu"):
+        _check_local_model(model)
         try:
             from transformers import AutoModelForSequenceClassification, AutoTokenizer
             self.tokenizer = AutoTokenizer.from_pretrained(model)
             self.model = AutoModelForSequenceClassification.from_pretrained(model).to(device).eval()
-        except OSError as e:
-            raise EvalkitError(f"toxicity classifier {model!r}: could not load it ({str(e).splitlines()[0]}); "
-                               f"give a local model directory or a hub id reachable from here") from None
+        except (OSError, ValueError, KeyError) as e:  # missing files, an unknown config, no tokenizer
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise EvalkitError(f"toxicity classifier {model!r}: could not load it as a transformers sequence "
+                               f"classifier ({first}); give a local model directory or a hub id reachable "
+                               f"from here") from None
         self.name = model
         self.device = device
         self.batch_size, self.max_length = batch_size, max_length
@@ -121,6 +124,22 @@ class HFToxicityClassifier:
         z = z - z.max(axis=1, keepdims=True)
         e = np.exp(z)
         return (e / e.sum(axis=1, keepdims=True))[:, self.toxic_index]
+
+
+def _check_local_model(model: str) -> None:
+    """A spec that names a local path must be a saved transformers model: say so in our words
+    rather than let the hub client call the path a malformed repo id."""
+    from pathlib import Path
+
+    path = Path(model).expanduser()
+    if not (model.startswith(("/", ".", "~")) or path.exists()):
+        return  # a hub id
+    if not path.exists():
+        raise EvalkitError(f"toxicity classifier {model!r}: no such folder; give a folder saved with "
+                           f"save_pretrained (with config.json and tokenizer files) or a hub id")
+    if not path.is_dir() or not (path / "config.json").is_file():
+        raise EvalkitError(f"toxicity classifier {model!r}: is not a transformers model folder (no config.json); "
+                           f"give a folder saved with save_pretrained or a hub id")
 
 
 def make_classifier(spec: str, device: str = "cpu"):

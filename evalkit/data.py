@@ -73,6 +73,88 @@ def load_local(path: Path, split: str):
                            f"{str(e).splitlines()[0] if str(e) else ''})") from None
 
 
+# What a column holds, coarsely: enough to tell a question stored as a number or an answer
+# list stored as one string (which str() would turn into a wrong prompt or a list of
+# characters) from harmless variations (an int id, a label as text, an all-null column).
+_ACCEPTED_KINDS: dict[str, tuple[str, ...]] = {
+    "text": ("text",),
+    "number": ("number",),
+    "bool": ("bool", "number"),
+    "list": ("list",),
+    "struct": ("struct",),
+    "label": ("label", "number", "text"),
+    "image": ("image", "struct", "text", "binary"),
+}
+_KIND_WORDS = {"text": "text (string)", "number": "numbers", "bool": "booleans", "list": "lists",
+               "struct": "structs", "label": "class labels", "image": "images", "binary": "bytes",
+               "null": "nulls only"}
+
+
+def column_kind(feature) -> str:
+    """'text', 'number', 'bool', 'list', 'struct', 'label', 'image', 'binary', 'null' or 'other'."""
+    import datasets
+
+    if isinstance(feature, datasets.ClassLabel):
+        return "label"
+    if isinstance(feature, datasets.Image):
+        return "image"
+    if isinstance(feature, (datasets.List, datasets.LargeList, list)):
+        return "list"
+    if isinstance(feature, dict):
+        return "struct"
+    if isinstance(feature, datasets.Value):
+        dtype = feature.dtype
+        if dtype in ("string", "large_string"):
+            return "text"
+        if dtype in ("binary", "large_binary"):
+            return "binary"
+        if dtype in ("null", "bool"):
+            return dtype
+        if dtype.startswith(("int", "uint", "float")):
+            return "number"
+    return "other"
+
+
+def reference_features(task: Task):
+    """The column types of the task's shipped sample, which is written in the hub schema;
+    None when the sample is absent."""
+    import datasets
+    import pyarrow.parquet as pq
+
+    files = _parquet_files(task.sample_path()) if task.sample_path().exists() else []
+    if not files:
+        return None
+    return datasets.Features.from_arrow_schema(pq.read_schema(files[0]))
+
+
+def check_column_types(task: Task, features, source: str) -> None:
+    """Raise EvalkitError when a required column holds the wrong kind of value (a question
+    stored as a number, answers as one string instead of a list). The reference is the
+    shipped sample's schema; ids may be text or numbers (they are compared as text), a
+    column of nulls passes (its rows are handled per sample), and a task can widen a
+    column's accepted kinds with an `accepted_column_kinds` mapping."""
+    reference = reference_features(task)
+    if reference is None:
+        return
+    widened = getattr(task, "accepted_column_kinds", {})
+    for col in task.required_columns:
+        if col not in reference or col not in features:
+            continue
+        want = column_kind(reference[col])
+        if want == "other":
+            continue
+        got = column_kind(features[col])
+        accepted = widened.get(col) or _ACCEPTED_KINDS.get(want, (want,))
+        if col == task.id_field:
+            accepted = ("text", "number")
+        if got == "null" or got in accepted:
+            continue
+        raise EvalkitError(
+            f"{source}: column {col!r} holds {_KIND_WORDS.get(got, str(features[col]))}, but task "
+            f"{task.name!r} needs {' or '.join(_KIND_WORDS.get(k, k) for k in accepted)} there, as in the "
+            f"{task.hub_id} schema")
+
+
 def load_task_data(task: Task, data: str | None = None, limit: int | None = None) -> LoadedData:
     """Rows for `task`: shipped sample when `data` is None, the hub when it is 'hub', else a path."""
     import datasets
@@ -96,6 +178,8 @@ def load_task_data(task: Task, data: str | None = None, limit: int | None = None
     if missing:
         raise EvalkitError(f"data for task {task.name!r} lacks column(s) {missing}; it has "
                            f"{ds.column_names}; expected the {task.hub_id} schema with {list(task.required_columns)}")
+    if source != "shipped sample":
+        check_column_types(task, ds.features, source if source == HUB else f"--data {source}")
     for col in task.image_columns:
         if col in ds.column_names and isinstance(ds.features[col], datasets.Image):
             ds = ds.cast_column(col, datasets.Image(decode=False))

@@ -1,8 +1,11 @@
 """`evalkit score`: score predictions made elsewhere, without loading a model.
 
 The predictions file is JSON lines, each {"id": <the task's id field>, "prediction": "..."}.
-Rows with no prediction and predictions for unknown ids are counted and listed in the
-results and report, never dropped silently.
+Ids are compared as text (123 matches "123"). A prediction is the model's output text; a
+number is taken as its JSON text, null as an empty answer, and a list, object or boolean is
+a per-sample error (counted and listed), never scored as a guess. Rows with no prediction
+and predictions for unknown ids are counted and listed in the results and report, never
+dropped silently. An empty file or a JSON array is refused with one line.
 """
 from __future__ import annotations
 
@@ -31,32 +34,88 @@ class ScoreConfig:
     report: bool = True
 
 
-def read_predictions(path: Path) -> dict[str, str]:
+@dataclass(frozen=True)
+class Unusable:
+    """A prediction that is present but cannot be scored as text; becomes the sample's error."""
+
+    reason: str
+
+
+_FORMAT = '{"id": ..., "prediction": "..."}'
+
+
+def _id_text(value, where: str) -> str:
+    """Ids are compared as text, so 123 matches "123"; an integral float (123.0, as pandas
+    writes ids of a column with gaps) is read as the integer."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    raise EvalkitError(f"{where}: id {json.dumps(value)} is a JSON {_json_type(value)}; an id must be a "
+                       f"string or an integer (the task's id field)")
+
+
+def _json_type(value) -> str:
+    return {bool: "boolean", type(None): "null", list: "list", dict: "object", float: "number",
+            int: "number", str: "string"}.get(type(value), type(value).__name__)
+
+
+def prediction_text(value) -> str | Unusable:
+    """The prediction as the text a model would have written. A number is its JSON text; null
+    is an empty answer. Lists, objects and booleans are not text: serialising them would
+    score a guess (["Finance"] is close enough to "Finance" for ANLS), so they become a
+    per-sample error that says how to write them."""
+    if isinstance(value, str):
+        return value
+    if value is None:
+        return ""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        text = json.dumps(value)
+        if text in ("NaN", "Infinity", "-Infinity"):
+            return Unusable(f"prediction is {text}, not an answer; write the model's output as a string")
+        return text
+    return Unusable(f"prediction is a JSON {_json_type(value)}, not text; write the model's output as a "
+                    f"string (a list or object answer goes inside the string, e.g. \"[2014, 2016]\")")
+
+
+def read_predictions(path: Path) -> dict[str, str | Unusable]:
+    """{id: prediction text, or Unusable} from a JSON-lines file (see the module docstring)."""
     if not path.exists():
         raise EvalkitError(f"predictions file {path} does not exist")
-    preds: dict[str, str] = {}
-    with path.open(encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise EvalkitError(f"{path}:{n}: not valid JSON ({e.msg}); each line must be "
-                                   f'{{"id": ..., "prediction": "..."}}') from None
-            if not isinstance(obj, dict) or "id" not in obj or "prediction" not in obj:
-                raise EvalkitError(f'{path}:{n}: needs the keys "id" and "prediction", got '
-                                   f"{sorted(obj) if isinstance(obj, dict) else type(obj).__name__}")
-            key = str(obj["id"])
-            if key in preds:
-                raise EvalkitError(f"{path}:{n}: id {key!r} appears twice; give one prediction per id")
-            pred = obj["prediction"]
-            if pred is None:
-                pred = ""
-            if not isinstance(pred, str):
-                pred = json.dumps(pred) if isinstance(pred, (list, dict)) else str(pred)
-            preds[key] = pred
+    if not path.is_file():
+        raise EvalkitError(f"predictions file {path} is not a file; give a JSONL file, one {_FORMAT} per line")
+    preds: dict[str, str | Unusable] = {}
+    try:
+        with path.open(encoding="utf-8") as f:  # lines end at "\n" only, as JSONL's do
+            for n, line in enumerate(f, 1):
+                _read_line(path, n, line, preds)
+    except UnicodeDecodeError as e:
+        raise EvalkitError(f"{path}: not UTF-8 text ({e.reason}); give a JSONL file in UTF-8, one "
+                           f"{_FORMAT} per line") from None
+    if not preds:
+        raise EvalkitError(f"predictions file {path} holds no predictions; give one {_FORMAT} per line")
     return preds
+
+
+def _read_line(path: Path, n: int, line: str, preds: dict[str, str | Unusable]) -> None:
+    if not line.strip():
+        return
+    if not preds and line.lstrip().startswith("["):
+        raise EvalkitError(f"{path}:{n}: is a JSON array; give JSON lines instead, one {_FORMAT} per line "
+                           f"(e.g. convert with: jq -c '.[]' {path.name})")
+    try:
+        obj = json.loads(line)
+    except json.JSONDecodeError as e:
+        raise EvalkitError(f"{path}:{n}: not valid JSON ({e.msg}); each line must be {_FORMAT}") from None
+    if not isinstance(obj, dict) or "id" not in obj or "prediction" not in obj:
+        raise EvalkitError(f'{path}:{n}: needs the keys "id" and "prediction", got '
+                           f"{sorted(obj) if isinstance(obj, dict) else type(obj).__name__}")
+    key = _id_text(obj["id"], f"{path}:{n}")
+    if key in preds:
+        raise EvalkitError(f"{path}:{n}: id {key!r} appears twice; give one prediction per id")
+    preds[key] = prediction_text(obj["prediction"])
 
 
 def score_predictions(cfg: ScoreConfig) -> Path:
@@ -73,6 +132,8 @@ def score_predictions(cfg: ScoreConfig) -> Path:
         if rec.sample_id not in preds:
             rec.error = NO_PREDICTION
             missing.append(rec.sample_id)
+        elif isinstance(preds[rec.sample_id], Unusable):
+            rec.error = preds[rec.sample_id].reason
         else:
             rec.prediction = preds[rec.sample_id]
             try:

@@ -28,7 +28,8 @@ it equals the mean of the three accuracies), gender_acc / race_acc / age_acc and
 accuracy over the 14 gender x race buckets (see evalkit.metrics.fairface).
 
 Predictions files: "gender=Female; race=Black; age=20-29" (any order, ';' or newline
-separated) or a JSON object {"gender": ..., "race": ..., "age": ...}; values are class names
+separated) or a JSON object in the string, "{\"gender\": ..., \"race\": ..., \"age\": ...}" (a bare
+object as the prediction is refused per sample, see evalkit.scoring); values are class names
 or the readable forms, case-insensitive. An attribute missing or not a known class counts as
 wrong and is listed in extras["unparsed"]. A gold label outside the class list makes the
 sample unscorable (Score(None, reason)), never silently wrong.

@@ -20,7 +20,8 @@ given choices directly."; for open questions a blank line and "Answer the questi
 single word or phrase.". Each `<image k>` in the text becomes an image placeholder and
 image_k is passed at that point, in the order referenced (a slot referenced twice is passed
 twice so placeholders and images pair one to one). With no reference at all, every filled
-slot is passed before the text.
+slot is passed before the text; a row with no image at all is a sample error (every MMMU
+question has one, and a text-only answer would be scored as if the model had seen it).
 
 Scoring: evalkit.metrics.mmmu (the official rules). An unparseable multiple-choice answer
 gets a random letter, as the official script does, from an RNG seeded by the sample id so
@@ -136,6 +137,9 @@ def place_images(text: str, row: dict) -> tuple[str, list]:
     out = _IMAGE_REF.sub(take, text)
     if not images:
         images = [row[f"image_{k}"] for k in range(1, N_IMAGE_SLOTS + 1) if row.get(f"image_{k}") is not None]
+    if not images:
+        # every MMMU question has at least one image; asking without it would score a blind guess
+        raise SampleError(f"no image: image_1..image_{N_IMAGE_SLOTS} are all empty")
     return out, images
 
 
@@ -149,6 +153,9 @@ class MMMU(Task):
     id_field = "id"
     required_columns = ("id", "question", "options", "answer", "question_type", "image_1")
     image_columns = tuple(f"image_{k}" for k in range(1, N_IMAGE_SLOTS + 1))
+    # The hub stores options (and list answers) as Python-literal strings; a local copy that
+    # holds real lists is read the same way (parse_options, gold_answers), so --data accepts both.
+    accepted_column_kinds = {"options": ("text", "list"), "answer": ("text", "list")}
     metric = "mmmu_acc"
     max_new_tokens = 32
     reference = {"no_split": 43.5, "split": 43.0}

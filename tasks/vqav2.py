@@ -61,12 +61,19 @@ class VQAv2(Task):
         # flattened schema may hold plain strings, which we accept too.
         out = []
         for a in row.get("answers") or []:
-            out.append(str(a["answer"]) if isinstance(a, dict) else str(a))
+            if isinstance(a, dict):
+                if a.get("answer") is not None:
+                    out.append(str(a["answer"]))
+            elif a is not None:
+                out.append(str(a))
         return out
 
     def score_text(self, row: dict, prediction: str) -> Score:
         golds = self.gold(row)
         if not golds:
+            if row.get("answers"):
+                return Score(None, reason="answers hold no 'answer' field; expected "
+                                          "{answer, answer_confidence, answer_id} dicts or plain strings")
             return Score(None, reason="no gold answers")
         return Score(vqa_accuracy(prediction, golds, scheme="vqav2"))
 
