@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from evalkit.compare import read_run_checked
+from evalkit.results import read_run
 from evalkit.errors import EvalkitError
 from evalkit.metrics.fairface import GENDERS, RACES, bucket_accuracy, bucket_rows, bucket_std_ci
 from evalkit.stats import bootstrap_mean
@@ -58,7 +58,7 @@ class FairFaceAccuracy:
 
 
 def fairface_accuracy(run_dir: Path | str) -> FairFaceAccuracy:
-    results, records = read_run_checked(run_dir)
+    results, records = read_run(run_dir)
     task = (results.task or {}).get("name")
     if task != "fairface":
         raise EvalkitError(f"{run_dir}: is a run of task {task!r}; the audit's FairFace accuracy "

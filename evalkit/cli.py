@@ -66,6 +66,8 @@ def quiet_libraries() -> None:
         from transformers.utils import logging as hf_logging
         hf_logging.set_verbosity_error()
         hf_logging.disable_progress_bar()
+        import datasets
+        datasets.disable_progress_bars()  # "Generating train split" when a --data folder is first read
     except ImportError:
         pass
 
@@ -123,6 +125,7 @@ def _print_summary(run_dir: Path) -> None:
 def cmd_score(args) -> int:
     from .scoring import ScoreConfig, score_predictions
 
+    quiet_libraries()
     run_dir = score_predictions(ScoreConfig(task=args.task, predictions=args.predictions, data=args.data,
                                             run_name=args.run_name, runs_dir=args.runs_dir))
     _print_summary(run_dir)
@@ -136,6 +139,8 @@ def cmd_report(args) -> int:
     target = args.path
     if not target.exists():
         raise EvalkitError(f"{target}: no such folder; give a run folder or the runs/ folder")
+    if not target.is_dir():
+        raise EvalkitError(f"{target}: not a folder; give a run folder or the runs/ folder")
     if (target / "results.json").exists():
         print(render_run_report(target))
         return 0
@@ -172,9 +177,16 @@ def cmd_models(args) -> int:
     return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its errors in the one-line form every other evalkit error has."""
+
+    def error(self, message: str):
+        self.exit(2, f"evalkit: error: {message}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="evalkit", description="Evaluate and audit vision-language models.")
-    sub = p.add_subparsers(dest="command", required=True)
+    p = _Parser(prog="evalkit", description="Evaluate and audit vision-language models.")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     e = sub.add_parser("eval", help="evaluate a model on a task (or 'all')")
     e.add_argument("--task", required=True, help="task name (see `evalkit tasks`) or 'all'")

@@ -30,7 +30,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from .errors import EvalkitError
-from .results import RESULTS_FILE, SAMPLES_FILE, Results, read_run
+from .results import Results, read_run
 from .types import SampleRecord
 
 COMPARE_SCHEMA_VERSION = 1
@@ -256,58 +256,6 @@ def _scored(r: SampleRecord | None) -> bool:
     return r is not None and r.error is None and r.score is not None
 
 
-def read_run_checked(run_dir: Path | str) -> tuple[Results, list[SampleRecord]]:
-    """`read_run`, with a damaged file (results.json that is not a results object, a broken
-    samples.jsonl line) reported as one EvalkitError naming the file and line instead of a
-    traceback. The files are re-read only to explain a failure."""
-    run_dir = Path(run_dir)
-    try:
-        return read_run(run_dir)
-    except EvalkitError:
-        raise
-    except (ValueError, TypeError, AttributeError, KeyError) as e:  # JSONDecodeError is a ValueError
-        raise EvalkitError(_damage_or_none(run_dir) or f"{run_dir}: could not be read as a run "
-                           f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})") from None
-
-
-def _damage_or_none(run_dir: Path) -> str | None:
-    try:
-        return _damage(run_dir)
-    except (OSError, ValueError):  # unreadable in another way: the caller's generic line
-        return None
-
-
-def _damage(run_dir: Path) -> str | None:
-    """What is wrong with a run folder's files, in one line; None if nothing is found."""
-    import dataclasses
-
-    rewrite = "re-run the `evalkit eval` or `evalkit score` command that wrote it"
-    path = run_dir / RESULTS_FILE
-    d = json.loads(path.read_text(encoding="utf-8"))  # invalid JSON is read_run's own error
-    if not isinstance(d, dict):
-        return f"{path}: holds a JSON {type(d).__name__}, not a run's results object; {rewrite}"
-    needed = [f.name for f in dataclasses.fields(Results)
-              if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
-    missing = [k for k in needed if k not in d]
-    if missing:
-        return f"{path}: lacks {missing}; it is not a complete results file; {rewrite}"
-    sp = run_dir / SAMPLES_FILE
-    if sp.exists():
-        needed = [f.name for f in dataclasses.fields(SampleRecord)
-                  if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
-        with sp.open(encoding="utf-8") as f:
-            for n, line in enumerate(f, 1):
-                if not line.strip():
-                    continue
-                try:
-                    rec = json.loads(line)
-                except json.JSONDecodeError as e:
-                    return f"{sp}:{n}: not valid JSON ({e.msg}); {rewrite}"
-                if not isinstance(rec, dict) or any(k not in rec for k in needed):
-                    return f"{sp}:{n}: not a sample record (needs {needed}); {rewrite}"
-    return None
-
-
 def load_runs(run_dirs: Sequence[Path | str]) -> list[tuple[Path, Results, list[SampleRecord]]]:
     if len(run_dirs) < 2:
         raise EvalkitError(f"compare needs at least two run folders, got {len(run_dirs)}")
@@ -316,7 +264,7 @@ def load_runs(run_dirs: Sequence[Path | str]) -> list[tuple[Path, Results, list[
         p = Path(d)
         if not p.is_dir():
             raise EvalkitError(f"{p}: no such run folder; give folders written by `evalkit eval` (runs/<name>)")
-        res, records = read_run_checked(p)
+        res, records = read_run(p)
         out.append((p, res, records))
     tasks = [res.task.get("name") for _, res, _ in out]
     if len(set(tasks)) > 1:

@@ -4,6 +4,7 @@ Reports, comparisons and audits read these files only, never live objects.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -71,18 +72,43 @@ def write_run(run_dir: Path, results: Results, records: list[SampleRecord]) -> N
     tmp.replace(run_dir / RESULTS_FILE)
 
 
+def _required(cls) -> list[str]:
+    return [f.name for f in dataclasses.fields(cls)
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+
+
 def read_run(run_dir: Path | str) -> tuple[Results, list[SampleRecord]]:
+    """Read a run folder; a damaged file is one EvalkitError naming the file (and line)."""
     run_dir = Path(run_dir)
     path = run_dir / RESULTS_FILE
+    rewrite = "re-run the `evalkit eval` or `evalkit score` command that wrote it"
     if not path.exists():
         raise EvalkitError(f"{run_dir}: not a run folder (no {RESULTS_FILE}); run `evalkit eval` first")
     try:
-        results = Results.from_dict(json.loads(path.read_text(encoding="utf-8")))
+        d = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as e:
         raise EvalkitError(f"{path}: not valid JSON ({e})") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise EvalkitError(f"{path}: cannot be read ({e})") from None
+    if not isinstance(d, dict):
+        raise EvalkitError(f"{path}: holds a JSON {type(d).__name__}, not a run's results object; {rewrite}")
+    missing = [k for k in _required(Results) if k not in d]
+    if missing:
+        raise EvalkitError(f"{path}: lacks {missing}; it is not a complete results file; {rewrite}")
+    results = Results.from_dict(d)
     records = []
     sp = run_dir / SAMPLES_FILE
     if sp.exists():
+        needed = _required(SampleRecord)
         with sp.open(encoding="utf-8") as f:
-            records = [SampleRecord.from_dict(json.loads(line)) for line in f if line.strip()]
+            for n, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                try:
+                    rec = json.loads(line)
+                except json.JSONDecodeError as e:
+                    raise EvalkitError(f"{sp}:{n}: not valid JSON ({e.msg}); {rewrite}") from None
+                if not isinstance(rec, dict) or any(k not in rec for k in needed):
+                    raise EvalkitError(f"{sp}:{n}: not a sample record (needs {needed}); {rewrite}")
+                records.append(SampleRecord.from_dict(rec))
     return results, records
