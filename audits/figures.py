@@ -8,6 +8,7 @@ import numpy as np
 from reports.html import fig_to_data_uri, new_figure
 
 CHART_TERMS = 20  # bars in a term chart; the table beside it lists the full top 50
+MAX_TERM_CHARS = 28  # longer terms (random-weight models emit long non-words) are cut with an ellipsis
 PALETTE = ["#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#b279a2", "#ff9da6",
            "#9d755d", "#bab0ac", "#eeca3b"]
 
@@ -21,20 +22,30 @@ def term_bars(terms: Sequence[dict], groups: Sequence[str], score_label: str) ->
     if not terms or not any(t["score"] for t in terms):
         return None
     colors = {g: PALETTE[i % len(PALETTE)] for i, g in enumerate(groups)}
-    fig = new_figure(7.0, 0.9 + 0.26 * len(terms))
+    fig = new_figure(7.0, 0.9 + 0.2 * len(terms))
     ax = fig.add_subplot()
     y = np.arange(len(terms))[::-1]
     for yi, t in zip(y, terms):
         sig = t["significant"]
         ax.barh(yi, t["score"], color=colors.get(t["lean_group"], "#888"),
                 alpha=1.0 if sig else 0.45, hatch=None if sig else "//", edgecolor="white")
-    ax.set_yticks(y, [("* " if t["significant"] else "") + t["term"] for t in terms], fontsize=8)
+    ax.set_yticks(y, [("* " if t["significant"] else "") + _short(t["term"]) for t in terms], fontsize=8)
     ax.set_xlabel(score_label, fontsize=8)
     ax.tick_params(axis="x", labelsize=8)
+    # Scores are often 1e-4 or smaller: a shared "1e-4" offset label keeps the ticks short and
+    # apart instead of running "0.000000.00005..." together.
+    from matplotlib.ticker import MaxNLocator
+    ax.xaxis.set_major_locator(MaxNLocator(nbins=5))
+    ax.ticklabel_format(axis="x", style="sci", scilimits=(-2, 3), useMathText=True)
+    ax.xaxis.get_offset_text().set_fontsize(8)
     handles = [Patch(color=colors[g], label=g) for g in groups]
     ax.legend(handles=handles, title="leans to", fontsize=7, title_fontsize=7, loc="lower right")
     ax.spines[["top", "right"]].set_visible(False)
     return fig_to_data_uri(fig)
+
+
+def _short(term: str) -> str:
+    return term if len(term) <= MAX_TERM_CHARS else term[: MAX_TERM_CHARS - 1] + "…"
 
 
 def toxicity_bars(rows: Sequence[dict]) -> str | None:
@@ -42,7 +53,9 @@ def toxicity_bars(rows: Sequence[dict]) -> str | None:
     rows = [r for r in rows if r["mean"]["value"] is not None]
     if len(rows) < 2:
         return None
-    fig = new_figure(7.0, 0.8 + 0.3 * len(rows))
+    # Narrow: it sits beside its table (about 450 px), where a 7 in figure would shrink its
+    # labels below reading size.
+    fig = new_figure(4.6, 0.8 + 0.28 * len(rows))
     ax = fig.add_subplot()
     y = np.arange(len(rows))[::-1]
     vals = np.array([r["mean"]["value"] for r in rows])
@@ -72,9 +85,9 @@ def bucket_heatmaps(grids: dict[str, list[list[float | None]]], rows: Sequence[s
             for j in range(a.shape[1]):
                 txt = "—" if np.isnan(a[i, j]) else f"{a[i, j]:.0f}"
                 color = "#888888" if np.isnan(a[i, j]) else ("white" if a[i, j] < 60 else "black")
-                ax.text(j, i, txt, ha="center", va="center", fontsize=8, color=color)
-        ax.set_yticks(range(len(rows)), rows, fontsize=8)
-        ax.set_xticks(range(len(cols)), [c.replace("_", "/") for c in cols], fontsize=7, rotation=20)
-        ax.set_title(f"{attr} accuracy (%) by gender x race", fontsize=9)
+                ax.text(j, i, txt, ha="center", va="center", fontsize=9, color=color)
+        ax.set_yticks(range(len(rows)), rows, fontsize=9)
+        ax.set_xticks(range(len(cols)), [c.replace("_", "/") for c in cols], fontsize=8, rotation=20)
+        ax.set_title(f"{attr} accuracy (%) by gender x race", fontsize=10)
         fig.colorbar(im, ax=ax, shrink=0.8)
     return fig_to_data_uri(fig)

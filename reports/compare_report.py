@@ -6,7 +6,8 @@ compare.json beside the page holds the same numbers.
 Hooks the tests rely on:
   banners   #banner-pipeline-check  #banner-notes
   configs   table#configs  tr.config[data-run=LABEL] > td.value td.ci-low td.ci-high td.n
-            td.shared-mean td.dropped td.errors td.image-tokens td.image-tokens-per-image
+            td.shared-mean td.dropped td.errors
+  costs     table#costs  tr.cost[data-run=LABEL] > td.image-tokens td.image-tokens-per-image
             td.input-tokens td.samples-per-s td.peak-memory td.wall
   deltas    table#deltas  tr.delta[data-run=LABEL][data-delta=<repr>][data-p=<repr>]
             > td.delta td.ci-low td.ci-high td.p-value td.mcnemar td.n-pairs td.better td.worse
@@ -17,6 +18,7 @@ Numbers on the 0-100 scale show 1 decimal, per-sample scores 2, p-values 3 signi
 """
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -92,6 +94,16 @@ def _short(label: str, n: int = 34) -> str:
     return label if len(label) <= n else label[: n - 1] + "…"
 
 
+def _all_cached(run_dir: str) -> bool:
+    """True when the run answered every request from the response cache: its samples/s then
+    measures the cache, not the model, and the page says so instead of showing it."""
+    try:
+        timing = json.loads((Path(run_dir) / "results.json").read_text(encoding="utf-8")).get("timing") or {}
+    except (OSError, ValueError, AttributeError):
+        return False
+    return bool(timing.get("n_cached")) and timing.get("n_batches") == 0
+
+
 def build_context(comp: Comparison) -> dict[str, Any]:
     changed = []
     for c in comp.changed:
@@ -104,6 +116,7 @@ def build_context(comp: Comparison) -> dict[str, Any]:
         "pipeline_check": any(r.pipeline_check for r in comp.runs),
         "figure": metric_figure(comp),
         "changed": changed,
+        "all_cached": {r.label for r in comp.runs if _all_cached(r.run_dir)},
     }
 
 

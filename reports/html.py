@@ -12,15 +12,35 @@ import base64
 import hashlib
 import io
 import math
+import re
 from pathlib import Path
 from typing import Any, Iterable
 
 import jinja2
+from markupsafe import Markup
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 
 # Placeholder for a missing number, so an absent value never reads as zero.
 MISSING = "—"
+# Control characters other than tab / newline / carriage return. Model outputs (random-weight
+# models above all) contain them; raw in a page they are invisible, and a NUL makes tools treat
+# the whole file as binary.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
+def _control_picture(m: re.Match) -> str:
+    c = ord(m.group())
+    # U+2400.. are the Unicode "control pictures" (␀ ␁ …), U+2421 is ␡; C1 controls have none.
+    return chr(0x2400 + c) if c < 0x20 else "\u2421" if c == 0x7F else "\ufffd"
+
+
+def visible_controls(value: Any) -> Any:
+    """Every {{ }} output passes here before autoescape: control characters in data strings
+    become visible symbols. Markup (our own trusted HTML) is left alone."""
+    if isinstance(value, str) and not isinstance(value, Markup):
+        return _CONTROL.sub(_control_picture, value)
+    return value
 
 
 def make_env(extra_dirs: Iterable[Path] = ()) -> jinja2.Environment:
@@ -32,7 +52,7 @@ def make_env(extra_dirs: Iterable[Path] = ()) -> jinja2.Environment:
     """
     loader = jinja2.FileSystemLoader([*map(str, extra_dirs), str(TEMPLATES_DIR)])
     env = jinja2.Environment(loader=loader, autoescape=True, undefined=jinja2.StrictUndefined,
-                             trim_blocks=True, lstrip_blocks=True)
+                             trim_blocks=True, lstrip_blocks=True, finalize=visible_controls)
     env.filters.update(fmt_num=fmt_num, fmt_bytes=fmt_bytes, fmt_duration=fmt_duration,
                        fmt_int=fmt_int, fmt_value=fmt_value, fmt_ci=fmt_ci)
     return env

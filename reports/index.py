@@ -18,6 +18,10 @@ from .html import make_env, render_page
 from .run_report import REPORT_FILE
 
 INDEX_FILE = "index.html"
+# Other evalkit pages that may sit in the runs folder (top level or one folder down), with
+# what each is, so the index links every page a person may look for.
+OTHER_PAGES = {"summary.html": "summary of a multi-task run", "compare.html": "comparison of runs",
+               "audit.html": "bias audit", "bench.html": "speed benchmarks", "grid.html": "efficiency grid"}
 
 
 @dataclass
@@ -43,6 +47,13 @@ class Unreadable:
     reason: str
 
 
+@dataclass
+class OtherPage:
+    name: str  # the path shown, relative to the runs folder
+    href: str
+    kind: str
+
+
 def render_index(runs_dir: Path) -> Path:
     """Write runs_dir/index.html listing every subfolder holding a results.json."""
     runs_dir = Path(runs_dir)
@@ -50,7 +61,17 @@ def render_index(runs_dir: Path) -> Path:
         raise EvalkitError(f"{runs_dir}: not a folder; give the folder that holds the run folders (e.g. runs/)")
     runs, unreadable = scan_runs(runs_dir)
     return render_page(make_env(), "index.html.j2", runs_dir / INDEX_FILE,
-                       title=f"Runs in {runs_dir.name or runs_dir}", runs=runs, unreadable=unreadable)
+                       title=f"Runs in {runs_dir.name or runs_dir}", runs=runs, unreadable=unreadable,
+                       pages=other_pages(runs_dir), pipeline_check=any(r.pipeline_check for r in runs))
+
+
+def other_pages(runs_dir: Path) -> list[OtherPage]:
+    """Summary, comparison, audit and benchmark pages beside the run folders (not inside a run)."""
+    found = [runs_dir / name for name in OTHER_PAGES if (runs_dir / name).is_file()]
+    for folder in sorted(p for p in runs_dir.iterdir() if p.is_dir() and not (p / RESULTS_FILE).is_file()):
+        found += [folder / name for name in OTHER_PAGES if (folder / name).is_file()]
+    return [OtherPage(p.relative_to(runs_dir).as_posix(), quote(p.relative_to(runs_dir).as_posix()), OTHER_PAGES[p.name])
+            for p in found]
 
 
 def scan_runs(runs_dir: Path) -> tuple[list[RunEntry], list[Unreadable]]:

@@ -61,6 +61,7 @@ class Stat:
     ci_high: float | None
     n: int | None
     is_headline: bool = False
+    is_count: bool = False  # a count of samples (e.g. n_unparseable), not a 0-100 score
 
 
 @dataclass
@@ -76,6 +77,7 @@ class Breakdown:
     axis: str
     rows: list[Stat]
     figure: str | None
+    metric: str = ""  # the metric its values are of (the axis may name its own: "race_acc by gender_x_race")
 
 
 @dataclass
@@ -115,8 +117,8 @@ def build_context(results: Results, records: list[SampleRecord], *,
         "headline": _stat(results.headline, results.metrics.get(results.headline), True),
         "references": references(task, model),
         "reference_note": task.get("reference_note") or "",
-        "metrics": [_stat(k, v, k == results.headline) for k, v in results.metrics.items()],
-        "breakdowns": breakdowns(results.breakdowns, metric_name),
+        "metrics": metric_rows(results),
+        "breakdowns": breakdowns(results.breakdowns, metric_name, results.metrics),
         "max_bars": MAX_BARS,
         "length_figure": length_histogram(lengths),
         "length_stats": {"n": len(lengths), "mean": sum(lengths) / len(lengths) if lengths else None,
@@ -139,7 +141,20 @@ def build_context(results: Results, records: list[SampleRecord], *,
 
 def _stat(name: str, m: dict[str, Any] | None, is_headline: bool = False) -> Stat:
     m = m or {}
-    return Stat(name, m.get("value"), m.get("ci_low"), m.get("ci_high"), m.get("n"), is_headline)
+    return Stat(name, m.get("value"), m.get("ci_low"), m.get("ci_high"), m.get("n"), is_headline,
+                is_count=is_count_metric(name, m))
+
+
+def is_count_metric(name: str, m: dict[str, Any]) -> bool:
+    """Metrics named n_* without an interval are counts of samples (task.official_and_strict's
+    n_unparseable): shown as whole numbers "k of n", never as a 0-100 score."""
+    return name.startswith("n_") and m.get("ci_low") is None and m.get("ci_high") is None
+
+
+def metric_rows(results: Results) -> list[Stat]:
+    """Scores first, then counts, each in results order, so the counts read as their own block."""
+    rows = [_stat(k, v, k == results.headline) for k, v in results.metrics.items()]
+    return [s for s in rows if not s.is_count] + [s for s in rows if s.is_count]
 
 
 def references(task: dict[str, Any], model: dict[str, Any]) -> list[Reference]:
@@ -149,13 +164,32 @@ def references(task: dict[str, Any], model: dict[str, Any]) -> list[Reference]:
             Reference("split", "with image splitting", ref.get("split"), splitting is True)]
 
 
-def breakdowns(raw: dict[str, dict[str, dict[str, Any]]], metric: str) -> list[Breakdown]:
+def breakdowns(raw: dict[str, dict[str, dict[str, Any]]], metric: str,
+               metrics: dict[str, Any] | None = None) -> list[Breakdown]:
     out = []
     for axis, groups in raw.items():
-        rows = [_stat(g, v) for g, v in groups.items()]
-        fig = group_bars([GroupStat(s.name, s.value, s.ci_low, s.ci_high, s.n or 0) for s in rows], metric)
-        out.append(Breakdown(axis, rows, fig))
+        axis_metric = _axis_metric(axis, metric, metrics or {})
+        rows = [_stat(g, groups[g]) for g in _group_order(list(groups))]
+        fig = group_bars([GroupStat(s.name, s.value, s.ci_low, s.ci_high, s.n or 0) for s in rows], axis_metric)
+        out.append(Breakdown(axis, rows, fig, axis_metric))
     return out
+
+
+def _axis_metric(axis: str, metric: str, metrics: dict[str, Any]) -> str:
+    """An axis named "<metric> by <groups>" holds that metric, not the task's headline."""
+    m = re.match(r"^(\S+) by ", axis)
+    return m.group(1) if m and m.group(1) in metrics else metric
+
+
+def _natural_key(label: str) -> list[tuple[int, Any]]:
+    # re.split with a group alternates text and digits, starting with text, so positions compare like with like
+    return [(0, int(p)) if i % 2 else (1, p) for i, p in enumerate(re.split(r"(\d+)", label))]
+
+
+def _group_order(labels: list[str]) -> list[str]:
+    """Groups a task left in plain string order are shown in natural order, so age bins read
+    0-2, 3-9, 10-19 rather than 0-2, 10-19, 3-9; any other order is the task's choice and kept."""
+    return sorted(labels, key=_natural_key) if labels == sorted(labels) else labels
 
 
 def metadata(r: Results) -> list[tuple[str, str, str]]:
@@ -190,8 +224,9 @@ def metadata(r: Results) -> list[tuple[str, str, str]]:
         ("max_new_tokens", "Max new tokens", fmt_value(g.get("max_new_tokens", r.task.get("max_new_tokens"))), True),
         ("do_sample", "Decoding", "greedy" if g.get("do_sample") is False else
          "sampling" if g.get("do_sample") else "—", False),
-        ("samples_per_s", "Samples / s", fmt_num(t.get("samples_per_s"), 2), True),
-        ("tokens_per_s", "Output tokens / s", fmt_num(t.get("tokens_per_s"), 1), True),
+        ("samples_per_s", "Samples / s", _rate_text(fmt_num(t.get("samples_per_s"), 2), r), True),
+        ("tokens_per_s", "Output tokens / s", "— (no tokens generated)" if tok.get("output_tokens_total") == 0
+         else _rate_text(fmt_num(t.get("tokens_per_s"), 1), r), True),
         ("wall_s", "Wall time", fmt_duration(t.get("wall_s")), True),
         ("generation_s", "Generation time", fmt_duration(t.get("generation_s")), False),
         ("n_cached", "Responses from cache", fmt_value(t.get("n_cached")), False),
@@ -210,6 +245,17 @@ def metadata(r: Results) -> list[tuple[str, str, str]]:
     # Always-shown rows say "—" when absent (a reader should see it is unknown); optional
     # knobs that this run did not record would only add dashes.
     return [(key, label, text) for key, label, text, always in rows if always or text != "—"]
+
+
+def _rate_text(text: str, r: Results) -> str:
+    """A throughput says little when responses came from the cache: say so beside it.
+    n_cached counts requests (a sample may make several), so no share of samples is claimed."""
+    cached = r.timing.get("n_cached")
+    if not cached:
+        return text
+    if r.timing.get("n_batches") == 0:  # nothing was run on the model
+        return "— (all responses from cache)"
+    return text if text == "—" else f"{text} ({cached:,} responses from cache)"
 
 
 def _rows_text(d: dict[str, Any]) -> str:
