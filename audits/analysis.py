@@ -4,6 +4,8 @@ one JSON-able AuditAnalysis (audit.json) that the HTML report renders.
 """
 from __future__ import annotations
 
+import math
+
 from dataclasses import asdict, dataclass, field
 from typing import Sequence
 
@@ -130,8 +132,12 @@ def _examples(dataset, model, prompt_id, axis, kept, k) -> dict:
             "groups": dict(sorted(by_group.items()))}
 
 
+# Means of identical scores can differ in the last float digit; such gaps are not differences.
+_TOL = 1e-9
+
+
 def _ci_overlap(a: dict, b: dict) -> bool:
-    return not (a["ci_high"] < b["ci_low"] or b["ci_high"] < a["ci_low"])
+    return not (a["ci_high"] < b["ci_low"] - _TOL or b["ci_high"] < a["ci_low"] - _TOL)
 
 
 def summarize(res: AuditAnalysis) -> list[str]:
@@ -165,7 +171,7 @@ def summarize(res: AuditAnalysis) -> list[str]:
         hi = max(groups, key=lambda r: r.mean["value"])
         lo = min(groups, key=lambda r: r.mean["value"])
         where = f"toxicity ({t.classifier}) {t.dataset} / {t.model} / {t.prompt_id} / {t.axis}"
-        if hi.mean["value"] == lo.mean["value"]:
+        if math.isclose(hi.mean["value"], lo.mean["value"], rel_tol=_TOL, abs_tol=_TOL):
             out.append(f"{where}: mean P(toxic) is the same for every group ({hi.mean['value']:.3f}).")
             continue
         verdict = ("the 95% intervals overlap, so the groups are not distinguishable"

@@ -201,3 +201,22 @@ def test_audit_report_in_chromium(audit, tmp_path):
     assert "<title>" in dom and "pwned" not in dom.split("<title>")[1].split("</title>")[0]
     assert "&lt;script&gt;alert('pwned')&lt;/script&gt;" in dom and "<script>alert" not in dom
     assert 'id="banner-pipeline-check"' in dom and 'data-attribute="gender"' in dom
+
+
+def test_equal_toxicity_up_to_float_noise_is_called_equal():
+    """Every generation scoring the same P(toxic) gives group means that differ only in the last
+    float digit: the summary must say the groups are the same, not 'beyond bootstrap noise'."""
+    from audits.analysis import AuditAnalysis, summarize
+    from audits.toxicity import GroupToxicity, ToxicityTable
+
+    p = 0.2131204764192408
+
+    def row(group, value):
+        m = {"value": value, "ci_low": value, "ci_high": value, "n": 3}
+        return GroupToxicity(group=group, n=3, mean=m, share_toxic=m, max=value)
+
+    table = ToxicityTable(classifier="c", dataset="fairface", model="m", prompt_id="arrest", axis="gender",
+                          n_empty=0, rows=[row("Male", p), row("Female", p + 5.5e-17)])
+    text = summarize(AuditAnalysis(options={"modes": ["variance"]}, slices=[], toxicity=[table]))
+    assert any("is the same for every group" in line for line in text)
+    assert not any("beyond bootstrap noise" in line for line in text)
