@@ -169,7 +169,9 @@ def run_eval(cfg: EvalConfig) -> Path | None:
     memory = distributed.merge_memory([s[3] for s in shards]) if ctx.distributed else shards[0][3]
     timing = {"start": started, "end": _now(), "wall_s": round(time.perf_counter() - t0, 3),
               "generation_s": round(gen_seconds, 3),
-              "samples_per_s": round(n / gen_seconds, 3) if gen_seconds > 0 else None,
+              # Throughput of the model work done in this run: cached responses took no time.
+              "samples_per_s": (round(n * (1 - stats.n_cached / stats.n_requests) / gen_seconds, 3)
+                                if gen_seconds > 0 and stats.n_requests > stats.n_cached else None),
               "tokens_per_s": round(stats.output_tokens / stats.model_seconds, 1) if stats.model_seconds > 0 else None,
               "n_cached": stats.n_cached, "n_batches": stats.n_batches,
               "padding_fraction": round(stats.padding_fraction, 4), "oom_halvings": stats.oom_halvings,

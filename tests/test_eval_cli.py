@@ -47,6 +47,7 @@ def test_eval_end_to_end_and_resume(tmp_path, tiny_cache, capsys):
     assert _eval(tmp_path, tiny_cache, "--limit", "6", "--run-name", "r") == 0
     results2, records2 = read_run(run)
     assert results2.timing["n_cached"] == 6
+    assert results.timing["samples_per_s"] > 0 and results2.timing["samples_per_s"] is None  # no model work
     assert [r.prediction for r in records2] == [r.prediction for r in records]
 
 
