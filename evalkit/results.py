@@ -59,17 +59,21 @@ class Results:
         return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
 
 
+def atomic_write_text(path: Path, text: str) -> Path:
+    """Write to a temporary file beside `path`, then rename: a crash never leaves half a file."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
 def write_run(run_dir: Path, results: Results, records: list[SampleRecord]) -> None:
-    """Write samples.jsonl then results.json, each atomically (write to .tmp, then rename)."""
+    """Write samples.jsonl then results.json, each atomically."""
     run_dir.mkdir(parents=True, exist_ok=True)
-    tmp = run_dir / (SAMPLES_FILE + ".tmp")
-    with tmp.open("w", encoding="utf-8") as f:
-        for r in records:
-            f.write(json.dumps(r.to_dict(), ensure_ascii=False) + "\n")
-    tmp.replace(run_dir / SAMPLES_FILE)
-    tmp = run_dir / (RESULTS_FILE + ".tmp")
-    tmp.write_text(json.dumps(results.to_dict(), indent=2, ensure_ascii=False), encoding="utf-8")
-    tmp.replace(run_dir / RESULTS_FILE)
+    atomic_write_text(run_dir / SAMPLES_FILE,
+                      "".join(json.dumps(r.to_dict(), ensure_ascii=False) + "\n" for r in records))
+    atomic_write_text(run_dir / RESULTS_FILE, json.dumps(results.to_dict(), indent=2, ensure_ascii=False))
 
 
 def _required(cls) -> list[str]:
