@@ -32,19 +32,39 @@ class LoadedData:
             return
         table = self.rows.with_format("arrow")[:]
         present = {c: table.column(c).is_valid().to_pylist() for c in cols}
-        images = self.rows.select_columns(cols)
+        # One table per column, so reading image_1 does not read image_2..image_7 too.
+        images = {c: self.rows.select_columns([c]) for c in cols}
         for index, row in enumerate(self.rows.remove_columns(cols)):
             for c in cols:
-                row[c] = LazyImage(images, index, c) if present[c][index] else None
+                row[c] = LazyImage(images[c], index, c) if present[c][index] else None
             yield row
 
 
-def _parquet_files(path: Path) -> list[str]:
-    files = sorted(str(p) for p in path.rglob("*.parquet"))
+SPLIT_NAMES = ("train", "validation", "val", "dev", "test", "testmini")
+
+
+def _select_parquet(path: Path, files: list[str], split: str, config: str | None) -> list[str]:
+    """The files of one split (and config): the hub names them `<split>-00000-of-0000N.parquet`,
+    possibly under `<config>/`, and its converted layout uses `<config>/<split>/0000.parquet`.
+    A folder whose files name no split at all is taken as that split's files."""
+    def tokens(f: str) -> list[str]:
+        rel = Path(f).relative_to(path)
+        return [p.lower() for p in rel.parts[:-1]] + [rel.name.split("-")[0].split(".")[0].lower()]
+
+    if config:
+        in_config = [f for f in files if config.lower() in tokens(f)[:-1]]
+        files = in_config or files
+    chosen = [f for f in files if split.lower() in tokens(f)]
+    if chosen:
+        return chosen
+    named = sorted({t for f in files for t in tokens(f) if t in SPLIT_NAMES})
+    if named:
+        raise EvalkitError(f"--data {path}: has parquet files for split(s) {named}, not {split!r}; "
+                           f"give the folder or file of the {split!r} split")
     return files
 
 
-def load_local(path: Path, split: str):
+def load_local(path: Path, split: str, config: str | None = None):
     import datasets
 
     if not path.exists():
@@ -58,14 +78,15 @@ def load_local(path: Path, split: str):
                     raise EvalkitError(f"--data {path}: has splits {sorted(ds)}, not {split!r}")
                 ds = ds[split]
             return ds
-        files = [str(path)] if path.is_file() else _parquet_files(path)
+        files = [str(path)] if path.is_file() else sorted(str(p) for p in path.rglob("*.parquet"))
         if path.is_file() and path.suffix in (".jsonl", ".json"):
             return datasets.load_dataset("json", data_files=files, split="train")
         if not files or not all(f.endswith(".parquet") for f in files):
             raise EvalkitError(f"--data {path}: found no dataset; expected a save_to_disk folder, "
                                f"parquet files, or a .jsonl file")
-        split_files = [f for f in files if Path(f).name.startswith(split)] or files
-        return datasets.load_dataset("parquet", data_files=split_files, split="train")
+        if path.is_dir():
+            files = _select_parquet(path, files, split, config)
+        return datasets.load_dataset("parquet", data_files=files, split="train")
     except EvalkitError:
         raise
     except Exception as e:  # corrupt parquet, bad arrow file, ...
@@ -121,7 +142,7 @@ def reference_features(task: Task):
     import datasets
     import pyarrow.parquet as pq
 
-    files = _parquet_files(task.sample_path()) if task.sample_path().exists() else []
+    files = sorted(task.sample_path().glob("*.parquet")) if task.sample_path().exists() else []
     if not files:
         return None
     return datasets.Features.from_arrow_schema(pq.read_schema(files[0]))
@@ -161,7 +182,7 @@ def load_task_data(task: Task, data: str | None = None, limit: int | None = None
 
     if data is None:
         path = task.sample_path()
-        ds = load_local(path, task.split)
+        ds = load_local(path, task.split, task.hub_config)
         source = "shipped sample"
     elif data == HUB:
         try:
@@ -172,7 +193,7 @@ def load_task_data(task: Task, data: str | None = None, limit: int | None = None
         source = HUB
     else:
         path = Path(data)
-        ds = load_local(path, task.split)
+        ds = load_local(path, task.split, task.hub_config)
         source = str(path)
     missing = [c for c in task.required_columns if c not in ds.column_names]
     if missing:

@@ -189,3 +189,30 @@ def test_unavailable_attention_implementation_is_one_line(tmp_path, tiny_cache, 
     assert _eval(tmp_path, tiny_cache, "--limit", "1", "--attn", "flash_attention_2") == 2
     err = capsys.readouterr().err
     assert err.startswith("evalkit: error: ") and "flash" in err.lower() and err.count("\n") == 1
+
+
+def test_data_folder_in_the_hub_layouts_picks_split_and_config(tmp_path, docvqa_rows, capsys):
+    """A snapshot of the hub repo (`<config>/<split>-*.parquet` for several configs and splits) or
+    its converted layout (`<config>/<split>/0000.parquet`) gives exactly the task's split."""
+    from evalkit.data import load_task_data
+
+    features = datasets.Features({**DocVQA_features()})
+    val = datasets.Dataset.from_list([dict(r) for r in docvqa_rows[:3]], features=features)
+    other = datasets.Dataset.from_list([dict(r) for r in docvqa_rows[3:8]], features=features)
+    snap = tmp_path / "snapshot"
+    for config in ("DocVQA", "InfographicVQA"):
+        (snap / config).mkdir(parents=True)
+        (val if config == "DocVQA" else other).to_parquet(str(snap / config / "validation-00000-of-00001.parquet"))
+        other.to_parquet(str(snap / config / "test-00000-of-00001.parquet"))
+    assert len(load_task_data(DocVQA(), str(snap)).rows) == 3
+    conv = tmp_path / "converted" / "DocVQA"
+    (conv / "validation").mkdir(parents=True)
+    (conv / "train").mkdir()
+    val.to_parquet(str(conv / "validation" / "0000.parquet"))
+    other.to_parquet(str(conv / "train" / "0000.parquet"))
+    assert len(load_task_data(DocVQA(), str(tmp_path / "converted")).rows) == 3
+    only_test = tmp_path / "only-test"
+    only_test.mkdir()
+    other.to_parquet(str(only_test / "test-00000-of-00001.parquet"))
+    assert main(["eval", "--task", "docvqa", "--data", str(only_test), "--runs-dir", str(tmp_path)]) == 2
+    assert "has parquet files for split(s) ['test'], not 'validation'" in capsys.readouterr().err
