@@ -15,7 +15,6 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from .cache import ResponseCache, request_key
 from .errors import SampleError
@@ -60,9 +59,7 @@ class Generator:
     workers: int = 2
     progress: bool = True
     desc: str = "generating"
-    sort_by_length: bool = True
     stats: GeneratorStats = field(default_factory=GeneratorStats)
-    on_batch: Callable[[list[Response]], None] | None = None
 
     def __post_init__(self):
         if self.batch_size != "auto" and (not isinstance(self.batch_size, int) or self.batch_size < 1):
@@ -86,10 +83,12 @@ class Generator:
                 todo.append(i)
         self.stats.n_requests += len(requests)
         self.stats.n_cached += len(requests) - len(todo)
-        for kind in ("generate", "loglikelihood"):
-            idx = [i for i in todo if requests[i].kind == kind]
-            if idx:
-                self._run_kind(kind, idx, requests, keys, digests, results, n_cached=len(requests) - len(todo))
+        # One pass per (kind, generation settings): a batch runs with one max_new_tokens and stop list.
+        passes: dict[tuple, list[int]] = {}
+        for i in todo:
+            passes.setdefault((requests[i].kind, requests[i].gen), []).append(i)
+        for (kind, _), idx in passes.items():
+            self._run_kind(kind, idx, requests, keys, digests, results, n_cached=len(requests) - len(todo))
         self.stats.wall_seconds += time.perf_counter() - start
         return [results[i] for i in range(len(requests))]
 
@@ -99,8 +98,6 @@ class Generator:
         requests showing the same image are kept together (ordered by their longest member)
         so the backend can process that image once. Image tokens are the same for the same
         image, so grouping costs little padding."""
-        if not self.sort_by_length:
-            return list(idx)
         lengths, groups = {}, {}
         for i in idx:
             try:
@@ -121,7 +118,8 @@ class Generator:
                    disable=not self.progress, dynamic_ncols=True)
         pool = ThreadPoolExecutor(max_workers=max(1, self.workers))
         futures: dict[int, Future] = {}
-        lookahead = lambda: max(self._bs, 1) * 2  # noqa: E731  keep two batches prepared ahead
+        # Prepare about one batch ahead, capped: prepared inputs of split images are ~60 MB each.
+        lookahead = lambda: min(self._bs, 16)  # noqa: E731
         pos = 0
         submitted = 0
 
@@ -145,10 +143,8 @@ class Generator:
                     except Exception as e:  # an unexpected per-sample failure must not end the run
                         results[j] = Response(uid=requests[j].uid, error=f"{type(e).__name__}: {e}")
                         self.stats.n_errors += 1
-                done = self._run_batch(kind, prepared, results, keys)
+                self._run_batch(kind, prepared, results, keys)
                 bar.update(len(chunk))
-                if self.on_batch is not None:
-                    self.on_batch(done)
                 pos += len(chunk)
         finally:
             bar.close()
@@ -157,9 +153,8 @@ class Generator:
             pool.shutdown(wait=True)
         self.stats.final_batch_size = self._bs
 
-    def _run_batch(self, kind, prepared: list[Prepared], results, keys) -> list[Response]:
-        """Run prepared requests, halving the batch on out-of-memory until it fits."""
-        out: list[Response] = []
+    def _run_batch(self, kind, prepared: list[Prepared], results, keys) -> None:
+        """Run prepared requests into `results`, halving the batch on out-of-memory until it fits."""
         queue = list(prepared)
         while queue:
             batch, queue = queue[:self._bs], queue[self._bs:]
@@ -184,16 +179,17 @@ class Generator:
                 # apart to find it, so it becomes one error record and the rest still run.
                 if len(batch) > 1:
                     half = len(batch) // 2
-                    out += self._run_batch(kind, batch[:half], results, keys)
-                    out += self._run_batch(kind, batch[half:], results, keys)
+                    self._run_batch(kind, batch[:half], results, keys)
+                    self._run_batch(kind, batch[half:], results, keys)
                     continue
                 responses = [Response(uid=batch[0].request.uid,
                                       error=f"the model failed on this sample: {type(e).__name__}: {e}")]
             self.stats.model_seconds += time.perf_counter() - t0
             self.stats.n_batches += 1
-            longest = max(p.n_input_tokens for p in batch)
-            self.stats.real_tokens += sum(p.n_input_tokens for p in batch)
-            self.stats.padded_tokens += sum(longest - p.n_input_tokens for p in batch)
+            if kind == "generate":  # log-likelihood requests run one prompt at a time: no padding
+                longest = max(p.n_input_tokens for p in batch)
+                self.stats.real_tokens += sum(p.n_input_tokens for p in batch)
+                self.stats.padded_tokens += sum(longest - p.n_input_tokens for p in batch)
             self.stats.output_tokens += sum(r.n_output_tokens for r in responses)
             cache_items = []
             for p, r in zip(batch, responses):
@@ -204,8 +200,6 @@ class Generator:
                 else:
                     self.stats.n_errors += 1
             self.cache.put_many(cache_items)
-            out.extend(responses)
-        return out
 
     def _free_memory(self) -> None:
         try:

@@ -196,6 +196,7 @@ def finish_run(task: Task, records: list[SampleRecord], run_dir: Path, *, data_i
     unscored = [{"sample_id": r.sample_id, "reason": r.extras.get("unscored_reason", "not scorable")}
                 for r in ok if r.score is None and "unscored_reason" in r.extras]
     missing = missing or []
+    missing_ids = set(missing)
     counts = {"n_samples": len(records), "n_scored": sum(1 for r in ok if r.score is not None),
               "n_errors": len(records) - len(ok) - len(missing), "n_unscored": len(unscored),
               "n_missing_predictions": len(missing), "n_extra_predictions": len(extra or [])}
@@ -211,7 +212,7 @@ def finish_run(task: Task, records: list[SampleRecord], run_dir: Path, *, data_i
         breakdowns={a: {g: v.to_dict() for g, v in gs.items()} for a, gs in breakdowns.items()},
         counts=counts,
         errors=[{"uid": r.uid, "sample_id": r.sample_id, "error": r.error} for r in records
-                if r.error is not None and r.sample_id not in set(missing)],
+                if r.error is not None and r.sample_id not in missing_ids],
         unscored=unscored, missing_predictions=missing, extra_predictions=extra or [],
         tokens=tokens, timing=timing, memory=memory, environment=environment())
     write_run(run_dir, results, records)

@@ -153,3 +153,47 @@ def test_a_sample_that_breaks_its_batch_is_isolated(tiny_backend, docvqa_rows):
     assert out[3].error == "the model failed on this sample: RuntimeError: shape mismatch"
     assert all(r.error is None for i, r in enumerate(out) if i != 3)
     assert sorted(backend.generated) == sorted(r.uid for r in reqs if r.uid != "3")
+
+
+def test_requests_with_different_settings_never_share_a_batch(tiny_backend, docvqa_rows):
+    """A batch runs with one max_new_tokens: requests asking for other settings go in their own pass
+    and get exactly what they asked for (and are cached under their own settings)."""
+    reqs = _requests(docvqa_rows, n=6, max_new_tokens=3)
+    for r in reqs[::2]:
+        r.gen = GenConfig(max_new_tokens=7)
+    seen = []
+
+    class Recording(CountingBackend):
+        def generate(self, batch):
+            seen.append({p.request.gen.max_new_tokens for p in batch})
+            return super().generate(batch)
+
+    out = Generator(Recording(tiny_backend), batch_size=6, progress=False).run(reqs)
+    assert all(len(s) == 1 for s in seen)
+    assert [r.n_output_tokens <= q.gen.max_new_tokens for r, q in zip(out, reqs)] == [True] * 6
+    assert any(r.n_output_tokens == 7 for r in out[::2])
+
+
+def test_a_bad_choice_list_is_one_record_in_a_loglikelihood_batch(tiny_backend, docvqa_rows):
+    image = docvqa_rows[0]["image"]
+    reqs = [Request(uid=str(i), text="Which?", images=[image], kind="loglikelihood", choices=["yes", "no"])
+            for i in range(3)]
+    reqs[1].choices = []
+    out = Generator(tiny_backend, batch_size=3, progress=False).run(reqs)
+    assert out[1].error.startswith("log-likelihood request without choices")
+    assert out[0].error is None and out[2].error is None and len(out[2].logprobs) == 2
+
+
+@pytest.mark.parametrize("device,message", [
+    ("cuda:0", "this machine has no CUDA GPU"), ("tpu", "is not valid"), ("meta", "is not supported")])
+def test_bad_device_is_one_clear_error(device, message):
+    import torch
+
+    from evalkit.errors import EvalkitError
+    from evalkit.models.hf import resolve_device
+
+    if torch.cuda.is_available() and device.startswith("cuda"):
+        pytest.skip("this machine has a GPU")
+    with pytest.raises(EvalkitError, match=message):
+        resolve_device(device)
+    assert resolve_device("cpu") == "cpu"

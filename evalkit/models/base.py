@@ -15,6 +15,7 @@ class Prepared:
     inputs: dict[str, Any]  # tensors with a leading batch dim of 1
     n_input_tokens: int
     n_image_tokens: int
+    choice_ids: list[list[int]] | None = None  # log-likelihood requests: each choice's tokens
 
 
 class Backend(Protocol):

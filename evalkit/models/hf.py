@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
-import platform
-import resource
 from typing import Any
 
 from ..errors import EvalkitError, SampleError
 from ..images import decode_image, image_key
+from ..memory import PeakMemory
 from ..registry import MODELS
 from ..types import IMAGE_PLACEHOLDER, Request, Response
 from .base import Prepared
@@ -50,6 +49,27 @@ def _set_longest_edge(image_processor, longest: int) -> None:
         image_processor.size = dataclasses.replace(size, **update)
 
 
+def resolve_device(device: str) -> str:
+    """'auto' -> cuda when present, else cpu; anything else checked against this machine."""
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        d = torch.device(device)
+    except (RuntimeError, ValueError):
+        raise EvalkitError(f"device {device!r} is not valid; use auto, cpu, cuda or cuda:N") from None
+    if d.type == "cuda":
+        if not torch.cuda.is_available():
+            raise EvalkitError(f"device {device!r}: this machine has no CUDA GPU; use --device cpu (or auto)")
+        if d.index is not None and d.index >= torch.cuda.device_count():
+            raise EvalkitError(f"device {device!r}: this machine has {torch.cuda.device_count()} GPU(s), "
+                               f"cuda:0 to cuda:{torch.cuda.device_count() - 1}")
+    elif d.type != "cpu":
+        raise EvalkitError(f"device {device!r} is not supported; use auto, cpu, cuda or cuda:N")
+    return str(d)
+
+
 class OutOfMemory(Exception):
     """Raised by a backend when a batch does not fit; the generator halves and retries."""
 
@@ -68,7 +88,8 @@ class HFBackend:
             raise EvalkitError("model 'hf' needs --model-id: a hub id (e.g. HuggingFaceM4/idefics2-8b) "
                                "or a local folder holding the model and processor")
         self.model_path = path
-        self.device = spec.device if spec.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
+        self.device = resolve_device(spec.device)
+        self.memory = PeakMemory(self.device)
         kwargs: dict[str, Any] = {"dtype": getattr(torch, _TORCH_DTYPES[spec.dtype])}
         if spec.attn_implementation:
             kwargs["attn_implementation"] = spec.attn_implementation
@@ -129,10 +150,6 @@ class HFBackend:
         except Exception:
             return 0
 
-    @property
-    def tokens_per_image(self) -> int:
-        return self._tokens_per_image
-
     def render_prompt(self, request: Request) -> str:
         n_ph = request.text.count(IMAGE_PLACEHOLDER)
         if n_ph and n_ph != len(request.images):
@@ -185,12 +202,17 @@ class HFBackend:
         ids = inputs["input_ids"][0]
         n_in = int(ids.shape[0])
         n_img = int((ids == self.image_token_id).sum()) if self.image_token_id is not None else 0
-        extra = max((len(self.tokenizer(" " + c, add_special_tokens=False)["input_ids"]) for c in request.choices or [""]), default=0)
-        budget = n_in + (request.gen.max_new_tokens if request.kind == "generate" else extra)
+        choice_ids = None
+        if request.kind == "loglikelihood":
+            choice_ids = [self.tokenizer(" " + c, add_special_tokens=False)["input_ids"] for c in request.choices or []]
+            if not choice_ids or any(len(c) == 0 for c in choice_ids):
+                raise SampleError("log-likelihood request without choices, or a choice that tokenizes to nothing")
+        extra = max(map(len, choice_ids)) if choice_ids else request.gen.max_new_tokens
+        budget = n_in + extra
         if self.max_context and budget > self.max_context:
             raise SampleError(f"prompt too long: {n_in} input tokens + {budget - n_in} to generate/score "
                               f"exceeds the model's context of {self.max_context}")
-        return Prepared(request, dict(inputs), n_in, n_img)
+        return Prepared(request, dict(inputs), n_in, n_img, choice_ids)
 
     # ----- collation -----
     def _collate(self, batch: list[Prepared]) -> dict[str, Any]:
@@ -248,16 +270,19 @@ class HFBackend:
 
     def loglikelihood(self, batch: list[Prepared]) -> list[Response]:
         """Each request's prompt (and image) runs once; its KV cache is then shared by all choices."""
-        return [self._loglikelihood_one(p) for p in batch]
+        out = []
+        for p in batch:
+            try:
+                out.append(self._loglikelihood_one(p))
+            except SampleError as e:  # one sample's problem stays that sample's record
+                out.append(Response(uid=p.request.uid, error=str(e)))
+        return out
 
     def _loglikelihood_one(self, p: Prepared) -> Response:
         import torch
         import torch.nn.functional as F
 
-        choices = p.request.choices or []
-        cont = [self.tokenizer(" " + c, add_special_tokens=False)["input_ids"] for c in choices]
-        if any(len(c) == 0 for c in cont):
-            raise SampleError("a choice tokenizes to nothing")
+        cont = p.choice_ids
         inputs = {k: v.to(self.device) for k, v in p.inputs.items() if hasattr(v, "to")}
         try:
             with torch.inference_mode():
@@ -296,7 +321,7 @@ class HFBackend:
             "longest_edge": self._longest_edge(),
             "load_in_4bit": self.spec.load_in_4bit, "device": self.device,
             "prompt_style": self.spec.prompt_style, "image_tokens_per_image": self._tokens_per_image,
-            "n_parameters": sum(p.numel() for p in self.model.parameters()),
+            "n_parameters": self.model.num_parameters(),  # counts 4-bit weights unpacked
             "architecture": type(self.model).__name__, "pipeline_check": self.pipeline_check,
         }
 
@@ -305,20 +330,10 @@ class HFBackend:
         return size.get("longest_edge") if isinstance(size, dict) else getattr(size, "longest_edge", None)
 
     def reset_peak_memory(self) -> None:
-        import torch
-
-        if self.device.startswith("cuda"):
-            torch.cuda.reset_peak_memory_stats()
+        self.memory.reset()
 
     def peak_memory(self) -> dict[str, Any]:
-        import torch
-
-        if self.device.startswith("cuda"):
-            return {"device": torch.cuda.get_device_name(), "peak_bytes": int(torch.cuda.max_memory_allocated()),
-                    "kind": "cuda max_memory_allocated"}
-        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        rss = rss if platform.system() == "Darwin" else rss * 1024
-        return {"device": "cpu", "peak_bytes": int(rss), "kind": "process peak RSS"}
+        return self.memory.describe()
 
 
 @MODELS.register("hf")

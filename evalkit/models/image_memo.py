@@ -49,7 +49,8 @@ class SharedMemo:
             value = compute()
         except BaseException:
             with self._lock:
-                self._entries.pop(key, None)
+                if self._entries.get(key) is pending:  # not a newer entry another thread made since
+                    del self._entries[key]
             pending.set(_FAILED)
             raise
         pending.set(value)
@@ -70,6 +71,8 @@ class MemoImageProcessor:
 
     def __setattr__(self, name: str, value: Any) -> None:
         setattr(self._inner, name, value)
+        # Outputs made under the old settings are no longer the processor's outputs.
+        object.__setattr__(self, "memo", SharedMemo(self.memo._max))
 
     def __call__(self, images, *args, **kwargs):
         key = self._key(images, args, kwargs)
