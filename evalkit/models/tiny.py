@@ -73,10 +73,14 @@ def build_tiny_idefics2(path: Path) -> Path:
 
     import torch
     from transformers import Idefics2Config, Idefics2ForConditionalGeneration, Idefics2Processor
-    from transformers.models.idefics2.image_processing_pil_idefics2 import Idefics2ImageProcessorPil
+    try:  # transformers' PIL image processor: no torchvision needed
+        from transformers.models.idefics2.image_processing_pil_idefics2 import \
+            Idefics2ImageProcessorPil as ImageProcessor
+    except ImportError:  # versions before the torchvision/PIL split
+        from transformers import Idefics2ImageProcessor as ImageProcessor
 
     tok = _train_tokenizer()
-    image_processor = Idefics2ImageProcessorPil(
+    image_processor = ImageProcessor(
         do_image_splitting=False, size={"longest_edge": IMAGE_SIZE, "shortest_edge": IMAGE_SIZE // 2})
     processor = Idefics2Processor(image_processor=image_processor, tokenizer=tok, image_seq_len=LATENTS,
                                   chat_template=CHAT_TEMPLATE)
