@@ -135,9 +135,13 @@ def main_first(ctx: DistContext):
     wave = 0 if ctx.is_main else 1 if ctx.local_rank == 0 else 2
     for _ in range(wave):
         dist.barrier(group=ctx.object_group)
-    yield
-    for _ in range(wave, 3):
-        dist.barrier(group=ctx.object_group)
+    try:
+        yield
+    finally:
+        # Also when the block failed: the other ranks then run it and meet the same error
+        # themselves, instead of waiting at a barrier until the timeout.
+        for _ in range(wave, 3):
+            dist.barrier(group=ctx.object_group)
 
 
 def teardown() -> None:

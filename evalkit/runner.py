@@ -15,7 +15,7 @@ from pathlib import Path
 
 from . import distributed
 from .data import load_task_data
-from .errors import SampleError
+from .errors import EvalkitError, SampleError
 from .generator import Generator
 from .images import decode_image, thumbnail_data_uri
 from .models import ModelSpec, load_backend
@@ -23,6 +23,9 @@ from .registry import TASKS
 from .results import Results, write_run
 from .task import Task
 from .types import Response, SampleRecord
+
+
+FAILED = "rank failed"  # marker a rank sends to rank 0 in place of its responses
 
 
 @dataclass
@@ -148,11 +151,23 @@ def run_eval(cfg: EvalConfig) -> Path | None:
                     workers=cfg.workers, progress=cfg.progress and ctx.is_main,
                     desc=f"{cfg.task}" + (f" [rank 0 of {ctx.world_size}]" if ctx.distributed else ""))
     t_gen = time.perf_counter()
-    mine_responses = gen.run([requests[i] for i in mine])
-    shards = distributed.gather_to_main(ctx, (mine, mine_responses, gen.stats, backend.peak_memory()))
+    failure = None
+    try:
+        payload = (mine, gen.run([requests[i] for i in mine]), gen.stats, backend.peak_memory())
+    except Exception as e:
+        if not ctx.distributed:
+            raise
+        # Tell rank 0 instead of leaving it waiting at the gather for the other ranks.
+        failure, payload = e, (FAILED, f"{type(e).__name__}: {e}")
+    shards = distributed.gather_to_main(ctx, payload)
     gen_seconds = time.perf_counter() - t_gen
+    if failure is not None:
+        raise failure
     if shards is None:
         return None
+    failed = [f"rank {r}: {s[1]}" for r, s in enumerate(shards) if s[0] == FAILED]
+    if failed:
+        raise EvalkitError("the run failed on " + "; ".join(failed) + " (finished batches are cached: rerun to resume)")
     responses = distributed.merge_shards(len(requests), [(s[0], s[1]) for s in shards])
 
     by_record: dict[int, list[Response]] = {}
