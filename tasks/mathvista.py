@@ -86,7 +86,8 @@ class MathVista(Task):
         return str(row.get("query") or row.get("question") or "")
 
     def gold(self, row: dict) -> list[str]:
-        return [str(row.get("answer"))]
+        answer = row.get("answer")
+        return [] if answer is None else [str(answer)]  # no answer: nothing to show as gold
 
     def groups(self, row: dict) -> dict[str, list[str]]:
         skills = list((row.get("metadata") or {}).get("skills") or [])

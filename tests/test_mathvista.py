@@ -149,6 +149,14 @@ def test_unscorable_rows_give_a_reason():
     assert s.value is None and "precision" in s.reason
 
 
+def test_gold_is_the_answer_or_nothing():
+    # The gold answer as stored; a row without one has no gold (not the text "None") and is
+    # unscored with the reason.
+    assert MathVista().gold(row(answer="no")) == ["no"]
+    assert MathVista().gold(row(answer=None)) == []
+    assert MathVista().score_text(row(answer=None), "A").reason == "no gold answer"
+
+
 def test_groups_and_judge_argument():
     assert MathVista().groups(row()) == {"question_type": ["multi_choice"], "answer_type": ["text"],
                                          "skill": ["logical reasoning", "algebraic reasoning"]}

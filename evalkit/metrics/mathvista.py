@@ -41,6 +41,9 @@ import re
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
+from .anls import levenshtein
+from .mmmu import option_letters
+
 Judge = Callable[[str, str], str]  # (query, response) -> extracted answer
 
 
@@ -148,7 +151,7 @@ def rule_extract(response: str, p: Problem) -> str:
     if p.question_type == "multi_choice" and p.choices:
         if text in p.choices:
             return text
-        letters = "".join(chr(ord("A") + i) for i in range(len(p.choices)))
+        letters = "".join(option_letters(len(p.choices)))
         return _letter_rules(text, letters) or _choice_text_rule(text, p.choices) or ""
     if p.answer_type in ("integer", "float"):
         return _number_rule(text) or ""
@@ -167,18 +170,6 @@ def extract_answer(response: str, p: Problem, judge: Judge | None = None) -> str
 
 
 # ---------------------------------------------------------------- normalisation and match
-def levenshtein(a: str, b: str) -> int:
-    if len(a) < len(b):
-        a, b = b, a
-    prev = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        cur = [i]
-        for j, cb in enumerate(b, 1):
-            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
-        prev = cur
-    return prev[-1]
-
-
 def closest_choice(prediction: str, choices: Sequence[str]) -> str:
     distances = [levenshtein(prediction, c) for c in choices]
     return choices[distances.index(min(distances))]
@@ -193,7 +184,7 @@ def normalize_extracted_answer(extraction, p: Problem) -> str | None:
         choices = list(p.choices or ())
         if not choices:
             return None
-        letters = [chr(ord("A") + i) for i in range(len(choices))]
+        letters = option_letters(len(choices))
         if text in letters:
             return choices[letters.index(text)]
         return closest_choice(text, choices)
