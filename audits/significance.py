@@ -34,21 +34,31 @@ class PermutationResult:
 
 
 def _group_means(X: sp.csr_matrix, codes: np.ndarray, sizes: np.ndarray,
-                 total: np.ndarray, ref: int) -> np.ndarray:
-    """(B, G, V) group means for B label vectors `codes` (B, n), skipping group `ref`'s rows."""
+                 total: np.ndarray | None = None, ref: int | None = None) -> np.ndarray:
+    """(B, G, V) group means for B label vectors `codes` (B, n). With `ref`, group ref's rows
+    are skipped and its sum is taken as `total` minus the other groups' sums."""
     B, n = codes.shape
     G = len(sizes)
-    keep = codes != ref
+    keep = codes != ref if ref is not None else np.ones(codes.shape, dtype=bool)
     b_idx, doc_idx = np.nonzero(keep)
     rows = b_idx * G + codes[b_idx, doc_idx]
     P = sp.csr_matrix((np.ones(len(rows)), (rows, doc_idx)), shape=(B * G, n))
     sums = (P @ X).toarray().reshape(B, G, -1)
-    sums[:, ref, :] = total[None, :] - (sums.sum(axis=1) - sums[:, ref, :])
+    if ref is not None:
+        sums[:, ref, :] = total[None, :] - (sums.sum(axis=1) - sums[:, ref, :])
     return sums / sizes[None, :, None]
 
 
+def group_means(X, codes: np.ndarray, n_groups: int) -> np.ndarray:
+    """(G, V) mean vector of each group's documents (rows of X), for one label vector `codes`."""
+    codes = np.asarray(codes, dtype=np.int64)
+    sizes = np.bincount(codes, minlength=n_groups).astype(float)
+    return _group_means(X, codes[None, :], sizes)[0]
+
+
 def group_variance(means: np.ndarray) -> np.ndarray:
-    """Population variance over the group axis (-2) of group means."""
+    """Population variance (ddof 0) over the group axis (-2) of group means: (G, V) -> (V,),
+    (B, G, V) -> (B, V)."""
     return means.var(axis=-2)
 
 

@@ -31,7 +31,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .significance import bh_qvalues, permutation_test
+from .significance import bh_qvalues, group_means, group_variance, permutation_test
 
 MODES = ("variance", "legacy")
 MIN_GROUP_DOCS = 2
@@ -82,21 +82,11 @@ def _no_terms_note(sklearn_message: str, n_docs: int) -> str:
 def rank_scores(means: np.ndarray, mode: str) -> np.ndarray:
     """Per-term ranking score from (G, V) group means."""
     if mode == "variance":
-        return means.var(axis=0)
+        return group_variance(means)
     if mode == "legacy":
         dev = means - means.sum(axis=0, keepdims=True)
         return np.sqrt((dev * dev).sum(axis=0))
     raise ValueError(f"unknown ranking mode {mode!r}; valid: {', '.join(MODES)}")
-
-
-def group_means(X, codes: np.ndarray, n_groups: int) -> np.ndarray:
-    """(G, V) mean TF-IDF vector of each group's documents."""
-    import scipy.sparse as sp
-
-    onehot = sp.csr_matrix((np.ones(len(codes)), (codes, np.arange(len(codes)))),
-                           shape=(n_groups, len(codes)))
-    sizes = np.bincount(codes, minlength=n_groups).astype(float)
-    return np.asarray((onehot @ X).todense()) / sizes[:, None]
 
 
 @dataclass
@@ -167,13 +157,13 @@ def analyze_axis(fitted: Fitted | None, labels: Sequence[str | None], base: Axis
     res.groups = groups
     res.group_sizes = {g: counts[g] for g in groups}
     res.n_used = sum(res.group_sizes.values())
-    if fitted is not None:
-        res.vocab_size = len(fitted.terms)
     if fitted is None:
         res.note = fit_note or "no terms: no documents"
-    elif len(groups) < 2:
-        res.note = (f"no comparison: {len(groups)} group(s) with at least {MIN_GROUP_DOCS} "
-                    f"documents on axis {res.axis!r}")
+    else:
+        res.vocab_size = len(fitted.terms)
+        if len(groups) < 2:
+            res.note = (f"no comparison: {len(groups)} group(s) with at least {MIN_GROUP_DOCS} "
+                        f"documents on axis {res.axis!r}")
     if res.note is not None:
         return {m: replace(res, mode=m) for m in modes}
 
@@ -182,7 +172,7 @@ def analyze_axis(fitted: Fitted | None, labels: Sequence[str | None], base: Axis
     codes = np.array([index[labels[i]] for i in rows], dtype=np.int64)
     X = fitted.X[rows]
     means = group_means(X, codes, len(groups))
-    variance = rank_scores(means, "variance")
+    variance = group_variance(means)
     p = q = None
     if n_permutations > 0:
         p = permutation_test(X, codes, n_permutations=n_permutations, seed=seed).p_values
@@ -192,7 +182,7 @@ def analyze_axis(fitted: Fitted | None, labels: Sequence[str | None], base: Axis
     avg = means.mean(axis=0)
     out = {}
     for mode in modes:
-        scores = rank_scores(means, mode)
+        scores = variance if mode == "variance" else rank_scores(means, mode)
         # Highest score first; ties broken alphabetically so the table is reproducible.
         order = np.lexsort((terms, -scores))[:top_k]
         rows_out = []
