@@ -12,7 +12,7 @@ from pathlib import Path
 
 from evalkit.results import read_run
 from evalkit.errors import EvalkitError
-from evalkit.metrics.fairface import GENDERS, RACES, bucket_accuracy, bucket_rows, bucket_std_ci
+from evalkit.metrics.fairface import GENDERS, RACES, bucket_accuracy, bucket_key, bucket_rows, bucket_std_ci
 from evalkit.stats import bootstrap_mean
 
 ATTRIBUTES = ("gender", "race", "age")
@@ -54,7 +54,7 @@ class FairFaceAccuracy:
     def grid(self, attribute: str) -> list[list[float | None]]:
         """Accuracy (0-100) as a genders x races grid, None for an empty bucket."""
         a = next(x for x in self.attributes if x.attribute == attribute)
-        return [[a.buckets.get(f"{g} / {r}") for r in RACES] for g in GENDERS]
+        return [[a.buckets.get(bucket_key(g, r)) for r in RACES] for g in GENDERS]
 
 
 def fairface_accuracy(run_dir: Path | str) -> FairFaceAccuracy:

@@ -13,17 +13,13 @@ from pathlib import Path
 from typing import Any
 
 from evalkit.errors import EvalkitError
+from evalkit.metrics.fairface import AGES, GENDERS, RACES
 
 SAMPLES_DIR = Path(__file__).resolve().parent.parent / "tasks" / "samples"
 
 # FairFace's ClassLabel names in index order (the hub dataset's features). Used when a
 # file lost its features (a CSV export) and holds the bare integers.
-FAIRFACE_LABELS: dict[str, list[str]] = {
-    "age": ["0-2", "3-9", "10-19", "20-29", "30-39", "40-49", "50-59", "60-69", "more than 70"],
-    "gender": ["Male", "Female"],
-    "race": ["East Asian", "Indian", "Black", "White", "Middle Eastern", "Latino_Hispanic",
-             "Southeast Asian"],
-}
+FAIRFACE_LABELS: dict[str, list[str]] = {"age": list(AGES), "gender": list(GENDERS), "race": list(RACES)}
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,8 @@ row index in the split, which is also what predictions files key on.
 Model card (Idefics2 8B, instructed, 0-shot): gender 96.3 (3.0), race 41.6 (40.9), age 53.5
 (3.0): accuracy, with the std of the 14 per-bucket accuracies in parentheses. The card does
 not give one number or an image-splitting row, so `reference` stays empty and the numbers are
-in `card_numbers` / `reference_note`. The card does not publish its prompt either; ours:
+in `reference_note` (and, per attribute, in audits.fairface.CARD). The card does not publish
+its prompt either; ours:
 
 Prompt spec (instruct template, one request per attribute, the image encoded once per request):
   user turn  = <image> + the attribute's question (ATTRIBUTES below), e.g.
@@ -109,8 +110,6 @@ class FairFace(Task):
     metric = "mean_acc"
     max_new_tokens = 1  # unused: every request is a log-likelihood request
     reference = {"no_split": None, "split": None}
-    card_numbers = {"gender_acc": 96.3, "gender_bucket_std": 3.0, "race_acc": 41.6,
-                    "race_bucket_std": 40.9, "age_acc": 53.5, "age_bucket_std": 3.0}
     reference_note = ("The card gives FairFace as accuracy (per-bucket std), not one number. "
                       "Idefics2 8B: gender 96.3 (3.0), race 41.6 (40.9), age 53.5 (3.0); "
                       "Idefics1 80B instructed: 92.7 (6.3), 59.6 (22.2), 43.9 (3.9). Std is over the "
@@ -151,8 +150,7 @@ class FairFace(Task):
         labels = self.labels(row)
         by_attr = _match_responses(responses)
         extras: dict[str, Any] = {}
-        problems = [f"{a.name} label {row.get(a.name)!r} is not one of FairFace's {len(a.classes)} classes"
-                    for a in ATTRIBUTES if labels[a.name] is None]
+        problems = _bad_labels(row, labels)
         preds: dict[str, str | None] = {}
         for a in ATTRIBUTES:
             resp = by_attr.get(a.name)
@@ -182,8 +180,7 @@ class FairFace(Task):
 
     def score_text(self, row: dict, prediction: str) -> Score:
         labels = self.labels(row)
-        bad = [f"{a.name} label {row.get(a.name)!r} is not one of FairFace's {len(a.classes)} classes"
-               for a in ATTRIBUTES if labels[a.name] is None]
+        bad = _bad_labels(row, labels)
         if bad:
             return Score(None, reason="; ".join(bad))
         preds = parse_prediction(prediction)
@@ -246,6 +243,12 @@ def parse_prediction(text: str) -> dict[str, str | None]:
             if sep:
                 raw[key.strip().lower()] = value.strip()
     return {a.name: (a.parse(str(raw[a.name])) if raw.get(a.name) is not None else None) for a in ATTRIBUTES}
+
+
+def _bad_labels(row: dict, labels: dict[str, str | None]) -> list[str]:
+    """One message per attribute whose gold label is not a FairFace class (the sample is then unscorable)."""
+    return [f"{a.name} label {row.get(a.name)!r} is not one of FairFace's {len(a.classes)} classes"
+            for a in ATTRIBUTES if labels[a.name] is None]
 
 
 def _match_responses(responses: list[Response]) -> dict[str, Response]:
