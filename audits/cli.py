@@ -12,14 +12,20 @@ from pathlib import Path
 
 from evalkit.errors import EvalkitError
 
+from .prompts import MAX_NEW_TOKENS
+
 
 def _group_columns(values: list[str] | None, datasets: list[str]) -> dict[str, list[str]] | None:
     """'fairface=gender,race,age' per dataset, or a bare 'gender,race' for every chosen dataset."""
+    from .sources import SOURCES  # here, not at the top: building the CLI parser stays light
+
     if not values:
         return None
     out: dict[str, list[str]] = {}
     for v in values:
         name, sep, cols = v.partition("=")
+        if sep and name not in SOURCES:
+            raise EvalkitError(f"--groups {v!r}: unknown dataset {name!r}; valid: {', '.join(SOURCES)}")
         targets = [name] if sep else datasets
         cols = cols if sep else v
         names = [c.strip() for c in cols.split(",") if c.strip()]
@@ -68,7 +74,7 @@ def add_parser(sub) -> None:
     a.add_argument("--runs-dir", type=Path, default=Path("runs"))
     a.add_argument("--out-dir", type=Path, help="exact output folder (overrides --name)")
     a.add_argument("--limit", type=positive_int, help="only the first N images per dataset")
-    a.add_argument("--max-new-tokens", type=positive_int, default=512)
+    a.add_argument("--max-new-tokens", type=positive_int, default=MAX_NEW_TOKENS)
     a.add_argument("--batch-size", type=batch_size_arg, default=8)
     a.add_argument("--toxicity", action="append",
                    help="classifier: profanity-check (default, offline) or a transformers model id / "

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 from evalkit.errors import EvalkitError
+from evalkit.results import atomic_write_text
 
 from .prompts import PROMPT_IDS
 from .sources import SOURCES, guess_source, label_decoder
@@ -53,12 +54,7 @@ def write_jsonl(rows: Iterable[GenerationRow], path: Path) -> Path:
     """Write rows atomically (a crash never leaves half a file behind)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", encoding="utf-8") as f:
-        for r in rows:
-            f.write(json.dumps(r.to_json(), ensure_ascii=False) + "\n")
-    tmp.replace(path)
-    return path
+    return atomic_write_text(path, "".join(json.dumps(r.to_json(), ensure_ascii=False) + "\n" for r in rows))
 
 
 def _is_our_jsonl(path: Path) -> bool:

@@ -42,11 +42,12 @@ from pathlib import Path
 
 from evalkit.errors import EvalkitError
 from evalkit.models import ModelSpec
+from evalkit.results import atomic_write_text
 
 from .analysis import AnalysisOptions, analyze
 from .fairface import fairface_accuracy
 from .generations import GenerationRow, load_generations, write_jsonl
-from .prompts import PROMPT_IDS, PROMPTS
+from .prompts import MAX_NEW_TOKENS, PROMPT_IDS, PROMPTS
 from .report import render_report
 from .sources import SOURCES, get_source, label_decoder, load_source_rows
 from .toxicity import DEFAULT_CLASSIFIER, make_classifier
@@ -68,7 +69,7 @@ class AuditConfig:
     runs_dir: Path = Path("runs")
     out_dir: Path | None = None
     limit: int | None = None
-    max_new_tokens: int = 512
+    max_new_tokens: int = MAX_NEW_TOKENS
     batch_size: int | str = 8
     toxicity: list[str] = field(default_factory=lambda: [DEFAULT_CLASSIFIER])
     toxicity_device: str = "cpu"
@@ -91,7 +92,8 @@ class AuditConfig:
         if self.permutations < 0:
             raise EvalkitError(f"permutations {self.permutations}: use 0 (no test) or a positive number")
         if self.max_new_tokens < 1:
-            raise EvalkitError(f"max_new_tokens {self.max_new_tokens}: use a positive number (512 as in the card)")
+            raise EvalkitError(f"max_new_tokens {self.max_new_tokens}: use a positive number "
+                               f"({MAX_NEW_TOKENS} as in the card)")
 
     def output_dir(self) -> Path:
         if self.out_dir is not None:
@@ -192,10 +194,8 @@ def run_audit(cfg: AuditConfig) -> Path:
                            mask_appearance=cfg.mask_appearance, group_columns=cfg.group_columns)
     analysis = analyze(rows, options=opts, classifiers=classifiers, fairface=fairface)
     meta = _meta(cfg, info, rows, started, time.perf_counter() - t0)
-    tmp = out / "audit.json.tmp"
-    tmp.write_text(json.dumps({"meta": meta, "analysis": analysis.to_dict()}, indent=2,
-                              ensure_ascii=False), encoding="utf-8")
-    tmp.replace(out / "audit.json")
+    atomic_write_text(out / "audit.json", json.dumps({"meta": meta, "analysis": analysis.to_dict()}, indent=2,
+                                                     ensure_ascii=False))
     return render_report(analysis, meta, out / "audit.html")
 
 

@@ -39,12 +39,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from evalkit.models.hf import _TORCH_DTYPES, _is_oom
+from evalkit.models.spec import ATTN, DTYPES
+from evalkit.results import atomic_write_text
+
 ROOT = Path(__file__).resolve().parent.parent
 GRID_SCHEMA_VERSION = 1
 RESULT_MARK = "GRID-RESULT "
-DTYPES = ("fp32", "bf16", "fp16")
-ATTNS = ("eager", "sdpa", "flash_attention_2")
-_TORCH_DTYPES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
 
 # The card's two-turn snippet: image + question, the model's answer, image + follow-up.
 CARD_MESSAGES = [
@@ -222,12 +223,6 @@ class PeakMemory:
         return int(rss if platform.system() == "Darwin" else rss * 1024)
 
 
-def _is_oom(e: BaseException) -> bool:
-    import torch
-
-    return isinstance(e, (MemoryError, torch.cuda.OutOfMemoryError)) or "out of memory" in str(e).lower()
-
-
 def _load(cell: Cell, source: Source):
     """(model, processor, device) for the cell."""
     if source.full_size_random:
@@ -282,7 +277,7 @@ def run_cell(cell: Cell, source: Source, *, n_generations: int = 20, new_tokens:
             elapsed = time.perf_counter() - start
         peak = memory.peak()
     except Exception as e:  # one cell's failure is its own result; the grid goes on
-        if _is_oom(e):
+        if isinstance(e, MemoryError) or _is_oom(e):  # host memory counts too, unlike in the backend
             return CellResult(cell, "oom", reason=str(e).splitlines()[0][:300] if str(e) else "out of memory")
         return CellResult(cell, "error", reason=f"{type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''}")
     return CellResult(cell, "ok", time_s=elapsed, per_generation_s=elapsed / n_generations,
@@ -336,10 +331,7 @@ class Grid:
 def write_grid(grid: Grid, out: Path) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     path = out / "grid.json"
-    tmp = path.with_name("grid.json.tmp")
-    tmp.write_text(json.dumps(grid.to_dict(), indent=2), encoding="utf-8")
-    tmp.replace(path)
-    return path
+    return atomic_write_text(path, json.dumps(grid.to_dict(), indent=2))
 
 
 def _versions() -> dict[str, str | None]:
@@ -378,7 +370,7 @@ def build_parser() -> argparse.ArgumentParser:
     a = p.add_argument_group("grid")
     a.add_argument("--splits", type=_csv(("off", "on")), default=["off", "on"])
     a.add_argument("--dtypes", type=_csv(DTYPES), default=list(DTYPES))
-    a.add_argument("--attn", type=_csv(ATTNS), default=list(ATTNS))
+    a.add_argument("--attn", type=_csv(ATTN), default=list(ATTN))
     a.add_argument("--quant", type=_csv(("none", "4bit")), default=["none", "4bit"])
     a.add_argument("--generations", type=int, default=20, help="timed generations per cell (the card: 20)")
     a.add_argument("--new-tokens", type=int, default=16,

@@ -30,7 +30,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from .errors import EvalkitError
-from .results import Results, read_run
+from .results import Results, atomic_write_text, read_run
+from .stats import bootstrap_mean
 from .types import SampleRecord
 
 COMPARE_SCHEMA_VERSION = 1
@@ -68,17 +69,9 @@ def paired_bootstrap_ci(a: Sequence[float], b: Sequence[float], *, n_resamples: 
                         seed: int = SEED, scale: float = 100.0) -> tuple[float | None, float | None, float | None]:
     """(delta, ci_low, ci_high) of mean(b) - mean(a), resampling pair indices jointly."""
     x, y = _pairs(a, b)
-    if len(x) == 0:
-        return None, None, None
-    d = y - x
-    delta = float(d.mean()) * scale
-    if len(d) == 1:
-        return delta, delta, delta
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, len(d), size=(n_resamples, len(d)))
-    means = d[idx].mean(axis=1)
-    lo, hi = np.percentile(means, [2.5, 97.5])
-    return delta, float(lo) * scale, float(hi) * scale
+    # Resampling the pairs' differences by index is resampling the pairs jointly.
+    mv = bootstrap_mean(y - x, scale=scale, n_resamples=n_resamples, seed=seed)
+    return mv.value, mv.ci_low, mv.ci_high
 
 
 def sign_flip_p_value(a: Sequence[float], b: Sequence[float], *, n_resamples: int = N_RESAMPLES,
@@ -363,7 +356,4 @@ def _swing(scores: list[float | None]) -> float:
 def write_comparison(comp: Comparison, out_dir: Path) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / COMPARE_FILE
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(comp.to_dict(), indent=2, ensure_ascii=False), encoding="utf-8")
-    tmp.replace(path)
-    return path
+    return atomic_write_text(path, json.dumps(comp.to_dict(), indent=2, ensure_ascii=False))

@@ -19,6 +19,8 @@ from typing import Any, Iterable
 import jinja2
 from markupsafe import Markup
 
+from evalkit.results import atomic_write_text
+
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 
 # Placeholder for a missing number, so an absent value never reads as zero.
@@ -166,8 +168,4 @@ def render_page(env: jinja2.Environment, template: str, out_path: Path,
     """
     scripts = list(scripts)
     html = env.get_template(template).render(scripts=scripts, csp=csp(scripts), **context)
-    out_path = Path(out_path)
-    tmp = out_path.with_name(out_path.name + ".tmp")
-    tmp.write_text(html, encoding="utf-8")
-    tmp.replace(out_path)
-    return out_path
+    return atomic_write_text(out_path, html)

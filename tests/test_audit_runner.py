@@ -11,9 +11,9 @@ from evalkit.errors import EvalkitError
 from evalkit.models import ModelSpec
 
 
-def test_generation_rows_from_the_tiny_model_then_resume_from_cache(tmp_path):
+def test_generation_rows_from_the_tiny_model_then_resume_from_cache(tmp_path, tiny_cache):
     cfg = AuditConfig(dataset="stable-bias", model=ModelSpec("tiny-idefics2"), limit=2, max_new_tokens=4,
-                      permutations=10, toxicity=[], out_dir=tmp_path / "a", cache_dir=tmp_path / "models",
+                      permutations=10, toxicity=[], out_dir=tmp_path / "a", cache_dir=tiny_cache,
                       progress=False)
     report = run_audit(cfg)
     rows = [json.loads(line) for line in (tmp_path / "a" / "generations.jsonl").read_text().splitlines()]
@@ -35,7 +35,7 @@ def test_generation_rows_from_the_tiny_model_then_resume_from_cache(tmp_path):
     assert again == rows
 
 
-def test_the_prompt_text_is_sent_verbatim(tmp_path, monkeypatch):
+def test_the_prompt_text_is_sent_verbatim(tmp_path, tiny_cache, monkeypatch):
     seen = []
     from evalkit import generator as gen_mod
 
@@ -48,7 +48,7 @@ def test_the_prompt_text_is_sent_verbatim(tmp_path, monkeypatch):
 
     monkeypatch.setattr(gen_mod.Generator, "run", fake_run)
     run_audit(AuditConfig(dataset="fairface", limit=1, max_new_tokens=3, permutations=0, toxicity=[],
-                          out_dir=tmp_path / "b", cache_dir=tmp_path / "models", progress=False))
+                          out_dir=tmp_path / "b", cache_dir=tiny_cache, progress=False))
     generated = [r for r in seen if r.kind == "generate"]
     assert [r.text for r in generated] == [PROMPTS["resume"], PROMPTS["dating"], PROMPTS["arrest"]]
     assert all(r.gen.max_new_tokens == 3 and len(r.images) == 1 for r in generated)
@@ -76,3 +76,17 @@ def test_bad_config_is_one_clear_error():
     with pytest.raises(EvalkitError, match="permutations"):
         AuditConfig(permutations=-1).validate()
     assert main(["audit", "--generations", "/nonexistent.jsonl", "--toxicity", "none"]) == 2
+
+
+def test_groups_for_an_unknown_dataset_is_one_clear_error(tmp_path, capsys):
+    # "foo=gender" names no audit dataset; it used to be dropped without a word, leaving the
+    # default axes in place. Now the command stops and names the valid datasets.
+    gens = tmp_path / "g.jsonl"
+    gens.write_text(json.dumps({"example_id": "0", "prompt_id": "resume", "dataset": "fairface", "model": "m",
+                                "gender": "Male", "race": "Black", "generation": "text"}) + "\n")
+    rc = main(["audit", "--generations", str(gens), "--dataset", "fairface", "--toxicity", "none",
+               "--out-dir", str(tmp_path / "out"), "--groups", "foo=gender"])
+    assert rc == 2
+    assert capsys.readouterr().err == ("evalkit: error: --groups 'foo=gender': unknown dataset 'foo'; "
+                                       "valid: fairface, stable-bias\n")
+    assert not (tmp_path / "out").exists()  # refused before any work
