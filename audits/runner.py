@@ -110,10 +110,9 @@ def _model_label(spec: ModelSpec) -> str:
     return (spec.model_id or spec.name).rstrip("/").split("/")[-1]
 
 
-def generate(cfg: AuditConfig, out: Path) -> tuple[list[GenerationRow], dict]:
+def generate(cfg: AuditConfig, out: Path, backend) -> tuple[list[GenerationRow], dict]:
     """Ask the three prompts about every image through the shared generator."""
     from evalkit.generator import Generator
-    from evalkit.models import load_backend
     from evalkit.types import GenConfig, Request
 
     sources, requests, owners = [], [], []
@@ -132,7 +131,6 @@ def generate(cfg: AuditConfig, out: Path) -> tuple[list[GenerationRow], dict]:
                 requests.append(Request(uid=f"{name}:{i}:{pid}", text=PROMPTS[pid],
                                         images=[row[src.image_column]], gen=gen))
                 owners.append((name, str(i), pid, groups))
-    backend = load_backend(cfg.model, cache_dir=cfg.cache_dir)
     model = backend.describe()
     label = _model_label(cfg.model)
     generator = Generator(backend, batch_size=cfg.batch_size, cache_path=out / "cache.jsonl",
@@ -149,14 +147,15 @@ def generate(cfg: AuditConfig, out: Path) -> tuple[list[GenerationRow], dict]:
     return rows, info
 
 
-def classify_fairface(cfg: AuditConfig, out: Path) -> Path:
+def classify_fairface(cfg: AuditConfig, out: Path, backend) -> Path:
     """The card's FairFace accuracy table needs the classification task on the same images and
-    model: run it through the engine (its own resumable run folder inside the audit's)."""
+    model: run it through the engine (its own resumable run folder inside the audit's), with
+    the model already loaded for generation."""
     from evalkit.runner import EvalConfig, run_eval
 
     return run_eval(EvalConfig(task="fairface", model=cfg.model, data=cfg.fairface_data, limit=cfg.limit,
                                batch_size=cfg.batch_size, run_name="fairface-classification", runs_dir=out,
-                               cache_dir=cfg.cache_dir, progress=cfg.progress))
+                               cache_dir=cfg.cache_dir, progress=cfg.progress), backend=backend)
 
 
 def run_audit(cfg: AuditConfig) -> Path:
@@ -185,9 +184,12 @@ def run_audit(cfg: AuditConfig) -> Path:
         info = {"model": {}, "sources": [], "generations_file": str(cfg.generations),
                 "pipeline_check": any(r.model in PIPELINE_CHECK_MODELS for r in rows)}
     else:
-        rows, info = generate(cfg, out)
+        from evalkit.models import load_backend
+
+        backend = load_backend(cfg.model, cache_dir=cfg.cache_dir)
+        rows, info = generate(cfg, out, backend)
         if fairface is None and "fairface" in wanted:
-            fairface = fairface_accuracy(classify_fairface(cfg, out))
+            fairface = fairface_accuracy(classify_fairface(cfg, out, backend))
 
     modes = ("variance", "legacy") if cfg.legacy else ("variance",)
     opts = AnalysisOptions(modes=modes, n_permutations=cfg.permutations, seed=cfg.seed,

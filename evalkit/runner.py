@@ -107,11 +107,12 @@ def _apply_score(task: Task, rec: SampleRecord, row: dict, responses: list[Respo
         rec.extras = {**score.extras, "unscored_reason": score.reason or "not scorable"}
 
 
-def run_eval(cfg: EvalConfig) -> Path | None:
+def run_eval(cfg: EvalConfig, backend=None) -> Path | None:
     """Evaluate cfg.model on cfg.task and write runs/<name>/{results.json,samples.jsonl,report.html}.
 
     Under a launcher (cfg.launcher) each rank runs every k-th request and rank 0 writes the
-    run; the other ranks return None.
+    run; the other ranks return None. `backend`: a model already loaded for cfg.model (the
+    audit passes the one it generated with), so it is not loaded twice.
     """
     ctx = distributed.setup(cfg.launcher, cfg.model.device)
     task: Task = TASKS.get(cfg.task)()
@@ -124,9 +125,10 @@ def run_eval(cfg: EvalConfig) -> Path | None:
             indent=2), encoding="utf-8")
     started = _now()
     t0 = time.perf_counter()
-    with distributed.main_first(ctx):
-        backend = load_backend(replace(cfg.model, device=distributed.rank_device(cfg.model.device, ctx)),
-                               cache_dir=cfg.cache_dir)
+    if backend is None:
+        with distributed.main_first(ctx):
+            backend = load_backend(replace(cfg.model, device=distributed.rank_device(cfg.model.device, ctx)),
+                                   cache_dir=cfg.cache_dir)
     if hasattr(backend, "reset_peak_memory"):
         backend.reset_peak_memory()
 
