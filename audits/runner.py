@@ -34,7 +34,6 @@ Generation here is thin on purpose: the analysis reads only generation rows, so
 """
 from __future__ import annotations
 
-import datetime as _dt
 import json
 import time
 from dataclasses import asdict, dataclass, field
@@ -43,6 +42,7 @@ from pathlib import Path
 from evalkit.errors import EvalkitError
 from evalkit.models import ModelSpec
 from evalkit.results import atomic_write_text
+from evalkit.runner import now_iso
 
 from .analysis import AnalysisOptions, analyze
 from .fairface import fairface_accuracy
@@ -102,10 +102,6 @@ class AuditConfig:
         return Path(self.runs_dir) / f"audit-{name}"
 
 
-def _now() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-
-
 def _model_label(spec: ModelSpec) -> str:
     return (spec.model_id or spec.name).rstrip("/").split("/")[-1]
 
@@ -162,7 +158,7 @@ def run_audit(cfg: AuditConfig) -> Path:
     """Run the audit described by `cfg`; returns the path of the HTML report."""
     cfg.validate()
     wanted = cfg.datasets()
-    started, t0 = _now(), time.perf_counter()
+    started, t0 = now_iso(), time.perf_counter()
     # Every input is read before the output folder exists, so a bad path leaves nothing behind.
     rows = None
     if cfg.generations:

@@ -8,18 +8,6 @@ from pathlib import Path
 from .errors import EvalkitError
 
 
-def batch_size_arg(value: str):
-    if value == "auto":
-        return "auto"
-    try:
-        n = int(value)
-    except ValueError:
-        n = 0
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"{value!r}: use a positive integer or 'auto'")
-    return n
-
-
 def positive_int(value: str) -> int:
     try:
         n = int(value)
@@ -28,6 +16,15 @@ def positive_int(value: str) -> int:
     if n < 1:
         raise argparse.ArgumentTypeError(f"{value!r}: use a positive integer")
     return n
+
+
+def batch_size_arg(value: str):
+    if value == "auto":
+        return "auto"
+    try:
+        return positive_int(value)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"{value!r}: use a positive integer or 'auto'") from None
 
 
 def add_model_args(p: argparse.ArgumentParser) -> None:

@@ -50,7 +50,8 @@ def default_run_name(task: str, spec: ModelSpec) -> str:
     return f"{task}-{model}-{'split' if spec.do_image_splitting else 'nosplit'}"
 
 
-def _now() -> str:
+def now_iso() -> str:
+    """The current UTC time to the second, as results and reports show it."""
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
 
@@ -123,7 +124,7 @@ def run_eval(cfg: EvalConfig, backend=None) -> Path | None:
         (run_dir / "config.json").write_text(json.dumps(
             {**asdict(cfg), "runs_dir": str(cfg.runs_dir), "cache_dir": str(cfg.cache_dir) if cfg.cache_dir else None},
             indent=2), encoding="utf-8")
-    started = _now()
+    started = now_iso()
     t0 = time.perf_counter()
     if backend is None:
         with distributed.main_first(ctx):
@@ -184,7 +185,7 @@ def run_eval(cfg: EvalConfig, backend=None) -> Path | None:
     n = len(records)
     stats = distributed.merge_stats([s[2] for s in shards])
     memory = distributed.merge_memory([s[3] for s in shards]) if ctx.distributed else shards[0][3]
-    timing = {"start": started, "end": _now(), "wall_s": round(time.perf_counter() - t0, 3),
+    timing = {"start": started, "end": now_iso(), "wall_s": round(time.perf_counter() - t0, 3),
               "generation_s": round(gen_seconds, 3),
               # Throughput of the model work done in this run: cached responses took no time.
               "samples_per_s": (round(n * (1 - stats.n_cached / stats.n_requests) / gen_seconds, 3)

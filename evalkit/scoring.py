@@ -9,7 +9,6 @@ dropped silently. An empty file or a JSON array is refused with one line.
 """
 from __future__ import annotations
 
-import datetime as _dt
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +16,7 @@ from pathlib import Path
 from .data import load_task_data
 from .errors import EvalkitError, SampleError
 from .registry import TASKS
-from .runner import _data_info, _record, _thumb, finish_run
+from .runner import _data_info, _record, _thumb, finish_run, now_iso
 from .task import Task
 
 NO_PREDICTION = "no prediction for this sample in the predictions file"
@@ -123,7 +122,7 @@ def score_predictions(cfg: ScoreConfig) -> Path:
     preds = read_predictions(cfg.predictions)
     data = load_task_data(task, cfg.data)
     run_dir = cfg.runs_dir / (cfg.run_name or f"{cfg.task}-scored-{cfg.predictions.stem}")
-    started = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    started = now_iso()
     records, seen, missing = [], set(), []
     for index, row in enumerate(data.iter_rows()):
         rec = _record(task, row, index, str(index))
@@ -147,7 +146,7 @@ def score_predictions(cfg: ScoreConfig) -> Path:
             rec.thumb = _thumb(task, row)
     extra = sorted(k for k in preds if k not in seen)
     model = {"name": "predictions file", "model_id": str(cfg.predictions), "pipeline_check": False}
-    timing = {"start": started, "end": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
+    timing = {"start": started, "end": now_iso()}
     return finish_run(task, records, run_dir, data_info=_data_info(task, data), model=model,
                       generation={"source": "predictions file"}, timing=timing, memory={},
                       missing=missing, extra=extra, report=cfg.report)
