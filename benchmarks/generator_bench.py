@@ -93,5 +93,6 @@ def run(backend, task_name: str = "docvqa", batch_size: int = 16, limit: int | N
         naive_samples_per_s=len(requests) / naive_s, batched_samples_per_s=len(requests) / batched_s,
         speedup=naive_s / batched_s, generation_only_speedup=single_gen_s / batched_gen_s,
         preprocess_share_naive=min(1.0, prep_s / naive_s), identical_outputs=[r.text for r in batched] == naive,
-        padding_fraction_sorted=_padding_fraction(sorted(lengths, reverse=True), batch_size),
+        # the engine's own batches (longest first, one image's requests together), as they ran
+        padding_fraction_sorted=gen.stats.padding_fraction,
         padding_fraction_unsorted=_padding_fraction(lengths, batch_size))
