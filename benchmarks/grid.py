@@ -39,7 +39,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from evalkit.models.hf import _TORCH_DTYPES, _is_oom
+from evalkit.memory import PeakMemory
+from evalkit.models.hf import TORCH_DTYPES, is_oom
 from evalkit.models.spec import ATTN, DTYPES
 from evalkit.results import atomic_write_text
 
@@ -184,45 +185,6 @@ def card_prompt(processor) -> str:
             + "<end_of_utterance>\nUser:<image>And how about this image?<end_of_utterance>\nAssistant:")
 
 
-class PeakMemory:
-    """Peak memory over a stretch of work: CUDA allocator peak, or the process's peak RSS."""
-
-    def __init__(self, device: str):
-        self.cuda = device.startswith("cuda")
-        self.kind = "cuda max_memory_allocated" if self.cuda else "process peak RSS (VmHWM, reset before timing)"
-
-    def reset(self) -> None:
-        import torch
-
-        if self.cuda:
-            torch.cuda.synchronize()
-            torch.cuda.reset_peak_memory_stats()
-            return
-        try:
-            # "5" resets the peak resident set size (Linux 4.0+), so VmHWM covers only what follows.
-            with open("/proc/self/clear_refs", "w") as f:
-                f.write("5")
-        except OSError:
-            self.kind = "process peak RSS since start (could not reset)"
-
-    def peak(self) -> int | None:
-        import torch
-
-        if self.cuda:
-            torch.cuda.synchronize()
-            return int(torch.cuda.max_memory_allocated())
-        try:
-            for line in Path("/proc/self/status").read_text().splitlines():
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) * 1024
-        except OSError:
-            pass
-        import resource
-
-        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        return int(rss if platform.system() == "Darwin" else rss * 1024)
-
-
 def _load(cell: Cell, source: Source):
     """(model, processor, device) for the cell."""
     if source.full_size_random:
@@ -233,9 +195,9 @@ def _load(cell: Cell, source: Source):
         tok = processor.tokenizer
         config = full_size_config(tok.convert_tokens_to_ids("<image>"), tok.pad_token_id, tok.bos_token_id,
                                   tok.eos_token_id)
-        model = random_model(config, dtype=_TORCH_DTYPES[cell.dtype], attn_implementation=cell.attn, device=device)
+        model = random_model(config, dtype=TORCH_DTYPES[cell.dtype], attn_implementation=cell.attn, device=device)
         if cell.quant4:
-            quantize_4bit_(model, compute_dtype=_TORCH_DTYPES[cell.dtype])
+            quantize_4bit_(model, compute_dtype=TORCH_DTYPES[cell.dtype])
         return model, processor, device
 
     from evalkit.models import ModelSpec, load_backend
@@ -277,7 +239,7 @@ def run_cell(cell: Cell, source: Source, *, n_generations: int = 20, new_tokens:
             elapsed = time.perf_counter() - start
         peak = memory.peak()
     except Exception as e:  # one cell's failure is its own result; the grid goes on
-        if isinstance(e, MemoryError) or _is_oom(e):  # host memory counts too, unlike in the backend
+        if isinstance(e, MemoryError) or is_oom(e):  # host memory counts too, unlike in the backend
             return CellResult(cell, "oom", reason=str(e).splitlines()[0][:300] if str(e) else "out of memory")
         return CellResult(cell, "error", reason=f"{type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''}")
     return CellResult(cell, "ok", time_s=elapsed, per_generation_s=elapsed / n_generations,

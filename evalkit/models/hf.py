@@ -22,10 +22,10 @@ from .image_memo import KEY as IMAGE_KEY
 from .image_memo import MemoImageProcessor, SharedMemo
 from .spec import ModelSpec
 
-_TORCH_DTYPES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
+TORCH_DTYPES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
 
 
-def _is_oom(exc: BaseException) -> bool:
+def is_oom(exc: BaseException) -> bool:
     import torch
 
     return isinstance(exc, torch.cuda.OutOfMemoryError) or "out of memory" in str(exc).lower()
@@ -90,7 +90,7 @@ class HFBackend:
         self.model_path = path
         self.device = resolve_device(spec.device)
         self.memory = PeakMemory(self.device)
-        kwargs: dict[str, Any] = {"dtype": getattr(torch, _TORCH_DTYPES[spec.dtype])}
+        kwargs: dict[str, Any] = {"dtype": getattr(torch, TORCH_DTYPES[spec.dtype])}
         if spec.attn_implementation:
             kwargs["attn_implementation"] = spec.attn_implementation
         if spec.load_in_4bit:
@@ -252,7 +252,7 @@ class HFBackend:
                 out = self.model.generate(**inputs, max_new_tokens=gen.max_new_tokens, do_sample=gen.do_sample,
                                           eos_token_id=self.stop_ids, pad_token_id=self.pad_id)
         except Exception as e:
-            if _is_oom(e):
+            if is_oom(e):
                 raise OutOfMemory(str(e)) from None
             raise
         new = out[:, inputs["input_ids"].shape[1]:]
@@ -300,7 +300,7 @@ class HFBackend:
                 out = self.model(input_ids=ids, attention_mask=mask, use_cache=True, **{self._cache_kwarg: cache})
                 logp = F.log_softmax(out.logits.float(), -1)
         except Exception as e:
-            if _is_oom(e):
+            if is_oom(e):
                 raise OutOfMemory(str(e)) from None
             raise
         totals = []
