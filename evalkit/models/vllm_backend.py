@@ -24,10 +24,9 @@ from ..images import decode_image
 from ..registry import MODELS
 from ..types import Request, Response
 from .base import Prepared
-from .hf import HFBackend
+from .hf import TORCH_DTYPES, HFBackend
 from .spec import ModelSpec
 
-_VLLM_DTYPES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
 MAX_IMAGES_PER_PROMPT = 8  # MMMU has up to 7 images per question
 INSTALL_HINT = ("model 'vllm' needs the vllm package, which is not installed: install vllm "
                 "(`pip install vllm`, on a CUDA machine) or use --model hf")
@@ -61,7 +60,7 @@ class VLLMBackend:
             mm_kwargs["size"] = {"longest_edge": spec.longest_edge}
         self._vllm = vllm
         try:
-            self.llm = vllm.LLM(model=spec.model_id, dtype=_VLLM_DTYPES[spec.dtype],
+            self.llm = vllm.LLM(model=spec.model_id, dtype=TORCH_DTYPES[spec.dtype],
                                 tensor_parallel_size=self.tensor_parallel_size,
                                 limit_mm_per_prompt={"image": MAX_IMAGES_PER_PROMPT},
                                 mm_processor_kwargs=mm_kwargs, seed=0, **engine_kwargs)
@@ -78,9 +77,7 @@ class VLLMBackend:
         # Same chat template and placeholder handling as the hf backend.
         return HFBackend.render_prompt(self, request)
 
-    def estimate_length(self, request: Request) -> int:
-        n_text = len(self.tokenizer(request.text, add_special_tokens=False)["input_ids"])
-        return n_text + len(request.images) * self._tokens_per_image
+    estimate_length = HFBackend.estimate_length
 
     def prepare(self, request: Request) -> Prepared:
         images = [decode_image(ref) for ref in request.images]
