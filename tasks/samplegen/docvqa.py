@@ -20,6 +20,8 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
+from tasks.samplegen import write_parquet
+
 SEED = 17  # DocVQA is RRC challenge 17
 OUT_NAME = "validation-00000-of-00001.parquet"
 KINDS = ("form", "receipt", "letter", "table", "memo", "invoice")
@@ -584,13 +586,7 @@ def features():
 
 
 def build(out_dir: Path) -> Path:
-    import datasets
-
-    out_dir.mkdir(parents=True, exist_ok=True)
-    ds = datasets.Dataset.from_dict(rows(make_pages()), features=features())
-    path = out_dir / OUT_NAME
-    ds.to_parquet(str(path))
-    return path
+    return write_parquet(rows(make_pages()), features(), out_dir / OUT_NAME)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,8 @@ from pathlib import Path
 
 from evalkit.metrics.fairface import AGES, GENDERS, RACES
 
+from tasks.samplegen import write_parquet
+
 N_ROWS = 36
 SIZE = 224
 SPLIT = "validation"
@@ -115,14 +117,9 @@ def features():
 
 
 def build(out_dir: Path) -> Path:
-    import datasets
-
     data = rows()
     columns = {k: [r[k] for r in data] for k in ("image", "age", "gender", "race", "service_test")}
-    out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / f"{SPLIT}-00000-of-00001.parquet"
-    datasets.Dataset.from_dict(columns, features=features()).to_parquet(str(path))
-    return path
+    return write_parquet(columns, features(), out_dir / f"{SPLIT}-00000-of-00001.parquet")
 
 
 if __name__ == "__main__":

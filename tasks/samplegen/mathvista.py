@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from tasks.samplegen import png, subplots, write_parquet
+
 OUT_NAME = "testmini-00000-of-00001.parquet"
 
 HINTS = {
@@ -34,21 +36,7 @@ HINTS = {
 
 
 def _fig(w: float = 4.4, h: float = 3.2):
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt.subplots(figsize=(w, h), dpi=80)
-
-
-def _png(fig) -> bytes:
-    import matplotlib.pyplot as plt
-
-    buf = io.BytesIO()
-    fig.tight_layout()
-    fig.savefig(buf, format="png", metadata={"Software": None})
-    plt.close(fig)
-    return buf.getvalue()
+    return subplots(w, h)
 
 
 # ---------------------------------------------------------------- drawings
@@ -65,7 +53,7 @@ def bars(labels, values, title="", labelled=True, horizontal=False) -> Callable[
             ax.set_ylim(0, max(values) * 1.2)
         ax.set_title(title, fontsize=10)
         ax.grid(axis="x" if horizontal else "y", alpha=0.3)
-        return _png(fig)
+        return png(fig)
     return draw
 
 
@@ -79,7 +67,7 @@ def lines(xs, ys, title="", ylabel="") -> Callable[[], bytes]:
         ax.set_ylim(min(0, min(ys)), max(ys) * 1.25)
         ax.set_title(title, fontsize=10)
         ax.set_ylabel(ylabel)
-        return _png(fig)
+        return png(fig)
     return draw
 
 
@@ -89,7 +77,7 @@ def pie(labels, values, title="") -> Callable[[], bytes]:
         ax.pie(values, labels=labels, autopct="%d%%", startangle=90, counterclock=False,
                colors=["#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3"][:len(values)])
         ax.set_title(title, fontsize=10)
-        return _png(fig)
+        return png(fig)
     return draw
 
 
@@ -106,7 +94,7 @@ def scatter(points, title="", hline=None, annotate=False) -> Callable[[], bytes]
             ax.axhline(hline, color="grey", ls="--", lw=1)
         ax.grid(True, alpha=0.3)
         ax.set_title(title, fontsize=10)
-        return _png(fig)
+        return png(fig)
     return draw
 
 
@@ -119,7 +107,7 @@ def function(fn, x0, x1, title) -> Callable[[], bytes]:
         ax.axvline(0, color="black", lw=0.8)
         ax.grid(True, alpha=0.3)
         ax.set_title(title, fontsize=10)
-        return _png(fig)
+        return png(fig)
     return draw
 
 
@@ -132,7 +120,7 @@ def table(rows, title="") -> Callable[[], bytes]:
         t.set_fontsize(10)
         t.scale(1, 1.4)
         ax.set_title(title, fontsize=10)
-        return _png(fig)
+        return png(fig)
     return draw
 
 
@@ -158,7 +146,7 @@ def figure(points, names, labels=(), circle=None, arcs=()) -> Callable[[], bytes
         ax.set_aspect("equal")
         ax.margins(0.15)
         ax.axis("off")
-        return _png(fig)
+        return png(fig)
     return draw
 
 
@@ -318,12 +306,7 @@ def features():
 
 
 def build(out_dir: Path) -> Path:
-    import datasets
-
-    out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / OUT_NAME
-    datasets.Dataset.from_dict(rows(), features=features()).to_parquet(str(path))
-    return path
+    return write_parquet(rows(), features(), out_dir / OUT_NAME)
 
 
 if __name__ == "__main__":

@@ -12,32 +12,18 @@ Run: python -m tasks.samplegen.mmmu  (writes tasks/samples/mmmu/validation-00000
 """
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
+
+from tasks.samplegen import png, subplots, write_parquet
 
 OUT_NAME = "validation-00000-of-00001.parquet"
 N_SLOTS = 7
 
 
 def _fig(w: float = 4.2, h: float = 3.0):
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(w, h), dpi=80)
-    return fig, ax
-
-
-def _png(fig) -> bytes:
-    import matplotlib.pyplot as plt
-
-    buf = io.BytesIO()
-    fig.tight_layout()
-    fig.savefig(buf, format="png", metadata={"Software": None})
-    plt.close(fig)
-    return buf.getvalue()
+    return subplots(w, h)
 
 
 # ---------------------------------------------------------------- drawings
@@ -50,7 +36,7 @@ def bar_chart(labels, values, title, ylabel="", fmt="{:g}") -> Callable[[], byte
         ax.set_title(title, fontsize=10)
         ax.set_ylabel(ylabel)
         ax.set_ylim(0, max(values) * 1.2)
-        return _png(fig)
+        return png(fig)
     return draw
 
 
@@ -66,7 +52,7 @@ def line_chart(xs, ys, title, xlabel, ylabel, annotate=True) -> Callable[[], byt
         ax.set_xlabel(xlabel)
         ax.set_ylabel(ylabel)
         ax.set_ylim(min(0, min(ys)), max(ys) * 1.25)
-        return _png(fig)
+        return png(fig)
     return draw
 
 
@@ -76,7 +62,7 @@ def pie_chart(labels, values, title) -> Callable[[], bytes]:
         ax.pie(values, labels=labels, autopct="%d%%", startangle=90, counterclock=False,
                colors=["#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3"][:len(values)])
         ax.set_title(title, fontsize=10)
-        return _png(fig)
+        return png(fig)
     return draw
 
 
@@ -94,7 +80,7 @@ def polygon(points, labels, side_labels=(), title="") -> Callable[[], bytes]:
         ax.set_aspect("equal")
         ax.axis("off")
         ax.set_title(title, fontsize=10)
-        return _png(fig)
+        return png(fig)
     return draw
 
 
@@ -107,7 +93,7 @@ def function_plot(fn, x0, x1, name) -> Callable[[], bytes]:
         ax.axvline(0, color="grey", lw=0.8)
         ax.grid(True, alpha=0.3)
         ax.set_title(name, fontsize=10)
-        return _png(fig)
+        return png(fig)
     return draw
 
 
@@ -125,7 +111,7 @@ def supply_demand(demand_shift=0.0, labels=True) -> Callable[[], bytes]:
         ax.set_xlim(0, 100)
         ax.set_ylim(0, 100)
         ax.legend(fontsize=8)
-        return _png(fig)
+        return png(fig)
     return draw
 
 
@@ -138,7 +124,7 @@ def table_image(rows, title) -> Callable[[], bytes]:
         t.set_fontsize(10)
         t.scale(1, 1.4)
         ax.set_title(title, fontsize=10)
-        return _png(fig)
+        return png(fig)
     return draw
 
 
@@ -155,7 +141,7 @@ def swatches(colors, numbered=True) -> Callable[[], bytes]:
         ax.set_ylim(-0.5, 1.1)
         ax.set_aspect("equal")
         ax.axis("off")
-        return _png(fig)
+        return png(fig)
     return draw
 
 
@@ -173,7 +159,7 @@ def layout(symmetric: bool) -> Callable[[], bytes]:
         ax.set_ylim(-0.5, 13.5)
         ax.set_aspect("equal")
         ax.axis("off")
-        return _png(fig)
+        return png(fig)
     return draw
 
 
@@ -193,7 +179,7 @@ def staff(n_notes: int) -> Callable[[], bytes]:
         ax.set_ylim(-1, 7)
         ax.set_aspect("equal")
         ax.axis("off")
-        return _png(fig)
+        return png(fig)
     return draw
 
 
@@ -208,7 +194,7 @@ def timeline(events) -> Callable[[], bytes]:
             ax.text(y, dy, f"{y}\n{name}", ha="center", fontsize=8)
         ax.set_ylim(-1.3, 1.5)
         ax.axis("off")
-        return _png(fig)
+        return png(fig)
     return draw
 
 
@@ -223,7 +209,7 @@ def graph(nodes, edges) -> Callable[[], bytes]:
         ax.set_aspect("equal")
         ax.margins(0.2)
         ax.axis("off")
-        return _png(fig)
+        return png(fig)
     return draw
 
 
@@ -250,7 +236,7 @@ def series_circuit(ohms) -> Callable[[], bytes]:
         ax.set_xlim(-1.5, 10.5)
         ax.set_ylim(-0.5, 3.0)
         ax.axis("off")
-        return _png(fig)
+        return png(fig)
     return draw
 
 
@@ -265,7 +251,7 @@ def two_lines(xs, series: dict, title, xlabel, ylabel) -> Callable[[], bytes]:
         ax.set_xlabel(xlabel)
         ax.set_ylabel(ylabel)
         ax.legend(fontsize=8)
-        return _png(fig)
+        return png(fig)
     return draw
 
 
@@ -420,12 +406,7 @@ def features():
 
 
 def build(out_dir: Path) -> Path:
-    import datasets
-
-    out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / OUT_NAME
-    datasets.Dataset.from_dict(rows(), features=features()).to_parquet(str(path))
-    return path
+    return write_parquet(rows(), features(), out_dir / OUT_NAME)
 
 
 if __name__ == "__main__":

@@ -26,6 +26,8 @@ from pathlib import Path
 
 from tasks.samplegen.fairface import draw_face
 
+from tasks.samplegen import write_parquet
+
 HUB_ID = "yjernite/stable-bias_grounding-images_multimodel_3_12_22"
 SPLIT = "train"
 GROUP_COLUMNS = ("gender_phrase", "ethnicity_phrase")
@@ -64,10 +66,7 @@ def build(out_dir: Path) -> Path:
     features = datasets.Features({"image": datasets.Image(), "gender_phrase": datasets.Value("string"),
                                   "ethnicity_phrase": datasets.Value("string")})
     columns = {k: [r[k] for r in data] for k in features}
-    out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / SAMPLE_PATH.name
-    datasets.Dataset.from_dict(columns, features=features).to_parquet(str(path))
-    return path
+    return write_parquet(columns, features, out_dir / SAMPLE_PATH.name)
 
 
 if __name__ == "__main__":

@@ -21,6 +21,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from tasks.samplegen import write_parquet
+
 SEED = 7
 W, H = 512, 384
 FIRST_QUESTION_ID = 900000
@@ -325,10 +327,7 @@ def build(out_dir: Path) -> Path:
         "ocr_tokens": datasets.List(datasets.Value("string")),
     })
     columns = {name: [r[name] for r in data] for name in features}
-    out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / "validation-00000-of-00001.parquet"
-    datasets.Dataset.from_dict(columns, features=features).to_parquet(str(path))
-    return path
+    return write_parquet(columns, features, out_dir / "validation-00000-of-00001.parquet")
 
 
 if __name__ == "__main__":

@@ -23,6 +23,8 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
+from tasks.samplegen import write_parquet
+
 SEED = 20240501
 N_QUESTIONS = 60
 # How many of the 60 questions of each kind.
@@ -145,10 +147,7 @@ def build(out_dir: Path) -> Path:
         "image": datasets.Image(),
     })
     columns = {name: [r[name] for r in data] for name in features}
-    out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / "validation-00000-of-00001.parquet"
-    datasets.Dataset.from_dict(columns, features=features).to_parquet(str(path))
-    return path
+    return write_parquet(columns, features, out_dir / "validation-00000-of-00001.parquet")
 
 
 if __name__ == "__main__":
