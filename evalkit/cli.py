@@ -224,7 +224,8 @@ def build_parser() -> argparse.ArgumentParser:
 def _extra_commands():
     """Commands that live with their feature (audit, compare), added when importable."""
     found = []
-    for module, attr in (("audits.cli", "add_parser"), ("evalkit.compare_cli", "add_parser")):
+    for module, attr in (("audits.cli", "add_parser"), ("evalkit.compare_cli", "add_parser"),
+                         ("evalkit.invariance_cli", "add_parser")):
         try:
             mod = __import__(module, fromlist=[attr])
             found.append(getattr(mod, attr))

@@ -42,6 +42,8 @@ class Results:
     timing: dict[str, Any] = field(default_factory=dict)  # start, end, wall_s, samples_per_s, tokens_per_s
     memory: dict[str, Any] = field(default_factory=dict)  # peak_bytes, device
     environment: dict[str, Any] = field(default_factory=dict)  # versions, git_commit, host
+    # headline rule + each variant rule's score, paired difference and disagreeing samples
+    scoring_sensitivity: dict[str, Any] = field(default_factory=dict)
     schema_version: int = SCHEMA_VERSION
 
     def to_dict(self) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from .images import decode_image, thumbnail_data_uri
 from .models import ModelSpec, load_backend
 from .registry import TASKS
 from .results import Results, write_run
+from .sensitivity import task_sensitivity
 from .task import Task
 from .types import Response, SampleRecord
 
@@ -209,6 +210,7 @@ def finish_run(task: Task, records: list[SampleRecord], run_dir: Path, *, data_i
                generation: dict, timing: dict, memory: dict, missing: list[str] | None = None,
                extra: list[str] | None = None, report: bool = True) -> Path:
     ok = [r for r in records if r.error is None]
+    task.finalize(records)
     metrics = task.aggregate(records)
     breakdowns = task.breakdowns(records)
     unscored = [{"sample_id": r.sample_id, "reason": r.extras.get("unscored_reason", "not scorable")}
@@ -232,7 +234,8 @@ def finish_run(task: Task, records: list[SampleRecord], run_dir: Path, *, data_i
         errors=[{"uid": r.uid, "sample_id": r.sample_id, "error": r.error} for r in records
                 if r.error is not None and r.sample_id not in missing_ids],
         unscored=unscored, missing_predictions=missing, extra_predictions=extra or [],
-        tokens=tokens, timing=timing, memory=memory, environment=environment())
+        tokens=tokens, timing=timing, memory=memory, environment=environment(),
+        scoring_sensitivity=task_sensitivity(task, records, metrics))
     write_run(run_dir, results, records)
     if report:
         from reports.run_report import render_run_report

@@ -6,6 +6,12 @@ number is taken as its JSON text, null as an empty answer, and a list, object or
 a per-sample error (counted and listed), never scored as a guess. Rows with no prediction
 and predictions for unknown ids are counted and listed in the results and report, never
 dropped silently. An empty file or a JSON array is refused with one line.
+
+A task with an answer-extraction step (MathVista) also reads an `extraction` field, beside or
+instead of `prediction`: an answer already extracted from the response, which then gets only
+the benchmark's official normalisation (Task.score_extraction). Its value is kept as JSON gave
+it (a string, number, list or null, as the official scorer would read it); an object or a
+boolean is a per-sample error.
 """
 from __future__ import annotations
 
@@ -38,6 +44,20 @@ class Unusable:
     """A prediction that is present but cannot be scored as text; becomes the sample's error."""
 
     reason: str
+
+
+@dataclass(frozen=True)
+class Extraction:
+    """A line's `extraction` field as JSON gave it, and whether the line also had a prediction."""
+
+    value: object
+    has_prediction: bool
+
+    def unusable(self) -> str | None:
+        if isinstance(self.value, (dict, bool)):
+            return (f"extraction is a JSON {_json_type(self.value)}; give the extracted answer as a string "
+                    f"(or a number or list, as the official scorer reads them)")
+        return None
 
 
 _FORMAT = '{"id": ..., "prediction": "..."}'
@@ -79,8 +99,9 @@ def prediction_text(value) -> str | Unusable:
                     f"string (a list or object answer goes inside the string, e.g. \"[2014, 2016]\")")
 
 
-def read_predictions(path: Path) -> dict[str, str | Unusable]:
-    """{id: prediction text, or Unusable} from a JSON-lines file (see the module docstring)."""
+def read_predictions(path: Path, extractions: dict[str, "Extraction"] | None = None) -> dict[str, str | Unusable]:
+    """{id: prediction text, or Unusable} from a JSON-lines file (see the module docstring).
+    With `extractions` given, each line's `extraction` field is put there by id."""
     if not path.exists():
         raise EvalkitError(f"predictions file {path} does not exist")
     if not path.is_file():
@@ -89,7 +110,7 @@ def read_predictions(path: Path) -> dict[str, str | Unusable]:
     try:
         with path.open(encoding="utf-8") as f:  # lines end at "\n" only, as JSONL's do
             for n, line in enumerate(f, 1):
-                _read_line(path, n, line, preds)
+                _read_line(path, n, line, preds, extractions)
     except UnicodeDecodeError as e:
         raise EvalkitError(f"{path}: not UTF-8 text ({e.reason}); give a JSONL file in UTF-8, one "
                            f"{_FORMAT} per line") from None
@@ -98,7 +119,8 @@ def read_predictions(path: Path) -> dict[str, str | Unusable]:
     return preds
 
 
-def _read_line(path: Path, n: int, line: str, preds: dict[str, str | Unusable]) -> None:
+def _read_line(path: Path, n: int, line: str, preds: dict[str, str | Unusable],
+               extractions: dict[str, "Extraction"] | None = None) -> None:
     if not line.strip():
         return
     if not preds and line.lstrip().startswith("["):
@@ -108,18 +130,25 @@ def _read_line(path: Path, n: int, line: str, preds: dict[str, str | Unusable]) 
         obj = json.loads(line)
     except json.JSONDecodeError as e:
         raise EvalkitError(f"{path}:{n}: not valid JSON ({e.msg}); each line must be {_FORMAT}") from None
-    if not isinstance(obj, dict) or "id" not in obj or "prediction" not in obj:
-        raise EvalkitError(f'{path}:{n}: needs the keys "id" and "prediction", got '
-                           f"{sorted(obj) if isinstance(obj, dict) else type(obj).__name__}")
+    if not isinstance(obj, dict) or "id" not in obj or ("prediction" not in obj and "extraction" not in obj):
+        raise EvalkitError(f'{path}:{n}: needs the keys "id" and "prediction" (or "extraction", an answer '
+                           f'already extracted), got {sorted(obj) if isinstance(obj, dict) else type(obj).__name__}')
     key = _id_text(obj["id"], f"{path}:{n}")
     if key in preds:
         raise EvalkitError(f"{path}:{n}: id {key!r} appears twice; give one prediction per id")
-    preds[key] = prediction_text(obj["prediction"])
+    preds[key] = prediction_text(obj.get("prediction"))
+    if "extraction" in obj and extractions is not None:
+        extractions[key] = Extraction(obj["extraction"], "prediction" in obj)
 
 
 def score_predictions(cfg: ScoreConfig) -> Path:
     task: Task = TASKS.get(cfg.task)()
-    preds = read_predictions(cfg.predictions)
+    extractions: dict[str, Extraction] = {}
+    preds = read_predictions(cfg.predictions, extractions)
+    if extractions and not task.accepts_extraction:
+        raise EvalkitError(f"{cfg.predictions}: has `extraction` fields, which task {cfg.task} does not read "
+                           f"(only tasks with an answer-extraction step do: mathvista); give the answer as "
+                           f"`prediction`")
     data = load_task_data(task, cfg.data)
     run_dir = cfg.runs_dir / (cfg.run_name or f"{cfg.task}-scored-{cfg.predictions.stem}")
     started = now_iso()
@@ -135,8 +164,12 @@ def score_predictions(cfg: ScoreConfig) -> Path:
             rec.error = preds[rec.sample_id].reason
         else:
             rec.prediction = preds[rec.sample_id]
+            ext = extractions.get(rec.sample_id)
             try:
-                score = task.score_text(row, rec.prediction)
+                if ext is not None and ext.unusable():
+                    raise SampleError(ext.unusable())
+                score = (task.score_text(row, rec.prediction) if ext is None else
+                         task.score_extraction(row, rec.prediction if ext.has_prediction else None, ext.value))
                 rec.score, rec.extras = score.value, dict(score.extras)
                 if score.value is None:
                     rec.extras["unscored_reason"] = score.reason or "not scorable"

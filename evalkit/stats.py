@@ -29,3 +29,15 @@ def bootstrap_mean(values: Sequence[float], *, scale: float = 100.0,
     means = x[idx].mean(axis=1)
     lo, hi = np.percentile(means, [2.5, 97.5])
     return MetricValue(mean * scale, float(lo) * scale, float(hi) * scale, n)
+
+
+def wilson_interval(k: int, n: int, z: float = 1.959963984540054) -> tuple[float | None, float | None]:
+    """Wilson score interval for a proportion k/n (95% by default); (None, None) when n = 0.
+    Unlike the normal interval it stays inside [0, 1] and is not degenerate at k = 0."""
+    if n <= 0:
+        return None, None
+    p = k / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * ((p * (1 - p) / n + z * z / (4 * n * n)) ** 0.5) / denom
+    return max(0.0, centre - half), min(1.0, centre + half)

@@ -9,7 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable, ClassVar
 
-from .errors import SampleError
+from .errors import EvalkitError, SampleError
+from .sensitivity import Rule
 from .stats import bootstrap_mean
 from .types import GenConfig, MetricValue, Request, Response, SampleRecord, Score
 
@@ -54,10 +55,17 @@ class Task:
     required_columns: ClassVar[tuple[str, ...]] = ()
     image_columns: ClassVar[tuple[str, ...]] = ("image",)
     metric: ClassVar[str]  # name of the headline metric, e.g. "anls"
+    # The scorer rule behind the headline metric (script and version), and the other widely
+    # used rules, each stored per sample in extras["variants"][rule.name] (evalkit.sensitivity).
+    headline_rule: ClassVar[Rule | None] = None
+    variant_rules: ClassVar[tuple[Rule, ...]] = ()
+    # Whether `evalkit score` may pass an already extracted answer (see score_extraction).
+    accepts_extraction: ClassVar[bool] = False
     max_new_tokens: ClassVar[int] = 32
     # The Idefics2 model card's number for this benchmark: without / with image splitting.
     reference: ClassVar[dict[str, float | None]] = {"no_split": None, "split": None}
     reference_note: ClassVar[str] = ""
+    reference_split: ClassVar[str | None] = None  # the split the card scored, when not `split`
     sample_note: ClassVar[str] = ""  # what the shipped sample is (synthetic, rendered, ...)
 
     # --- data ---
@@ -88,6 +96,16 @@ class Task:
         """Score a free-text prediction (from the model or a predictions file)."""
         raise NotImplementedError
 
+    def score_extraction(self, row: dict, prediction: str | None, extraction: Any) -> Score:
+        """Score an answer already extracted from a response (the predictions file's
+        `extraction` field); `prediction` is the raw response when the file has one too."""
+        raise EvalkitError(f"task {self.name} does not read an `extraction` field; give the answer as "
+                           f"`prediction` (only tasks with an answer-extraction step accept `extraction`)")
+
+    def finalize(self, records: list[SampleRecord]) -> None:
+        """Set-level scoring step run once over all records before aggregation, for official
+        rules that depend on the whole run (MMMU's random fallback sequence). Default: nothing."""
+
     def score(self, row: dict, responses: list[Response]) -> tuple[str | None, Score]:
         """Turn this row's responses into (prediction text, Score). One-request tasks use score_text."""
         text = responses[0].text or ""
@@ -116,5 +134,8 @@ class Task:
             "name": self.name, "title": self.title, "hub_id": self.hub_id,
             "hub_config": self.hub_config, "split": self.split, "id_field": self.id_field,
             "metric": self.metric, "max_new_tokens": self.max_new_tokens,
+            "metric_rule": ({"rule": self.headline_rule.description, "source": self.headline_rule.source}
+                            if self.headline_rule else None),
             "reference": dict(self.reference), "reference_note": self.reference_note,
+            "reference_split": self.reference_split or self.split,
         }

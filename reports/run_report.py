@@ -11,6 +11,11 @@ base.html.j2, so one vocabulary reads across pages):
              .ref-row.match                   the reference row comparable to this run
   metrics    table#metrics  tr[data-metric=NAME] > td.value td.ci-low td.ci-high td.n
              tr.headline-row                  the headline metric's row
+  scoring    section#scoring-sensitivity  #headline-rule  table#variants
+             tr.variant[data-variant=NAME] > td.value td.ci-low td.ci-high td.n td.diff
+             td.diff-ci-low td.diff-ci-high td.n-disagree; details.disagree[data-variant=NAME] li
+  card       #card-verdict[data-status=equivalent|not_equivalent|settings_differ|not_applicable]
+             li.difference
   breakdown  section#breakdowns  table.breakdown[data-axis=AXIS]
              tr[data-group=LABEL] > td.value td.ci-low td.ci-high td.n
   figures    img[data-figure="breakdown-AXIS"]  img[data-figure="length-histogram"]
@@ -37,6 +42,7 @@ from typing import Any
 
 from evalkit.results import Results, read_run
 from evalkit.types import SampleRecord
+from evalkit.verdict import card_verdict
 
 from .figures import MAX_BARS, GroupStat, group_bars, length_histogram
 from .html import fmt_bytes, fmt_duration, fmt_num, fmt_value, load_script, make_env, render_page
@@ -118,6 +124,9 @@ def build_context(results: Results, records: list[SampleRecord], *,
         "references": references(task, model),
         "reference_note": task.get("reference_note") or "",
         "metrics": metric_rows(results),
+        "sensitivity": results.scoring_sensitivity or {},
+        "max_disagree_shown": MAX_LIST_ROWS,
+        "verdict": card_verdict(task, model, results.data, results.metrics.get(results.headline)),
         "breakdowns": breakdowns(results.breakdowns, metric_name, results.metrics),
         "max_bars": MAX_BARS,
         "length_figure": length_histogram(lengths),

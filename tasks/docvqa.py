@@ -14,8 +14,9 @@ is close to, but not the same measurement as, the card's.
 """
 from __future__ import annotations
 
-from evalkit.metrics.anls import anls
+from evalkit.metrics.anls import anls, anls_paper
 from evalkit.registry import TASKS
+from evalkit.sensitivity import Rule
 from evalkit.task import Task, question_request
 from evalkit.types import Request, Score
 
@@ -30,7 +31,16 @@ class DocVQA(Task):
     id_field = "questionId"
     required_columns = ("questionId", "question", "image", "answers")
     metric = "anls"
+    headline_rule = Rule("anls_official", "ANLS as the RRC DocVQA scorer: lower-cased, whitespace-collapsed strings, "
+                         "Levenshtein distance over the longer raw length, similarity kept when >= 0.5; lmms-eval's "
+                         "and VLMEvalKit's ANLS are the same rule", "Robust Reading Competition DocVQA "
+                         "evaluation script (rrc.cvc.uab.es/?ch=17)")
+    variant_rules = (
+        Rule("anls_paper", "ANLS as the ST-VQA/DocVQA papers write it: 1 - NL kept only when NL < 0.5, so a "
+             "similarity of exactly 0.5 scores 0", "Biten et al. 2019, eq. 1"),
+    )
     max_new_tokens = 32
+    reference_split = "test"
     reference = {"no_split": 67.3, "split": 74.0}
     reference_note = ("Idefics2-8B model card, DocVQA test split (ANLS); this task scores the "
                       "validation split, whose answers are public.")
@@ -46,7 +56,8 @@ class DocVQA(Task):
         golds = self.gold(row)
         if not golds:
             return Score(None, reason="no gold answers")
-        return Score(anls(prediction.strip(), golds))
+        pred = prediction.strip()
+        return Score(anls(pred, golds), extras={"variants": {"anls_paper": anls_paper(pred, golds)}})
 
     def groups(self, row: dict) -> dict[str, list[str]]:
         return {"question_type": list(row.get("question_types") or ["unknown"])}

@@ -22,14 +22,38 @@ deterministic rule-based extraction that stands in for the official GPT extracto
 picks the choice nearest to "" under the official rules (`mathvista_acc`);
 `mathvista_acc_strict` counts such samples wrong, and `n_unparseable` counts every sample
 whose extraction came back empty (its `value` is a count; `n` is the number scored).
+Answers extracted elsewhere: `evalkit score` reads an `extraction` field beside or instead of
+`prediction` (e.g. the official GPT step's, as the MathVista results files store it); such a
+sample gets only the official normalisation and match (`metric.score_extracted`), exactly
+calculate_score.py. Variants (results.json `scoring_sensitivity`): `rule_extraction` (evalkit's
+rules on the raw response, when there is one and the headline used another extraction),
+`judge_extraction` (the configured judge, when the headline used a given extraction) and
+`empty_wrong` (= strict).
 Breakdowns: question_type, answer_type, skill (metadata.skills; a sample counts under each).
 """
 from __future__ import annotations
 
 from evalkit.metrics import mathvista as metric
 from evalkit.registry import TASKS
+from evalkit.sensitivity import Rule
 from evalkit.task import Task, official_and_strict
 from evalkit.types import GenConfig, MetricValue, Request, SampleRecord, Score
+
+
+_OFFICIAL = "lupantech/MathVista evaluation/calculate_score.py @ e999481e (2024-11-28)"
+HEADLINE_RULE = Rule("official", "normalize_extracted_answer (multiple choice: option letter -> its text, "
+                     "else the Levenshtein-closest choice; integer: int(float(x)); float: round to the "
+                     "precision; list: str) then safe_equal, applied to the extraction: the predictions "
+                     "file's `extraction` when given, else the judge's when configured, else the official "
+                     "quick rules of extract_answer.py followed by evalkit's rule-based extraction", _OFFICIAL)
+VARIANT_RULES = (
+    Rule("rule_extraction", "evalkit's rule-based extraction of the raw response (official quick rules, then "
+         "evalkit's letter/number/list rules), then the official normalisation", "evalkit"),
+    Rule("judge_extraction", "the configured judge model's extraction of the raw response, then the official "
+         "normalisation", "evalkit (judge backend)"),
+    Rule("empty_wrong", "an empty extraction counted wrong instead of normalised to the closest choice "
+         "(mathvista_acc_strict)", "evalkit"),
+)
 
 
 def problem_of(row: dict) -> metric.Problem:
@@ -67,6 +91,9 @@ class MathVista(Task):
                         "choices", "precision", "answer")
     image_columns = ("decoded_image",)
     metric = "mathvista_acc"
+    headline_rule = HEADLINE_RULE
+    variant_rules = VARIANT_RULES
+    accepts_extraction = True
     max_new_tokens = 512
     reference = {"no_split": 51.6, "split": 51.4}
     reference_note = "Idefics2-8B model card, MathVista testmini"
@@ -100,10 +127,32 @@ class MathVista(Task):
         issue = _problem_issue(row, p)
         if issue:
             return Score(None, reason=issue)
-        v = metric.score(prediction or "", p, str(row["answer"]), self.judge)
+        answer = str(row["answer"])
+        v = metric.score(prediction or "", p, answer, self.judge)
+        variants = {"empty_wrong": float(v.correct and v.parsed)}
+        if self.judge is not None:
+            variants["rule_extraction"] = float(metric.score(prediction or "", p, answer).correct)
+        return self._score(v, "judge" if self.judge is not None else "rules", variants)
+
+    def score_extraction(self, row: dict, prediction: str | None, extraction) -> Score:
+        p = problem_of(row)
+        issue = _problem_issue(row, p)
+        if issue:
+            return Score(None, reason=issue)
+        answer = str(row["answer"])
+        v = metric.score_extracted(extraction, p, answer)
+        variants = {"empty_wrong": float(v.correct and v.parsed)}
+        if prediction is not None:
+            variants["rule_extraction"] = float(metric.score(prediction, p, answer).correct)
+            if self.judge is not None:
+                variants["judge_extraction"] = float(metric.score(prediction, p, answer, self.judge).correct)
+        return self._score(v, "given", variants)
+
+    @staticmethod
+    def _score(v: metric.Verdict, source: str, variants: dict[str, float]) -> Score:
         return Score(float(v.correct), extras={
-            "extraction": v.extraction, "normalized": v.prediction, "parsed": v.parsed,
-            "strict": float(v.correct and v.parsed)})
+            "extraction": v.extraction, "extraction_source": source, "normalized": v.prediction,
+            "parsed": v.parsed, "strict": float(v.correct and v.parsed), "variants": variants})
 
     def aggregate(self, records: list[SampleRecord]) -> dict[str, MetricValue]:
         return official_and_strict(self.metric, records)

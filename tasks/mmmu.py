@@ -24,10 +24,18 @@ slot is passed before the text; a row with no image at all is a sample error (ev
 question has one, and a text-only answer would be scored as if the model had seen it).
 
 Scoring: evalkit.metrics.mmmu (the official rules). An unparseable multiple-choice answer
-gets a random letter, as the official script does, from an RNG seeded by the sample id so
-the result does not depend on order or batching. `mmmu_acc` is that official number;
-`mmmu_acc_strict` counts unparseable answers wrong; `n_unparseable` is their count (its
+gets a random letter as the official main_parse_and_eval.py gives it: `random.seed(42)` once,
+then `random.choice(all_choices)` for each unparseable answer in the script's order (subjects
+in its CAT_SHORT2LONG order, samples by their number within a subject, as the official
+output.json files list them). `MMMU.finalize` applies that sequence over the whole run, so a
+sample's draw depends on which other unparseable samples the run holds (a --limit run draws
+differently from a full one), never on data order or batching. `mmmu_acc` is that official
+number; `mmmu_acc_strict` counts unparseable answers wrong; `n_unparseable` is their count (its
 `value` is a count, not a percentage; `n` is the number of multiple-choice samples).
+Variants (results.json `scoring_sensitivity`): `fallback_per_sample` (a random letter from an
+RNG seeded by the sample id, evalkit's rule before 2026-12), `fallback_wrong` (= strict) and
+`fallback_expected` (an unparseable answer scores its expected value under a uniform guess,
+the share of options that are gold).
 Breakdowns: per subject (from the id, as the official script derives it) and per discipline.
 """
 from __future__ import annotations
@@ -40,6 +48,7 @@ import re
 from evalkit.errors import SampleError
 from evalkit.metrics import mmmu as metric
 from evalkit.registry import TASKS
+from evalkit.sensitivity import Rule
 from evalkit.task import Task, official_and_strict
 from evalkit.types import IMAGE_PLACEHOLDER, GenConfig, MetricValue, Request, SampleRecord, Score
 
@@ -61,13 +70,52 @@ MC_PROMPT = "Answer with the option's letter from the given choices directly."
 OPEN_PROMPT = "Answer the question using a single word or phrase."
 N_IMAGE_SLOTS = 7
 _IMAGE_REF = re.compile(r"<image (\d+)>")
-# The official script seeds `random` with 42; we fold that seed into each sample's own seed.
+# The per-sample variant folds the official seed 42 into each sample's own seed.
 FALLBACK_SEED = 42
+# The official processing order of subjects (mmmu/utils/data_utils.py CAT_SHORT2LONG values).
+OFFICIAL_SUBJECT_ORDER = (
+    "Accounting", "Agriculture", "Architecture_and_Engineering", "Art", "Art_Theory",
+    "Basic_Medical_Science", "Biology", "Chemistry", "Clinical_Medicine", "Computer_Science",
+    "Design", "Diagnostics_and_Laboratory_Medicine", "Economics", "Electronics", "Energy_and_Power",
+    "Finance", "Geography", "History", "Literature", "Manage", "Marketing", "Materials", "Math",
+    "Mechanical_Engineering", "Music", "Pharmacy", "Physics", "Psychology", "Public_Health", "Sociology",
+)
+_OFFICIAL = "MMMU-Benchmark/MMMU mmmu/main_parse_and_eval.py + utils/eval_utils.py @ 9c1867d (2025-01-01)"
+HEADLINE_RULE = Rule("official", "official response parsing; an unparseable multiple-choice answer gets "
+                     "random.choice(all_choices) from random.seed(42) set once, drawn in the script's order "
+                     "(subjects as CAT_SHORT2LONG, samples by number)", _OFFICIAL)
+VARIANT_RULES = (
+    Rule("fallback_per_sample", "unparseable answer: a random letter from an RNG seeded by the sample id "
+         "(sha256 of '42:<id>'), independent of the other samples", "evalkit"),
+    Rule("fallback_wrong", "unparseable answer counted wrong (mmmu_acc_strict)", "evalkit"),
+    Rule("fallback_expected", "unparseable answer scores its expected value under a uniform guess: "
+         "gold options / options", "evalkit"),
+)
 
 
 def subject_of(sample_id: str) -> str:
     """'validation_Art_Theory_12' -> 'Art_Theory' (the official script's rule)."""
     return "_".join(str(sample_id).split("_")[1:-1])
+
+
+def official_order_key(sample_id: str) -> tuple:
+    """Where the official script meets this sample: subject order, then the sample's number."""
+    subject = subject_of(sample_id)
+    rank = OFFICIAL_SUBJECT_ORDER.index(subject) if subject in OFFICIAL_SUBJECT_ORDER else len(OFFICIAL_SUBJECT_ORDER)
+    tail = str(sample_id).rsplit("_", 1)[-1]
+    return (rank, subject, int(tail) if tail.isdigit() else 0, str(sample_id))
+
+
+def apply_official_fallback(records: list[SampleRecord]) -> None:
+    """Give every unparseable multiple-choice record the official script's draw (see the
+    module docstring); its score becomes whether that letter is gold."""
+    pending = sorted((r for r in records if r.error is None and r.score is not None
+                      and r.extras.get("question_type") == "multiple-choice" and not r.extras.get("parsed", True)),
+                     key=lambda r: official_order_key(r.sample_id))
+    letters = metric.official_fallback_letters([int(r.extras["n_options"]) for r in pending])
+    for r, letter in zip(pending, letters):
+        r.extras["parsed_pred"] = letter
+        r.score = float(metric.score_multi_choice(letter, r.gold))
 
 
 def fallback_rng(sample_id: str) -> random.Random:
@@ -157,6 +205,8 @@ class MMMU(Task):
     # holds real lists is read the same way (parse_options, gold_answers), so --data accepts both.
     accepted_column_kinds = {"options": ("text", "list"), "answer": ("text", "list")}
     metric = "mmmu_acc"
+    headline_rule = HEADLINE_RULE
+    variant_rules = VARIANT_RULES
     max_new_tokens = 32
     reference = {"no_split": 43.5, "split": 43.0}
     reference_note = "Idefics2-8B model card, MMMU val"
@@ -182,14 +232,25 @@ class MMMU(Task):
             if not options:
                 return Score(None, reason="multiple-choice question without options")
             letter, parsed = metric.parse_multi_choice(prediction, options, fallback_rng(str(row["id"])))
-            correct = metric.score_multi_choice(letter, golds)
-            return Score(float(correct), extras={
-                "question_type": "multiple-choice", "parsed": parsed,
-                "strict": float(correct and parsed), "parsed_pred": letter})
+            correct = float(metric.score_multi_choice(letter, golds))
+            if parsed:
+                variants = dict.fromkeys(("fallback_per_sample", "fallback_wrong", "fallback_expected"), correct)
+            else:
+                letters = metric.option_letters(len(options))
+                variants = {"fallback_per_sample": correct, "fallback_wrong": 0.0,
+                            "fallback_expected": sum(l in golds for l in letters) / len(letters)}
+            # Unparseable: the per-sample draw stands until MMMU.finalize gives the official one.
+            return Score(correct, extras={
+                "question_type": "multiple-choice", "parsed": parsed, "n_options": len(options),
+                "strict": correct if parsed else 0.0, "parsed_pred": letter, "variants": variants})
         preds = metric.parse_open(prediction)
-        correct = metric.score_open(preds, golds)
-        return Score(float(correct), extras={
-            "question_type": "open", "parsed": True, "strict": float(correct), "parsed_pred": preds})
+        correct = float(metric.score_open(preds, golds))
+        return Score(correct, extras={
+            "question_type": "open", "parsed": True, "strict": correct, "parsed_pred": preds,
+            "variants": dict.fromkeys(("fallback_per_sample", "fallback_wrong", "fallback_expected"), correct)})
+
+    def finalize(self, records: list[SampleRecord]) -> None:
+        apply_official_fallback(records)
 
     def aggregate(self, records: list[SampleRecord]) -> dict[str, MetricValue]:
         # only multiple-choice answers can be unparseable: open answers are matched as extracted

@@ -27,6 +27,7 @@ from collections import Counter
 
 from evalkit.metrics.vqa import normalize_answer_textvqa, vqa_accuracy
 from evalkit.registry import TASKS
+from evalkit.sensitivity import Rule
 from evalkit.task import Task, question_request
 from evalkit.types import Request, Score
 
@@ -53,6 +54,15 @@ class TextVQA(Task):
     id_field = "question_id"
     required_columns = ("question_id", "question", "answers", "image")
     metric = "vqa_accuracy"
+    headline_rule = Rule("textvqa", "TextVQA's evaluator (EvalAI answer processor on the prediction and every gold "
+                         "answer, then mean of min(1, matches/3) over the 10 leave-one-out subsets); lmms-eval's "
+                         "TextVQA rule is the same", "facebookresearch/mmf mmf/utils/m4c_evaluators.py "
+                         "TextVQAAccuracyEvaluator")
+    variant_rules = (
+        Rule("vqa_2021", "the VQAv2 script's rule (2021 revision) applied to TextVQA answers: golds normalised only "
+             "when they disagree, an unnormalised prediction against unanimous golds",
+             "GT-Vision-Lab/VQA vqaEval.py @ a013f00 (2021-03-11)"),
+    )
     max_new_tokens = 16
     reference = {"no_split": 70.4, "split": 73.0}
     reference_note = "Idefics2-8B model card, TextVQA validation (VQA accuracy)."
@@ -70,7 +80,8 @@ class TextVQA(Task):
         golds = self.gold(row)
         if not golds:
             return Score(None, reason="no gold answers")
-        return Score(vqa_accuracy(prediction, golds, scheme="textvqa"))
+        return Score(vqa_accuracy(prediction, golds, scheme="textvqa"), extras={"variants": {
+            "vqa_2021": vqa_accuracy(prediction, golds, scheme="vqav2_2021")}})
 
     def groups(self, row: dict) -> dict[str, list[str]]:
         golds = self.gold(row)

@@ -63,3 +63,12 @@ def anls(prediction: str, golds: Sequence[str], threshold: float = 0.5) -> float
         raise ValueError("anls needs at least one gold answer")
     similarity = 1.0 - min(normalized_distance(prediction, g) for g in golds)
     return similarity if similarity >= threshold else 0.0
+
+
+def anls_paper(prediction: str, golds: Sequence[str], threshold: float = 0.5) -> float:
+    """The papers' formula: the best similarity only when its NL is strictly below `threshold`
+    (the official scorer keeps NL == threshold; see the module docstring)."""
+    if not golds:
+        raise ValueError("anls needs at least one gold answer")
+    nl = min(normalized_distance(prediction, g) for g in golds)
+    return 1.0 - nl if nl < threshold else 0.0

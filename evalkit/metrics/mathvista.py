@@ -176,6 +176,9 @@ def closest_choice(prediction: str, choices: Sequence[str]) -> str:
 
 
 def normalize_extracted_answer(extraction, p: Problem) -> str | None:
+    """calculate_score.py's normalize_extracted_answer (ignore_empty_extractions off, its
+    default). `extraction` may be any JSON value, as in the official output files: a
+    non-string goes through str() for multiple choice and lists, float() for numbers."""
     if p.question_type == "multi_choice":
         text = extraction.strip() if isinstance(extraction, str) else str(extraction)
         bracketed = re.findall(r"\(([a-zA-Z])\)", text)
@@ -202,6 +205,14 @@ def normalize_extracted_answer(extraction, p: Problem) -> str | None:
 
 def safe_equal(prediction, answer) -> bool:
     return prediction == answer
+
+
+def score_extracted(extraction, p: Problem, answer: str) -> Verdict:
+    """The official calculate_score.py on an answer already extracted (by the official GPT
+    step or anyone else): normalisation and exact match only, no extraction rule of ours."""
+    prediction = normalize_extracted_answer(extraction, p)
+    text = extraction if isinstance(extraction, str) else ("" if extraction is None else str(extraction))
+    return Verdict(text, prediction, safe_equal(prediction, answer))
 
 
 def score(response: str, p: Problem, answer: str, judge: Judge | None = None) -> Verdict:

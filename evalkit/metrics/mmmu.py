@@ -8,9 +8,11 @@ Multiple choice (`parse_multi_choice`), in the official order:
   4. if none and the padded response has more than 5 whitespace tokens: options whose text
      occurs in the response (case-insensitive);
   5. several candidates: the one whose last occurrence starts latest (first in option order
-     on a tie); none: a random letter -- the official script draws from `random` seeded 42
-     once per run, we draw from an RNG the caller seeds per sample so that a score does not
-     depend on sample order or batching.
+     on a tie); none: a random letter. The official script seeds Python's `random` with 42
+     once (at import of utils/eval_utils.py) and calls `random.choice(all_choices)` for each
+     unparseable answer in its processing order; `official_fallback_letters` reproduces that
+     sequence (tasks/mmmu.py applies it over the whole run). `parse_multi_choice` draws from
+     an RNG the caller passes instead (a per-sample seeded one gives the per-sample variant).
   Correct when the letter equals the gold letter (or one of a list of gold letters).
   Other harnesses differ here: lmms-eval also accepts "B " without a leading space and "B."
   anywhere, so the same outputs can score differently there.
@@ -32,6 +34,7 @@ import random
 import re
 from typing import Sequence
 
+OFFICIAL_SEED = 42  # utils/eval_utils.py: random.seed(42) at import
 _STRIP_CHARS = (",", ".", "!", "?", ";", ":", "'")
 _KEY_INDICATORS = ("could be ", "so ", "is ", "thus ", "therefore ", "final ", "answer ", "result ")
 _TRIVIAL_KEYS = {":", ",", ".", "!", "?", ";", "'"}
@@ -50,6 +53,23 @@ def option_letters(n: int) -> list[str]:
 # ---------------------------------------------------------------- multiple choice
 def parse_multi_choice(response: str, options: Sequence[str], rng: random.Random) -> tuple[str, bool]:
     """The letter the response picks and whether a rule found it (False: drawn from `rng`)."""
+    letter = parse_multi_choice_rules(response, options)
+    if letter is not None:
+        return letter, True
+    return rng.choice(option_letters(len(options))), False
+
+
+def official_fallback_letters(n_options: Sequence[int], seed: int = OFFICIAL_SEED) -> list[str]:
+    """The letters the official script draws for its unparseable answers, given each one's
+    number of options in the script's processing order: one `random.Random(seed)` (the state
+    `random.seed(42)` gives the module-level functions), `choice` over A.. per answer. The
+    parser calls `random` nowhere else, so this is the script's whole draw sequence."""
+    rng = random.Random(seed)
+    return [rng.choice(option_letters(k)) for k in n_options]
+
+
+def parse_multi_choice_rules(response: str, options: Sequence[str]) -> str | None:
+    """The letter the official rules find in the response, or None (the script then draws)."""
     if not options:
         raise ValueError("a multiple-choice question needs at least one option")
     letters = option_letters(len(options))
@@ -60,17 +80,17 @@ def parse_multi_choice(response: str, options: Sequence[str], rng: random.Random
 
     found = [c for c in letters if f"({c})" in text]
     if found:
-        return _latest(found, lambda c: text.rfind(f"({c})")), True
+        return _latest(found, lambda c: text.rfind(f"({c})"))
     found = [c for c in letters if f" {c} " in text]
     if found:
-        return _latest(found, lambda c: text.rfind(f" {c} ")), True
+        return _latest(found, lambda c: text.rfind(f" {c} "))
     if len(text.split()) > 5:
         lower = text.lower()
         found = [c for c, opt in zip(letters, options) if str(opt).lower() in lower]
         if found:
             by_letter = dict(zip(letters, options))
-            return _latest(found, lambda c: lower.rfind(str(by_letter[c]).lower())), True
-    return rng.choice(letters), False
+            return _latest(found, lambda c: lower.rfind(str(by_letter[c]).lower()))
+    return None
 
 
 def _latest(candidates: list[str], position) -> str:

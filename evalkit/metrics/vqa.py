@@ -27,8 +27,16 @@ then *only when the gold answers disagree* both the golds and the prediction get
 `process_punctuation` + `process_digit_article`. When all 10 agree nothing else is done, so
 "Yes" or "yes." scores 0 against ten "yes". lmms-eval follows this flow but first runs its
 EvalAI processor over the prediction, which hides that edge; we keep the script as it is.
-For answers in VQA's normal form and a normal-form prediction the two VQAv2 schemes agree; we
-default to the 2017 script because it never scores a prediction unnormalised.
+For answers in VQA's normal form and a normal-form prediction the two VQAv2 schemes agree. They
+differ when the gold answers are not in normal form: prediction "A dog" against golds
+"the dog" x3, "dogs" x4, "dog" x3 scores 0.9 under the 2017 script (its golds keep "the") and
+1.0 under the 2021 one. The VQAv2 task's headline is the 2021 script (the repository's current
+code); this function's default stays the 2017 script for callers that relied on it.
+`scheme="lmms_eval"` -- lmms-eval's VQAv2 rule (lmms_eval/tasks/vqav2/utils.py): the prediction
+first goes through the EvalAI processor (`normalize_answer_textvqa`), then the 2021 flow (golds
+stripped; when they disagree golds and the prediction get punctuation + digit/article
+processing once more). Differs from the 2021 script where all 10 golds agree: "Yes" scores 1.0
+against ten "yes" here, 0.0 there.
 
 `scheme="textvqa"` -- TextVQA's evaluator (facebookresearch/mmf, mmf/utils/m4c_evaluators.py,
 `TextVQAAccuracyEvaluator`, the EvalAI server's rule): the prediction *and every gold answer*
@@ -62,7 +70,7 @@ from __future__ import annotations
 import re
 from typing import Literal, Sequence
 
-Scheme = Literal["vqav2", "vqav2_2021", "textvqa"]
+Scheme = Literal["vqav2", "vqav2_2021", "lmms_eval", "textvqa"]
 
 # Missing-apostrophe forms and their fix (the official map, straight quotes as on master).
 CONTRACTIONS: dict[str, str] = {
@@ -185,9 +193,15 @@ def vqa_accuracy(prediction: str, gold_answers: Sequence[str], *, scheme: Scheme
         if len(set(golds)) > 1:
             golds = [process_digit_article(process_punctuation(g)) for g in golds]
             pred = process_digit_article(process_punctuation(pred))
+    elif scheme == "lmms_eval":
+        pred = normalize_answer_textvqa(prediction)
+        golds = [g.replace("\n", " ").replace("\t", " ").strip() for g in golds]
+        if len(set(golds)) > 1:
+            golds = [process_digit_article(process_punctuation(g)) for g in golds]
+            pred = process_digit_article(process_punctuation(pred))
     elif scheme == "textvqa":
         pred = normalize_answer_textvqa(prediction)
         golds = [normalize_answer_textvqa(g) for g in golds]
     else:
-        raise ValueError(f"unknown VQA scoring scheme {scheme!r}; valid: 'vqav2', 'vqav2_2021', 'textvqa'")
+        raise ValueError(f"unknown VQA scoring scheme {scheme!r}; valid: 'vqav2', 'vqav2_2021', 'lmms_eval', 'textvqa'")
     return _leave_one_out(pred, golds)
