@@ -9,13 +9,16 @@ Data: lmms-lab/VQAv2, split validation (214,354 questions on COCO val2014 images
 question with 10 crowd answers as {answer, answer_confidence, answer_id} dicts, plus
 question_type (the question's prefix from VQA's 65 types), answer_type (yes/no, number,
 other) and multiple_choice_answer (the most common answer).
-Metric: VQA accuracy as the official VQA evaluation script computes it today (GT-Vision-Lab/VQA
-vqaEval.py at a013f00, 2021-03-11; evalkit.metrics.vqa scheme "vqav2_2021": prediction and gold
-answers stripped, and when the 10 answers disagree both go through the punctuation and
-digit/article processing; mean over the 10 leave-one-out subsets of min(1, matches / 3)), mean
-over questions on a 0-100 scale; broken down by answer_type and question_type as the official
-script reports. Variants: the script as released for v2.0 in 2017 (scheme "vqav2": prediction
-always normalised, golds punctuation-processed only) and lmms-eval's rule (scheme "lmms_eval").
+Metric: VQA accuracy by the official VQA evaluation script's current rule (GT-Vision-Lab/VQA
+vqaEval.py at a013f00, 2021-03-11: answers stripped; when the 10 gold answers disagree, golds and
+prediction both get the punctuation and digit/article processing; mean over the 10 leave-one-out
+subsets of min(1, matches / 3)), with the prediction first put through EvalAI's answer processor
+as lmms-eval does (evalkit.metrics.vqa scheme "lmms_eval"). The script itself expects answers
+already processed (the challenge server does that): run raw, it scores "Yes." 0 against ten
+"yes". Mean over questions on a 0-100 scale; broken down by answer_type and question_type as the
+official script reports. Variants: the raw 2021 script (scheme "vqav2_2021") and the script as
+released for v2.0 in 2017 (scheme "vqav2": golds only punctuation-processed, so prediction
+"A dog" against "the dog" x3, "dogs" x4, "dog" x3 scores 0.9 there, 1.0 here).
 Prompt: the question, then "Answer the question using a single word or phrase." (lmms-eval's
 VQAv2 prompt), at most 16 new tokens, greedy.
 Reference: Idefics2-8B model card, 80.8 without image splitting and 81.2 with it, measured on
@@ -41,16 +44,18 @@ class VQAv2(Task):
     id_field = "question_id"
     required_columns = ("question_id", "question", "answers", "image")
     metric = "vqa_accuracy"
-    headline_rule = Rule("vqa_2021", "official VQA accuracy, 2021 revision: answers stripped; when the 10 gold "
-                         "answers disagree, gold and prediction both get punctuation + digit/article processing; "
-                         "mean of min(1, matches/3) over the 10 leave-one-out subsets",
-                         "GT-Vision-Lab/VQA PythonEvaluationTools/vqaEvaluation/vqaEval.py @ a013f00 (2021-03-11)")
+    headline_rule = Rule("vqa_2021_evalai", "official VQA accuracy, 2021 revision, with the prediction through "
+                         "EvalAI's answer processor first (as lmms-eval): when the 10 gold answers disagree, golds "
+                         "and prediction get punctuation + digit/article processing; mean of min(1, matches/3) over "
+                         "the 10 leave-one-out subsets", "GT-Vision-Lab/VQA PythonEvaluationTools/vqaEvaluation/"
+                         "vqaEval.py @ a013f00 (2021-03-11) + EvolvingLMMs-Lab/lmms-eval tasks/vqav2/utils.py")
     variant_rules = (
+        Rule("vqa_2021_script", "the 2021 vqaEval.py run on the raw prediction: nothing but stripping when the 10 "
+             "gold answers agree (\"Yes.\" scores 0 against ten \"yes\")",
+             "GT-Vision-Lab/VQA vqaEval.py @ a013f00 (2021-03-11)"),
         Rule("vqa_2017", "VQA accuracy as the v2.0 release of vqaEval.py (2017): prediction always normalised, gold "
              "answers only punctuation-processed and only when they disagree",
              "GT-Vision-Lab/VQA vqaEval.py @ a4f1afd (2017-10-02)"),
-        Rule("lmms_eval", "lmms-eval's rule: prediction through EvalAI's answer processor first, then the 2021 flow",
-             "EvolvingLMMs-Lab/lmms-eval lmms_eval/tasks/vqav2/utils.py"),
     )
     max_new_tokens = 16
     reference_split = "test-dev"
@@ -88,9 +93,9 @@ class VQAv2(Task):
                 return Score(None, reason="answers hold no 'answer' field; expected "
                                           "{answer, answer_confidence, answer_id} dicts or plain strings")
             return Score(None, reason="no gold answers")
-        return Score(vqa_accuracy(prediction, golds, scheme="vqav2_2021"), extras={"variants": {
-            "vqa_2017": vqa_accuracy(prediction, golds, scheme="vqav2"),
-            "lmms_eval": vqa_accuracy(prediction, golds, scheme="lmms_eval")}})
+        return Score(vqa_accuracy(prediction, golds, scheme="lmms_eval"), extras={"variants": {
+            "vqa_2021_script": vqa_accuracy(prediction, golds, scheme="vqav2_2021"),
+            "vqa_2017": vqa_accuracy(prediction, golds, scheme="vqav2")}})
 
     def groups(self, row: dict) -> dict[str, list[str]]:
         return {"answer_type": [str(row.get("answer_type") or "unknown")],

@@ -30,8 +30,9 @@ EvalAI processor over the prediction, which hides that edge; we keep the script 
 For answers in VQA's normal form and a normal-form prediction the two VQAv2 schemes agree. They
 differ when the gold answers are not in normal form: prediction "A dog" against golds
 "the dog" x3, "dogs" x4, "dog" x3 scores 0.9 under the 2017 script (its golds keep "the") and
-1.0 under the 2021 one. The VQAv2 task's headline is the 2021 script (the repository's current
-code); this function's default stays the 2017 script for callers that relied on it.
+1.0 under the 2021 one. The VQAv2 task's headline is the 2021 flow on an EvalAI-processed
+prediction (`lmms_eval` below); this function's default stays the 2017 script for callers that
+relied on it.
 `scheme="lmms_eval"` -- lmms-eval's VQAv2 rule (lmms_eval/tasks/vqav2/utils.py): the prediction
 first goes through the EvalAI processor (`normalize_answer_textvqa`), then the 2021 flow (golds
 stripped; when they disagree golds and the prediction get punctuation + digit/article
