@@ -30,7 +30,7 @@ from .stats import wilson_interval
 
 INVARIANCE_FILE = "invariance.json"
 PAIRS = ("batch", "dtype", "attn", "served")
-SERVED_NOT_CONFIGURED = ("not configured: no served model backend is set up in this evalkit, so local vs "
+SERVED_NOT_CONFIGURED = ("no served model backend is set up in this evalkit, so local vs "
                          "served did not run")
 
 

@@ -59,7 +59,7 @@ class TextVQA(Task):
                          "TextVQA rule is the same", "facebookresearch/mmf mmf/utils/m4c_evaluators.py "
                          "TextVQAAccuracyEvaluator")
     variant_rules = (
-        Rule("vqa_2021", "the VQAv2 script's rule (2021 revision) applied to TextVQA answers: golds normalised only "
+        Rule("vqa_2021_script", "the VQAv2 script's rule (2021 revision) applied to TextVQA answers: golds normalised only "
              "when they disagree, an unnormalised prediction against unanimous golds",
              "GT-Vision-Lab/VQA vqaEval.py @ a013f00 (2021-03-11)"),
     )
@@ -81,7 +81,7 @@ class TextVQA(Task):
         if not golds:
             return Score(None, reason="no gold answers")
         return Score(vqa_accuracy(prediction, golds, scheme="textvqa"), extras={"variants": {
-            "vqa_2021": vqa_accuracy(prediction, golds, scheme="vqav2_2021")}})
+            "vqa_2021_script": vqa_accuracy(prediction, golds, scheme="vqav2_2021")}})
 
     def groups(self, row: dict) -> dict[str, list[str]]:
         golds = self.gold(row)

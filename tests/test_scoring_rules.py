@@ -1,0 +1,197 @@
+"""The official scoring rules each task's headline follows, and the variant rules beside it,
+on hand-checked cases (MMMU's seed-42 fallback order, MathVista's extraction field, the VQA
+gold-normalisation edge, ANLS at the threshold)."""
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+
+from evalkit.errors import EvalkitError
+from evalkit.metrics import mathvista as mv
+from evalkit.metrics import mmmu as mm
+from evalkit.metrics.anls import anls, anls_paper
+from evalkit.metrics.vqa import vqa_accuracy
+from evalkit.results import read_run
+from evalkit.scoring import ScoreConfig, score_predictions
+from evalkit.types import SampleRecord
+from tasks.docvqa import DocVQA
+from tasks.mathvista import MathVista
+from tasks.mmmu import MMMU, official_order_key
+from tasks.textvqa import TextVQA
+from tasks.vqav2 import VQAv2
+
+
+# ------------------------------------------------------------------ MMMU fallback
+def test_official_fallback_letters_are_one_seed_42_stream():
+    # random.seed(42) then random.choice over A.. per unparseable answer (Python's Mersenne
+    # Twister; the letters below are what the official script draws for these option counts).
+    assert mm.official_fallback_letters([4, 4, 4, 4]) == ["A", "A", "C", "B"]
+    assert mm.official_fallback_letters([2, 5, 3]) == ["A", "A", "C"]
+    rng = random.Random(42)
+    assert mm.official_fallback_letters([4] * 50) == [rng.choice("ABCD") for _ in range(50)]
+
+
+def test_official_order_is_subject_list_then_sample_number():
+    ids = ["validation_Art_2", "validation_Agriculture_10", "validation_Accounting_5",
+           "validation_Agriculture_9", "validation_Art_Theory_1", "validation_Architecture_and_Engineering_3"]
+    assert sorted(ids, key=official_order_key) == [
+        "validation_Accounting_5", "validation_Agriculture_9", "validation_Agriculture_10",
+        "validation_Architecture_and_Engineering_3", "validation_Art_2", "validation_Art_Theory_1"]
+
+
+def _mc_row(sample_id: str, answer: str) -> dict:
+    return {"id": sample_id, "question": "Which one?", "options": "['w', 'x', 'y', 'z']", "answer": answer,
+            "question_type": "multiple-choice", "image_1": b"x"}
+
+
+def _records(task, rows_and_responses):
+    out = []
+    for i, (row, response) in enumerate(rows_and_responses):
+        s = task.score_text(row, response)
+        out.append(SampleRecord(str(i), row["id"], "", response, task.gold(row), s.value, extras=dict(s.extras)))
+    return out
+
+
+# Four unparseable answers (empty responses) and one parsed "(B)". Official order:
+# Accounting_5, Agriculture_9, Agriculture_10, Art_2 draw A, A, C, B; golds B, A, C, B ->
+# wrong, right, right, right; the parsed one is right: 4 of 5 = 80.0. Sorting ids as text
+# (Agriculture_10 before _9) would give 10 -> A (gold C) and 9 -> C (gold A): 2 of 5 = 40.0.
+_SET = [("validation_Art_2", "B", ""), ("validation_Agriculture_10", "C", ""), ("validation_Accounting_3", "B", "(B)"),
+        ("validation_Accounting_5", "B", ""), ("validation_Agriculture_9", "A", "")]
+
+
+@pytest.mark.parametrize("order", [list(range(5)), [4, 3, 2, 1, 0], [2, 0, 4, 1, 3]])
+def test_mmmu_headline_uses_the_official_draw_sequence_whatever_the_data_order(order):
+    task = MMMU()
+    items = [(_mc_row(i, g), resp) for i, g, resp in (_SET[k] for k in order)]
+    records = _records(task, items)
+    task.finalize(records)
+    out = task.aggregate(records)
+    assert out["mmmu_acc"].value == pytest.approx(80.0)
+    assert out["mmmu_acc_strict"].value == pytest.approx(20.0)
+    assert out["n_unparseable"].value == 4
+    drawn = {r.sample_id: r.extras["parsed_pred"] for r in records}
+    assert drawn == {"validation_Accounting_5": "A", "validation_Agriculture_9": "A", "validation_Agriculture_10": "C",
+                     "validation_Art_2": "B", "validation_Accounting_3": "B"}
+
+
+def test_mmmu_variants_per_sample_wrong_and_expected_value():
+    task = MMMU()
+    records = _records(task, [(_mc_row(i, g), resp) for i, g, resp in _SET])
+    task.finalize(records)
+    v = {r.sample_id: r.extras["variants"] for r in records}
+    # counted wrong: only the parsed answer scores; expected value: 1 gold of 4 options
+    assert [v[i]["fallback_wrong"] for i, _, _ in _SET] == [0.0, 0.0, 1.0, 0.0, 0.0]
+    assert [v[i]["fallback_expected"] for i, _, _ in _SET] == [0.25, 0.25, 1.0, 0.25, 0.25]
+    # per-sample: the letter from the sample's own RNG, whatever else the run holds
+    alone = _records(MMMU(), [(_mc_row("validation_Art_2", "B"), "")])[0]
+    assert v["validation_Art_2"]["fallback_per_sample"] == alone.extras["variants"]["fallback_per_sample"]
+
+
+def test_mmmu_list_gold_expected_value_counts_every_gold_option():
+    row = _mc_row("validation_Math_1", "['A', 'C']")
+    s = MMMU().score_text(row, "")
+    assert s.extras["variants"]["fallback_expected"] == 0.5
+
+
+# ------------------------------------------------------------------ MathVista extraction
+MC = mv.Problem("multi_choice", "text", ("Mon", "Tue", "Wed", "Thu"))
+INT = mv.Problem("free_form", "integer")
+FLT = mv.Problem("free_form", "float", precision=1.0)
+LST = mv.Problem("free_form", "list")
+
+
+@pytest.mark.parametrize("extraction,problem,normalised", [
+    ("B", MC, "Tue"),                       # a letter -> that choice
+    ("(c) Wed", MC, "Wed"),                 # a bracketed letter anywhere, upper-cased
+    ("Tuesday", MC, "Tue"),                 # free text -> Levenshtein-closest choice (3 edits vs 5+)
+    ("", MC, "Mon"),                        # empty -> closest to "": the shortest, first on a tie
+    ("E", MC, "Mon"),                       # not a letter of these 4 choices: distance 3 to every one -> first
+    ("3.7", INT, "3"),                      # int(float(x)) truncates
+    ("2000 and 2005", INT, None),           # not a number -> None (never a re-extraction)
+    (7, INT, "7"),                          # a JSON number reads as the official float(x)
+    ("9.25", FLT, "9.2"),                   # round(9.25, 1): binary 9.25 is exact, ties to even
+    ("abc", FLT, None),
+    ([2017, 2018], LST, "[2017, 2018]"),    # a JSON list prints as Python's str(list)
+    ("[2017,2018]", LST, "[2017,2018]"),    # a string is kept as it is: no match for "[2017, 2018]"
+])
+def test_official_normalisation_of_a_given_extraction(extraction, problem, normalised):
+    assert mv.normalize_extracted_answer(extraction, problem) == normalised
+
+
+def _preds(tmp_path, lines):
+    p = tmp_path / "preds.jsonl"
+    p.write_text("".join(json.dumps(x) + "\n" for x in lines), encoding="utf-8")
+    return p
+
+
+def test_score_reads_extraction_beside_or_instead_of_prediction(tmp_path):
+    # shipped sample: pid 1 integer 7, pid 2 integer 2, pid 5 Mon/Tue/Wed/Thu gold Tue, pid 7 gold 2018
+    lines = [
+        {"id": "1", "prediction": "The answer is 7.", "extraction": "seven"},  # official: None -> wrong; rules: 7
+        {"id": "2", "extraction": "2.9"},                                     # int(float) -> "2": right
+        {"id": "5", "prediction": "I think Monday", "extraction": "Tues"},    # closest choice Tue: right
+        {"id": "7", "prediction": "(C) 2018"},                                # no extraction: rules -> C -> 2018
+    ]
+    run = score_predictions(ScoreConfig("mathvista", _preds(tmp_path, lines), runs_dir=tmp_path, run_name="r",
+                                        report=False))
+    res, recs = read_run(run)
+    by = {r.sample_id: r for r in recs}
+    assert [by[i].score for i in ("1", "2", "5", "7")] == [0.0, 1.0, 1.0, 1.0]
+    assert [by[i].extras["extraction_source"] for i in ("1", "2", "5", "7")] == ["given", "given", "given", "rules"]
+    assert by["1"].extras["variants"]["rule_extraction"] == 1.0
+    assert "rule_extraction" not in by["2"].extras["variants"]  # no response to extract from
+    assert by["5"].extras["variants"]["rule_extraction"] == 0.0  # rules find "Mon" in the response
+    sens = {v["name"]: v for v in res.scoring_sensitivity["variants"]}
+    assert sens["rule_extraction"]["n"] == 2 and sorted(sens["rule_extraction"]["disagree_ids"]) == ["1", "5"]
+    assert res.scoring_sensitivity["headline"]["source"].startswith("lupantech/MathVista")
+
+
+def test_extraction_that_is_an_object_is_a_sample_error_and_other_tasks_refuse_the_field(tmp_path):
+    run = score_predictions(ScoreConfig("mathvista", _preds(tmp_path, [{"id": "1", "extraction": {"a": 1}},
+                                                                          {"id": "2", "extraction": "2"}]),
+                                        runs_dir=tmp_path, run_name="r", report=False))
+    res, recs = read_run(run)
+    bad = next(r for r in recs if r.sample_id == "1")
+    assert bad.error.startswith("extraction is a JSON object")
+    with pytest.raises(EvalkitError, match="task docvqa does not read"):
+        score_predictions(ScoreConfig("docvqa", _preds(tmp_path, [{"id": 1, "prediction": "x", "extraction": "x"}]),
+                                      runs_dir=tmp_path, run_name="d", report=False))
+
+
+def test_mathvista_judge_is_a_variant_when_an_extraction_is_given():
+    row = {"pid": "1", "question_type": "free_form", "answer_type": "integer", "choices": None,
+           "precision": None, "answer": "7", "query": "q"}
+    s = MathVista(judge=lambda q, r: "7").score_extraction(row, "some long response", "6")
+    assert s.value == 0.0 and s.extras["variants"]["judge_extraction"] == 1.0
+
+
+# ------------------------------------------------------------------ VQA and ANLS rules
+def test_vqa_gold_normalisation_edge_across_the_three_rules():
+    golds = ["the dog"] * 3 + ["dogs"] * 4 + ["dog"] * 3
+    # 2017 script: golds keep "the" -> "dog" matches 3 of 10 -> 0.9; 2021: golds normalised -> 6 -> 1.0
+    assert vqa_accuracy("A dog", golds, scheme="vqav2") == pytest.approx(0.9)
+    assert vqa_accuracy("A dog", golds, scheme="vqav2_2021") == 1.0
+    assert vqa_accuracy("A dog", golds, scheme="lmms_eval") == 1.0
+    # unanimous golds: the raw 2021 script compares "Yes." as it is; lmms-eval processes it first
+    assert vqa_accuracy("Yes.", ["yes"] * 10, scheme="vqav2_2021") == 0.0
+    assert vqa_accuracy("Yes.", ["yes"] * 10, scheme="lmms_eval") == 1.0
+
+
+def test_vqav2_task_headline_and_variants_per_sample():
+    row = {"question_id": 1, "question": "q", "answers": ["yes"] * 10}
+    s = VQAv2().score_text(row, "Yes.")
+    assert (s.value, s.extras["variants"]) == (1.0, {"vqa_2021_script": 0.0, "vqa_2017": 1.0})
+    t = TextVQA().score_text({"question_id": 1, "question": "q", "answers": ["Coca-Cola"] * 10}, "coca cola")
+    assert (t.value, t.extras["variants"]["vqa_2021_script"]) == (1.0, 0.0)
+
+
+def test_anls_threshold_boundary_official_keeps_paper_drops():
+    # "ab" vs "a": distance 1 over length 2 -> NL 0.5 exactly
+    assert anls("a", ["ab"]) == 0.5
+    assert anls_paper("a", ["ab"]) == 0.0
+    assert anls_paper("ab", ["ab"]) == 1.0
+    s = DocVQA().score_text({"questionId": 1, "question": "q", "answers": ["ab"]}, "a")
+    assert (s.value, s.extras["variants"]["anls_paper"]) == (0.5, 0.0)
