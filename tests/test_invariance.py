@@ -1,0 +1,65 @@
+"""`evalkit invariance`: the tiny model in fp32 answers identically at batch size 1 and N; a
+pair with planted answer changes reports them with the right share, interval and samples."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from evalkit.cli import main
+from evalkit.invariance import compare_answers
+from evalkit.results import Results, write_run
+from evalkit.stats import wilson_interval
+from evalkit.types import SampleRecord
+
+from htmldom import parse  # noqa: E402
+
+
+def test_tiny_model_fp32_batch_size_changes_no_answer(tmp_path, tiny_cache, capsys):
+    out = tmp_path / "inv"
+    rc = main(["invariance", "--task", "docvqa", "--limit", "6", "--batch-size", "3", "--pairs", "batch,served",
+               "--out", str(out), "--cache-dir", str(tiny_cache), "--device", "cpu"])
+    assert rc == 0
+    doc = json.loads((out / "invariance.json").read_text(encoding="utf-8"))
+    batch, served = doc["pairs"]
+    assert (batch["pair"], batch["status"], batch["a"], batch["b"]) == ("batch", "ran", "bs1-fp32-default-attn",
+                                                                        "bs3-fp32-default-attn")
+    assert (batch["n"], batch["n_changed"], batch["changed"], batch["diff"]) == (6, 0, [], 0.0)
+    assert batch["share_ci_low"] == 0.0 and batch["share_ci_high"] == pytest.approx(wilson_interval(0, 6)[1])
+    assert served["status"] == "not configured" and "served" in served["reason"]
+    root = parse((out / "invariance.html").read_text(encoding="utf-8"))
+    row = root.one("tr", cls="pair", data_pair="batch")
+    assert row.attrs["data-status"] == "ran" and row.one("td", cls="n-changed").text() == "0"
+    assert "not configured" in root.one("tr", cls="pair", data_pair="served").one("td", cls="reason").text()
+    assert "0 of 6 answers changed" in capsys.readouterr().out
+
+
+def _run(path, preds, scores):
+    recs = [SampleRecord(str(i), f"s{i}", "", p, [], s) for i, (p, s) in enumerate(zip(preds, scores))]
+    write_run(path, Results(run_name=path.name, task={"name": "docvqa"}, data={}, model={}, generation={},
+                            headline="anls", metrics={}), recs)
+    return path
+
+
+def test_planted_changes_are_counted_with_a_wilson_interval(tmp_path):
+    n = 40
+    a = _run(tmp_path / "a", ["x"] * n, [1.0] * n)
+    # 4 answers change; 2 of them lose their score
+    b = _run(tmp_path / "b", ["x"] * 36 + ["y", "y", "x ", "z"], [1.0] * 36 + [0.0, 0.0, 1.0, 1.0])
+    r = compare_answers("dtype", "A", "B", a, b)
+    assert (r.n, r.n_changed) == (40, 4)
+    assert r.share_changed == 0.1
+    lo, hi = wilson_interval(4, 40)
+    assert (r.share_ci_low, r.share_ci_high) == (lo, hi)
+    assert lo == pytest.approx(0.0396, abs=1e-3) and hi == pytest.approx(0.2301, abs=1e-3)
+    assert r.diff == pytest.approx(-5.0)
+    assert [c["sample_id"] for c in r.changed] == ["s36", "s37", "s38", "s39"]
+    assert r.changed[0] == {"sample_id": "s36", "prediction_a": "x", "prediction_b": "y", "score_a": 1.0, "score_b": 0.0}
+
+
+def test_wilson_interval_edges():
+    assert wilson_interval(0, 0) == (None, None)
+    lo, hi = wilson_interval(0, 10)
+    assert lo == 0.0 and hi == pytest.approx(0.2775, abs=1e-4)
+    lo, hi = wilson_interval(10, 10)
+    assert hi == 1.0 and lo == pytest.approx(0.7225, abs=1e-4)
