@@ -195,3 +195,24 @@ def test_anls_threshold_boundary_official_keeps_paper_drops():
     assert anls_paper("ab", ["ab"]) == 1.0
     s = DocVQA().score_text({"questionId": 1, "question": "q", "answers": ["ab"]}, "a")
     assert (s.value, s.extras["variants"]["anls_paper"]) == (0.5, 0.0)
+
+
+def test_evalkit_score_applies_the_official_fallback_over_the_run(tmp_path):
+    # shipped sample, 4 of its multiple-choice rows. Official order Accounting_2, Math_1, Physics_1
+    # draws A, A, C: golds B, B, C -> only Physics_1 right; Geography_1 "(A)" parses, gold A.
+    # Drawn in data order (Math_1, Physics_1, Accounting_2) Physics_1 would get A and be wrong.
+    lines = [{"id": "validation_Physics_1", "prediction": ""}, {"id": "validation_Accounting_2", "prediction": ""},
+             {"id": "validation_Math_1", "prediction": "no idea"}, {"id": "validation_Geography_1", "prediction": "(A)"}]
+    run = score_predictions(ScoreConfig("mmmu", _preds(tmp_path, lines), runs_dir=tmp_path, run_name="m"))
+    res, recs = read_run(run)
+    assert res.metrics["mmmu_acc"]["value"] == pytest.approx(50.0) and res.metrics["mmmu_acc"]["n"] == 4
+    assert res.metrics["n_unparseable"]["value"] == 3
+    drawn = {r.sample_id: r.extras["parsed_pred"] for r in recs if r.error is None}
+    assert drawn == {"validation_Accounting_2": "A", "validation_Math_1": "A", "validation_Physics_1": "C",
+                     "validation_Geography_1": "A"}
+    assert res.task["metric_rule"]["source"].startswith("MMMU-Benchmark/MMMU")
+    names = [v["name"] for v in res.scoring_sensitivity["variants"]]
+    assert names == ["fallback_per_sample", "fallback_wrong", "fallback_expected"]
+    wrong = res.scoring_sensitivity["variants"][1]
+    assert (wrong["value"], wrong["diff"], wrong["disagree_ids"]) == (25.0, -25.0, ["validation_Physics_1"])
+    assert "Scoring sensitivity" in (run / "report.html").read_text(encoding="utf-8")
