@@ -9,6 +9,7 @@ from .types import MetricValue
 
 DEFAULT_RESAMPLES = 1000
 DEFAULT_SEED = 0
+CHUNK_CELLS = 4_000_000  # resampled indices held at once (32 MB of int64)
 
 
 def bootstrap_mean(values: Sequence[float], *, scale: float = 100.0,
@@ -25,8 +26,11 @@ def bootstrap_mean(values: Sequence[float], *, scale: float = 100.0,
     if n == 1:
         return MetricValue(mean * scale, mean * scale, mean * scale, 1)
     rng = np.random.default_rng(seed)
-    idx = rng.integers(0, n, size=(n_resamples, n))
-    means = x[idx].mean(axis=1)
+    # Resamples are drawn in blocks of rows so memory stays near CHUNK_CELLS indices whatever n
+    # is; consecutive draws continue one stream, so the interval equals a single (n_resamples, n) draw.
+    rows = max(1, CHUNK_CELLS // n)
+    means = np.concatenate([x[rng.integers(0, n, size=(min(rows, n_resamples - start), n))].mean(axis=1)
+                            for start in range(0, n_resamples, rows)])
     lo, hi = np.percentile(means, [2.5, 97.5])
     return MetricValue(mean * scale, float(lo) * scale, float(hi) * scale, n)
 

@@ -96,3 +96,14 @@ def test_verdict_lists_settings_that_differ_and_does_not_apply_to_random_weights
 def test_tost_is_symmetric_and_half_at_the_margin():
     assert tost_p_value(71.0, 70.0, 72.0, 70.0, 1.0) == pytest.approx(0.5)
     assert tost_p_value(69.5, 69.0, 70.0, 70.0, 1.0) == pytest.approx(tost_p_value(70.5, 70.0, 71.0, 70.0, 1.0))
+
+
+def test_bootstrap_in_blocks_equals_one_draw(monkeypatch):
+    import numpy as np
+
+    from evalkit import stats
+
+    x = list(np.random.default_rng(3).random(500))
+    whole = stats.bootstrap_mean(x)
+    monkeypatch.setattr(stats, "CHUNK_CELLS", 1700)  # 3 resamples per block, the last block shorter
+    assert stats.bootstrap_mean(x) == whole
