@@ -58,6 +58,9 @@ def card_verdict(task: dict[str, Any], model: dict[str, Any], data: dict[str, An
         return CardVerdict("not_applicable", f"The verdict does not apply: {model.get('name') or 'this model'} has "
                            "random weights (a pipeline check), so its score is not the card's model's.", margin=margin)
     splitting = model.get("do_image_splitting")
+    if splitting is None and model.get("name") == "predictions file":
+        return CardVerdict("not_applicable", "The verdict does not apply: predictions scored from a file carry no "
+                           "model settings (model, image splitting) to match against the card's rows.", margin=margin)
     if splitting is None:
         return CardVerdict("not_applicable", "The verdict does not apply: the run does not record whether image "
                            "splitting was on, which picks the card's row.", margin=margin)

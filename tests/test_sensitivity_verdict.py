@@ -107,3 +107,9 @@ def test_bootstrap_in_blocks_equals_one_draw(monkeypatch):
     whole = stats.bootstrap_mean(x)
     monkeypatch.setattr(stats, "CHUNK_CELLS", 1700)  # 3 resamples per block, the last block shorter
     assert stats.bootstrap_mean(x) == whole
+
+
+def test_verdict_for_scored_predictions_says_why_it_does_not_apply():
+    v = card_verdict(TASK, {"name": "predictions file", "pipeline_check": False}, FULL,
+                     {"value": 70.0, "ci_low": 69.0, "ci_high": 71.0})
+    assert v.status == "not_applicable" and "scored from a file" in v.summary
