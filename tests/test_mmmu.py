@@ -165,10 +165,13 @@ def test_bad_options_literal_is_a_sample_error():
         MMMU().build_requests(mc_row(options="['a', "), "u")
 
 
-def test_fallback_is_seeded_per_sample_not_per_run():
+def test_per_sample_fallback_variant_is_seeded_by_the_id():
+    # score_text's draw is the per-sample variant; MMMU.finalize replaces the headline draw with
+    # the official seed-42 sequence (tests/test_scoring_rules.py)
     task = MMMU()
     row = mc_row(options="['p', 'q', 'r', 's']")
     first = task.score_text(row, "").extras["parsed_pred"]
+    assert task.score_text(row, "").extras["variants"]["fallback_per_sample"] == float(first == "A")
     task.score_text(mc_row(id="validation_Math_8"), "")  # another sample in between
     assert task.score_text(row, "").extras["parsed_pred"] == first
     assert fallback_rng("validation_Math_7").random() == fallback_rng("validation_Math_7").random()
