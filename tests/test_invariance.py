@@ -63,3 +63,14 @@ def test_wilson_interval_edges():
     assert lo == 0.0 and hi == pytest.approx(0.2775, abs=1e-4)
     lo, hi = wilson_interval(10, 10)
     assert hi == 1.0 and lo == pytest.approx(0.7225, abs=1e-4)
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--pairs", "batch,foo"], "unknown invariance pair(s) ['foo']; valid: batch, dtype, attn, served"),
+    (["--batch-size", "1"], "--batch-size 1: the batch pair compares 1 with N; use N >= 2"),
+])
+def test_bad_invariance_arguments_are_one_line_errors(tmp_path, capsys, args, message):
+    assert main(["invariance", "--task", "docvqa", "--out", str(tmp_path / "o"), *args]) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == f"evalkit: error: {message}"
+    assert not (tmp_path / "o").exists()
