@@ -89,6 +89,7 @@ class AuditConfig:
 
     def validate(self) -> None:
         self.datasets()
+        self.output_dir()  # a bad --name is refused before any work
         if self.permutations < 0:
             raise EvalkitError(f"permutations {self.permutations}: use 0 (no test) or a positive number")
         if self.max_new_tokens < 1:
@@ -98,7 +99,13 @@ class AuditConfig:
     def output_dir(self) -> Path:
         if self.out_dir is not None:
             return Path(self.out_dir)
-        name = self.name or (Path(self.generations).stem if self.generations else _model_label(self.model))
+        from evalkit.runfolder import check_run_name
+
+        if self.name is not None:
+            name = check_run_name(self.name, "--name")
+        else:
+            name = check_run_name(Path(self.generations).stem if self.generations else _model_label(self.model),
+                                  "the default audit name (from the file or model name; --name sets another)")
         return Path(self.runs_dir) / f"audit-{name}"
 
 
