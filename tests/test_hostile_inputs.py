@@ -506,3 +506,24 @@ def test_a_huge_prediction_is_clipped_in_the_report_but_kept_in_samples(tmp_path
     html = (tmp_path / "runs" / "big" / "report.html").read_text(encoding="utf-8")
     assert f"[{len(huge) - MAX_CELL_CHARS:,} more characters in samples.jsonl]" in html
     assert len(html) < 500_000
+
+
+def test_rapidfuzz_distance_equals_the_reference_levenshtein_on_a_random_sweep():
+    import random
+
+    from rapidfuzz.distance import Levenshtein
+
+    from evalkit.metrics.anls import anls, levenshtein, normalized_distance
+
+    rng = random.Random(9)
+    alphabet = "abcAB  \t\n.,-1\u00df\u0130\u00e9\u00f1\u4e2d\u6587\U0001f600\u0301"
+    for _ in range(5000):
+        a = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 30)))
+        b = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 30)))
+        assert Levenshtein.distance(a, b) == levenshtein(a, b), (a, b)
+        length = max(len(a.upper()), len(b.upper()))
+        expected = levenshtein(" ".join(b.strip().lower().split()), " ".join(a.strip().lower().split())) / length \
+            if length else 0.0
+        assert normalized_distance(a, b) == expected
+    # by hand: "kitten" -> "sitting" is 3 edits over 7 characters
+    assert anls("kitten", ["sitting"]) == pytest.approx(1 - 3 / 7)
