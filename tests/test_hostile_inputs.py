@@ -527,3 +527,47 @@ def test_rapidfuzz_distance_equals_the_reference_levenshtein_on_a_random_sweep()
         assert normalized_distance(a, b) == expected
     # by hand: "kitten" -> "sitting" is 3 edits over 7 characters
     assert anls("kitten", ["sitting"]) == pytest.approx(1 - 3 / 7)
+
+
+# ---------------------------------------------------------------- kill -9 mid-run, then resume
+
+def test_kill_9_mid_run_then_resume_regenerates_only_the_missing_and_matches(tmp_path, tiny_cache):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from evalkit.cache import ResponseCache
+
+    args = ["--task", "docvqa", "--runs-dir", str(tmp_path / "runs"), "--cache-dir", str(tiny_cache),
+            "--no-progress", "--device", "cpu", "--batch-size", "2", "--threads", "1"]
+    assert main(["eval", *args, "--run-name", "whole"]) == 0
+    whole, whole_records = read_run(tmp_path / "runs" / "whole")
+
+    cache = tmp_path / "runs" / "killed" / "cache.jsonl"
+    proc = subprocess.Popen([sys.executable, "-m", "evalkit.cli", "eval", *args, "--run-name", "killed"],
+                            cwd=Path(__file__).resolve().parent.parent,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and proc.poll() is None:
+            if cache.exists() and cache.read_bytes().count(b"\n") >= 6:
+                break
+            time.sleep(0.005)
+        assert proc.poll() is None, "the run ended before it could be killed"
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    assert not (tmp_path / "runs" / "killed" / "results.json").exists()
+    n_done = len(ResponseCache(cache))
+    assert 6 <= n_done < 60
+
+    # The kernel dropped the killed writer's lock: the same command resumes.
+    assert main(["eval", *args, "--run-name", "killed"]) == 0
+    resumed, resumed_records = read_run(tmp_path / "runs" / "killed")
+    assert resumed.timing["n_cached"] == n_done  # only the missing requests were generated
+    assert len(ResponseCache(cache)) == 60
+    assert [(r.sample_id, r.prediction, r.score) for r in resumed_records] == \
+        [(r.sample_id, r.prediction, r.score) for r in whole_records]
+    assert resumed.metrics == whole.metrics and resumed.counts == whole.counts
