@@ -571,3 +571,23 @@ def test_kill_9_mid_run_then_resume_regenerates_only_the_missing_and_matches(tmp
     assert [(r.sample_id, r.prediction, r.score) for r in resumed_records] == \
         [(r.sample_id, r.prediction, r.score) for r in whole_records]
     assert resumed.metrics == whole.metrics and resumed.counts == whole.counts
+
+
+def test_hub_id_is_fingerprinted_by_the_cached_snapshot_revision(tmp_path, monkeypatch):
+    import huggingface_hub.constants
+
+    from evalkit.models.fingerprint import model_fingerprint
+
+    repo = tmp_path / "hub" / "models--org--vlm"
+    for commit in ("a" * 40, "b" * 40):
+        snap = repo / "snapshots" / commit
+        snap.mkdir(parents=True)
+        (snap / "config.json").write_text("{}")
+        (snap / "model.safetensors").write_bytes(commit.encode())
+    (repo / "refs").mkdir()
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    (repo / "refs" / "main").write_text("a" * 40)
+    first = model_fingerprint("org/vlm")
+    assert first.startswith("rev:" + "a" * 40 + ":")
+    (repo / "refs" / "main").write_text("b" * 40)  # the hub moved on and the cache was updated
+    assert model_fingerprint("org/vlm").startswith("rev:" + "b" * 40 + ":")
