@@ -42,6 +42,7 @@ from pathlib import Path
 from evalkit.errors import EvalkitError
 from evalkit.models import ModelSpec
 from evalkit.results import atomic_write_text
+from evalkit.runfolder import locked_run_dir
 from evalkit.runner import now_iso
 
 from .analysis import AnalysisOptions, analyze
@@ -181,7 +182,12 @@ def run_audit(cfg: AuditConfig) -> Path:
     classifiers = [make_classifier(c, device=cfg.toxicity_device) for c in cfg.toxicity]
 
     out = cfg.output_dir()
-    out.mkdir(parents=True, exist_ok=True)
+    # One writer per audit folder, as for runs (evalkit.runfolder).
+    with locked_run_dir(out):
+        return _run_locked(cfg, out, rows, fairface, classifiers, wanted, started, t0)
+
+
+def _run_locked(cfg: AuditConfig, out: Path, rows, fairface, classifiers, wanted, started, t0) -> Path:
     (out / "config.json").write_text(json.dumps(asdict(cfg), indent=2, default=str), encoding="utf-8")
     if rows is not None:
         info = {"model": {}, "sources": [], "generations_file": str(cfg.generations),

@@ -591,3 +591,13 @@ def test_hub_id_is_fingerprinted_by_the_cached_snapshot_revision(tmp_path, monke
     assert first.startswith("rev:" + "a" * 40 + ":")
     (repo / "refs" / "main").write_text("b" * 40)  # the hub moved on and the cache was updated
     assert model_fingerprint("org/vlm").startswith("rev:" + "b" * 40 + ":")
+
+
+def test_a_second_writer_of_an_audit_folder_is_refused(tmp_path, capsys):
+    from evalkit.runfolder import locked_run_dir
+
+    gens = _jsonl(tmp_path / "g.jsonl", _gen_rows())
+    with locked_run_dir(tmp_path / "runs" / "audit-a"):
+        err = _one_line_error(capsys, main(["audit", "--generations", str(gens), "--dataset", "fairface", "--name", "a",
+                                            "--runs-dir", str(tmp_path / "runs"), "--toxicity", "none"]))
+    assert "audit-a is being written by another evalkit process" in err
