@@ -4,8 +4,10 @@ The predictions file is JSON lines, each {"id": <the task's id field>, "predicti
 Ids are compared as text (123 matches "123"). A prediction is the model's output text; a
 number is taken as its JSON text, null as an empty answer, and a list, object or boolean is
 a per-sample error (counted and listed), never scored as a guess. Rows with no prediction
-and predictions for unknown ids are counted and listed in the results and report, never
-dropped silently. An empty file or a JSON array is refused with one line.
+and predictions for unknown ids are counted and listed in the results, report and console,
+never dropped silently; rows without a prediction are refused unless `allow_missing`, and no
+id in common or a duplicate id in the data always is. A row the eval would refuse (an empty
+question) is a per-sample error here too. An empty file or a JSON array is refused with one line.
 """
 from __future__ import annotations
 
