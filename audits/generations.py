@@ -57,54 +57,81 @@ def write_jsonl(rows: Iterable[GenerationRow], path: Path) -> Path:
     return atomic_write_text(path, "".join(json.dumps(r.to_json(), ensure_ascii=False) + "\n" for r in rows))
 
 
+def _utf8_lines(path: Path):
+    """The file's lines; bytes that are not UTF-8 end as one clear error, not a traceback."""
+    try:
+        with path.open(encoding="utf-8") as f:
+            yield from f
+    except UnicodeDecodeError as e:
+        raise EvalkitError(f"--generations {path}: not UTF-8 text ({e.reason} at byte {e.start}); "
+                           f"give generation rows as UTF-8 JSON lines") from None
+
+
+def _group_value(value, path: Path, n: int, column: str) -> str | None:
+    """A group label as text: strings, numbers and booleans are labels; a list or object is
+    not one label, and turning it into text would invent a group, so it is refused."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, (int, float, bool)):
+        return str(value)
+    raise EvalkitError(f"{path}:{n}: group column {column!r} holds a JSON "
+                       f"{'list' if isinstance(value, list) else 'object'}; a group value must be one "
+                       f"string or number (one row per label)")
+
+
 def _is_our_jsonl(path: Path) -> bool:
     if path.suffix != ".jsonl" or not path.is_file():
         return False
-    with path.open(encoding="utf-8") as f:
-        for line in f:
-            if line.strip():
-                try:
-                    first = json.loads(line)
-                except json.JSONDecodeError:
-                    raise EvalkitError(f"{path}: first line is not JSON; expected generation rows "
-                                       f"with prompt_id and generation") from None
-                return isinstance(first, dict) and "prompt_id" in first and "generation" in first
+    for line in _utf8_lines(path):
+        if line.strip():
+            try:
+                first = json.loads(line)
+            except json.JSONDecodeError:
+                raise EvalkitError(f"{path}: first line is not JSON; expected generation rows "
+                                   f"with prompt_id and generation") from None
+            return isinstance(first, dict) and "prompt_id" in first and "generation" in first
     raise EvalkitError(f"{path}: is empty; expected generation rows")
 
 
 def _read_our_jsonl(path: Path, group_columns: Sequence[str] | None,
                     dataset: str | None) -> list[GenerationRow]:
     rows = []
-    with path.open(encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                d = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise EvalkitError(f"{path}:{n}: not valid JSON ({e.msg})") from None
-            if not isinstance(d, dict):
-                raise EvalkitError(f"{path}:{n}: is a JSON {type(d).__name__}, not a generation row "
-                                   f"(an object with example_id, prompt_id, group columns and generation)")
-            missing = [k for k in ("example_id", "prompt_id", "generation") if k not in d]
-            if missing:
-                raise EvalkitError(f"{path}:{n}: lacks key(s) {missing}; a generation row has "
-                                   f"example_id, prompt_id, dataset, group columns and generation")
-            absent = [c for c in group_columns or () if c not in d]
-            if absent:
-                have = [k for k in d if k not in RESERVED]
-                raise EvalkitError(f"{path}:{n}: lacks group column(s) {absent} named by --groups; "
-                                   f"its group columns are {have}")
-            if d["prompt_id"] not in PROMPT_IDS:
-                raise EvalkitError(f"{path}:{n}: prompt_id {d['prompt_id']!r} is not one of "
-                                   f"{', '.join(PROMPT_IDS)}")
-            cols = group_columns or [k for k in d if k not in RESERVED]
-            groups = {c: (None if d.get(c) is None else str(d[c])) for c in cols}
-            rows.append(GenerationRow(
-                example_id=str(d["example_id"]), prompt_id=d["prompt_id"],
-                dataset=str(d.get("dataset") or dataset or "unknown"),
-                model=str(d.get("model") or "unknown"), groups=groups,
-                generation=d.get("generation") or "", error=d.get("error")))
+    for n, line in enumerate(_utf8_lines(path), 1):
+        if not line.strip():
+            continue
+        try:
+            d = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise EvalkitError(f"{path}:{n}: not valid JSON ({e.msg})") from None
+        if not isinstance(d, dict):
+            raise EvalkitError(f"{path}:{n}: is a JSON {type(d).__name__}, not a generation row "
+                               f"(an object with example_id, prompt_id, group columns and generation)")
+        missing = [k for k in ("example_id", "prompt_id", "generation") if k not in d]
+        if missing:
+            raise EvalkitError(f"{path}:{n}: lacks key(s) {missing}; a generation row has "
+                               f"example_id, prompt_id, dataset, group columns and generation")
+        absent = [c for c in group_columns or () if c not in d]
+        if absent:
+            have = [k for k in d if k not in RESERVED]
+            raise EvalkitError(f"{path}:{n}: lacks group column(s) {absent} named by --groups; "
+                               f"its group columns are {have}")
+        if d["prompt_id"] not in PROMPT_IDS:
+            raise EvalkitError(f"{path}:{n}: prompt_id {d['prompt_id']!r} is not one of "
+                               f"{', '.join(PROMPT_IDS)}")
+        cols = group_columns or [k for k in d if k not in RESERVED]
+        groups = {c: _group_value(d.get(c), path, n, c) for c in cols}
+        generation = d.get("generation")
+        if generation is not None and not isinstance(generation, str):
+            kind = {bool: "boolean", int: "number", float: "number", list: "list", dict: "object"}.get(
+                type(generation), type(generation).__name__)
+            raise EvalkitError(f"{path}:{n}: generation is a JSON {kind}, not text; "
+                               f"write the model's output as a string (null or \"\" for none)")
+        error = d.get("error")
+        rows.append(GenerationRow(
+            example_id=str(d["example_id"]), prompt_id=d["prompt_id"],
+            dataset=str(d.get("dataset") or dataset or "unknown"),
+            model=str(d.get("model") or "unknown"), groups=groups,
+            generation=generation or "", error=None if error is None else str(error)))
     return rows
 
 
@@ -198,4 +225,7 @@ def load_generations(path: Path | str, *, group_columns: Sequence[str] | None = 
         rows = _read_wide(path, group_columns, dataset, models)
     if not rows:
         raise EvalkitError(f"--generations {path}: holds no generations")
+    if not any(r.groups for r in rows):
+        raise EvalkitError(f"--generations {path}: rows have no group column beside "
+                           f"{', '.join(RESERVED)}; add the groups to compare, e.g. gender and race")
     return rows

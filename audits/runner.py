@@ -42,6 +42,7 @@ from pathlib import Path
 from evalkit.errors import EvalkitError
 from evalkit.models import ModelSpec
 from evalkit.results import atomic_write_text
+from evalkit.runfolder import locked_run_dir
 from evalkit.runner import now_iso
 
 from .analysis import AnalysisOptions, analyze
@@ -89,6 +90,7 @@ class AuditConfig:
 
     def validate(self) -> None:
         self.datasets()
+        self.output_dir()  # a bad --name is refused before any work
         if self.permutations < 0:
             raise EvalkitError(f"permutations {self.permutations}: use 0 (no test) or a positive number")
         if self.max_new_tokens < 1:
@@ -98,7 +100,13 @@ class AuditConfig:
     def output_dir(self) -> Path:
         if self.out_dir is not None:
             return Path(self.out_dir)
-        name = self.name or (Path(self.generations).stem if self.generations else _model_label(self.model))
+        from evalkit.runfolder import check_run_name
+
+        if self.name is not None:
+            name = check_run_name(self.name, "--name")
+        else:
+            name = check_run_name(Path(self.generations).stem if self.generations else _model_label(self.model),
+                                  "the default audit name (from the file or model name; --name sets another)")
         return Path(self.runs_dir) / f"audit-{name}"
 
 
@@ -174,7 +182,12 @@ def run_audit(cfg: AuditConfig) -> Path:
     classifiers = [make_classifier(c, device=cfg.toxicity_device) for c in cfg.toxicity]
 
     out = cfg.output_dir()
-    out.mkdir(parents=True, exist_ok=True)
+    # One writer per audit folder, as for runs (evalkit.runfolder).
+    with locked_run_dir(out):
+        return _run_locked(cfg, out, rows, fairface, classifiers, wanted, started, t0)
+
+
+def _run_locked(cfg: AuditConfig, out: Path, rows, fairface, classifiers, wanted, started, t0) -> Path:
     (out / "config.json").write_text(json.dumps(asdict(cfg), indent=2, default=str), encoding="utf-8")
     if rows is not None:
         info = {"model": {}, "sources": [], "generations_file": str(cfg.generations),

@@ -27,7 +27,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
 
     from evalkit.models import ModelSpec, load_backend
-    from benchmarks import generator_bench, loglik_bench
+    from benchmarks import generator_bench, loglik_bench, resume_bench
 
     import os
 
@@ -45,6 +45,9 @@ def main(argv=None) -> int:
     print("log-likelihood: FairFace age (9 choices), image once vs a forward per choice ...")
     results["loglikelihood"] = asdict(loglik_bench.run(backend))
     print(json.dumps(results["loglikelihood"], indent=2))
+    print("resume: a run killed halfway, rerun, vs the full run ...")
+    results["resume"] = asdict(resume_bench.run(backend, batch_size=args.batch_size))
+    print(json.dumps(results["resume"], indent=2))
     if not args.skip_tfidf:
         from benchmarks.bench_tfidf import run as tfidf_run
         print(f"tf-idf: {args.tfidf_docs} synthetic generations, {args.tfidf_permutations} permutations ...")

@@ -81,7 +81,7 @@ def cmd_eval(args) -> int:
     try:
         for task in tasks:
             cfg = EvalConfig(task=task, model=spec_from_args(args), data=args.data, limit=args.limit,
-                             batch_size=args.batch_size, run_name=args.run_name if len(tasks) == 1 else None,
+                             batch_size=args.batch_size, run_name=_run_name_for(args.run_name, task, tasks),
                              runs_dir=args.runs_dir, cache_dir=args.cache_dir, workers=args.workers,
                              progress=not args.no_progress, launcher=args.launcher)
             run_dir = run_eval(cfg)
@@ -95,6 +95,17 @@ def cmd_eval(args) -> int:
         from reports.summary import render_summary
         print(f"summary: {render_summary(done, args.runs_dir)}")
     return 0
+
+
+def _run_name_for(run_name: str | None, task: str, tasks: list[str]) -> str | None:
+    """One task: --run-name as given. Several (--task all): --run-name is the prefix of each
+    task's run, <run-name>-<task>, so the runs neither share one folder nor lose the name."""
+    if run_name is None or len(tasks) == 1:
+        return run_name
+    from .runfolder import check_run_name
+
+    check_run_name(run_name)
+    return f"{run_name}-{task}"
 
 
 def _task_list(name: str) -> list[str]:
@@ -124,9 +135,22 @@ def cmd_score(args) -> int:
 
     quiet_libraries()
     run_dir = score_predictions(ScoreConfig(task=args.task, predictions=args.predictions, data=args.data,
-                                            run_name=args.run_name, runs_dir=args.runs_dir))
+                                            run_name=args.run_name, runs_dir=args.runs_dir,
+                                            allow_missing=args.allow_missing))
     _print_summary(run_dir)
+    _print_matching(run_dir)
     return 0
+
+
+def _print_matching(run_dir: Path) -> None:
+    """How the predictions file matched the data, on the console and not only in the report."""
+    from .results import read_run
+
+    res, _ = read_run(run_dir)
+    c = res.counts
+    n_matched = c["n_samples"] - c.get("n_missing_predictions", 0)
+    print(f"  predictions: {n_matched} matched, {c.get('n_missing_predictions', 0)} samples without a "
+          f"prediction, {c.get('n_extra_predictions', 0)} predictions for ids not in the data")
 
 
 def cmd_report(args) -> int:
@@ -146,6 +170,9 @@ def cmd_report(args) -> int:
             render_run_report(sub)
         except EvalkitError as e:
             print(f"skipped {sub}: {e}", file=sys.stderr)
+        except Exception as e:  # one run that cannot be drawn must not cost the other runs their index
+            print(f"skipped {sub}: its report failed ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})",
+                  file=sys.stderr)
     print(render_index(target))
     return 0
 
@@ -190,7 +217,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--data", help="local dataset in the hub schema (save_to_disk folder or parquet), or 'hub'")
     e.add_argument("--limit", type=positive_int, help="only the first N samples")
     e.add_argument("--batch-size", type=batch_size_arg, default=8, help="N or 'auto' (halve on out-of-memory)")
-    e.add_argument("--run-name", help="folder name under --runs-dir (default <task>-<model>-<split|nosplit>)")
+    e.add_argument("--run-name", help="folder name under --runs-dir (default <task>-<model>-<split|nosplit>); "
+                                      "with --task all, the prefix of each run: <run-name>-<task>")
     e.add_argument("--runs-dir", type=Path, default=Path("runs"))
     e.add_argument("--workers", type=positive_int, default=2, help="threads decoding images ahead of the model")
     e.add_argument("--no-progress", action="store_true")
@@ -205,8 +233,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--task", required=True)
     s.add_argument("--predictions", type=Path, required=True, help='JSONL: {"id": ..., "prediction": "..."}')
     s.add_argument("--data", help="local dataset in the hub schema, or 'hub' (default: shipped sample)")
-    s.add_argument("--run-name")
+    s.add_argument("--run-name", help="folder name under --runs-dir (default <task>-scored-<predictions file name>)")
     s.add_argument("--runs-dir", type=Path, default=Path("runs"))
+    s.add_argument("--allow-missing", action="store_true",
+                   help="score even when some samples have no prediction (they count as errors); "
+                        "without it a partial predictions file is refused")
     s.set_defaults(func=cmd_score)
 
     r = sub.add_parser("report", help="re-render a run's report, or every run's plus an index")

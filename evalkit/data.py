@@ -64,6 +64,17 @@ def _select_parquet(path: Path, files: list[str], split: str, config: str | None
     return files
 
 
+def _parquet_rows(files: list[str]) -> int | None:
+    """Rows in the parquet files by their footers, or None when a footer cannot be read (the
+    loader then reports the damage)."""
+    import pyarrow.parquet as pq
+
+    try:
+        return sum(pq.read_metadata(f).num_rows for f in files)
+    except Exception:
+        return None
+
+
 def load_local(path: Path, split: str, config: str | None = None):
     import datasets
 
@@ -86,6 +97,8 @@ def load_local(path: Path, split: str, config: str | None = None):
                                f"parquet files, or a .jsonl file")
         if path.is_dir():
             files = _select_parquet(path, files, split, config)
+        if _parquet_rows(files) == 0:  # datasets would only say 'Instruction "train" corresponds to no data'
+            raise EvalkitError(f"--data {path}: holds 0 rows; give parquet files with at least one row")
         return datasets.load_dataset("parquet", data_files=files, split="train")
     except EvalkitError:
         raise
@@ -176,6 +189,50 @@ def check_column_types(task: Task, features, source: str) -> None:
             f"{task.hub_id} schema")
 
 
+def check_utf8(ds, where: str) -> None:
+    """Refuse text columns holding bytes that are not UTF-8 (parquet does not check them), with
+    the column and the first bad row, instead of a decoding traceback halfway through a run.
+    Image bytes are binary, not text, and are not affected."""
+    import pyarrow as pa
+
+    table = ds.with_format("arrow")[:]
+    for name in table.column_names:
+        column = table.column(name)
+        try:
+            column.validate(full=True)
+        except pa.ArrowInvalid as e:
+            if "utf8" not in str(e).lower() and "utf-8" not in str(e).lower():
+                raise EvalkitError(f"{where}: column {name!r} is damaged ({str(e).splitlines()[0]})") from None
+            row = _first_invalid_row(column)
+            raise EvalkitError(f"{where}: column {name!r} holds text that is not valid UTF-8"
+                               f"{f' (first at row {row})' if row is not None else ''}; re-encode the "
+                               f"dataset's text as UTF-8") from None
+
+
+def _first_invalid_row(column) -> int | None:
+    """Row of the first value failing full validation, by halving the column (each half is
+    validated in C++, so this costs a few passes, not a Python loop over every row)."""
+    import pyarrow as pa
+
+    def bad(lo: int, hi: int) -> bool:
+        try:
+            column.slice(lo, hi - lo).validate(full=True)
+            return False
+        except pa.ArrowInvalid:
+            return True
+
+    lo, hi = 0, len(column)
+    if not bad(lo, hi):
+        return None
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if bad(lo, mid):
+            hi = mid
+        else:
+            lo = mid
+    return lo
+
+
 def load_task_data(task: Task, data: str | None = None, limit: int | None = None) -> LoadedData:
     """Rows for `task`: shipped sample when `data` is None, the hub when it is 'hub', else a path."""
     import datasets
@@ -205,7 +262,12 @@ def load_task_data(task: Task, data: str | None = None, limit: int | None = None
         if col in ds.column_names and isinstance(ds.features[col], datasets.Image):
             ds = ds.cast_column(col, datasets.Image(decode=False))
     n_total = len(ds)
+    where = "shipped sample" if source == "shipped sample" else f"--data {source}"
+    if n_total == 0:
+        raise EvalkitError(f"{where}: holds 0 rows; give a dataset with at least one row in the "
+                           f"{task.hub_id} schema ({', '.join(task.required_columns)})")
     if limit is not None:
         ds = ds.select(range(min(limit, n_total)))
+    check_utf8(ds, where)
     desc = f"{task.hub_id}" + (f" / {task.hub_config}" if task.hub_config else "") + f" / {task.split}"
     return LoadedData(ds, source, desc, n_total, tuple(task.image_columns))

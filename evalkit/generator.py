@@ -20,6 +20,7 @@ from .cache import ResponseCache, request_key
 from .errors import SampleError
 from .images import image_key
 from .models.base import Prepared
+from .models.fingerprint import backend_cache_key
 from .models.hf import OutOfMemory
 from .types import Request, Response
 
@@ -30,6 +31,7 @@ AUTO_START = 64
 class GeneratorStats:
     n_requests: int = 0
     n_cached: int = 0
+    n_cache_ignored: int = 0  # damaged cache lines or unusable entries; their requests were run again
     n_errors: int = 0
     n_batches: int = 0
     oom_halvings: int = 0
@@ -66,22 +68,26 @@ class Generator:
             raise ValueError(f"batch size {self.batch_size!r}: use a positive integer or 'auto'")
         self.cache = ResponseCache(self.cache_path)
         self._bs = AUTO_START if self.batch_size == "auto" else int(self.batch_size)
+        self._model_key: str | None = None
 
     def run(self, requests: list[Request]) -> list[Response]:
         start = time.perf_counter()
-        model_key = self.backend.spec.cache_key() if hasattr(self.backend, "spec") else self.backend.name
+        if self._model_key is None:  # fingerprinting reads the model files: once per generator
+            self._model_key = backend_cache_key(self.backend)
+        model_key = self._model_key
         digests = [[image_key(ref) for ref in r.images] for r in requests]
         keys = [request_key(model_key, r, d) for r, d in zip(requests, digests)]
         self._req_index = {id(r): i for i, r in enumerate(requests)}
         results: dict[int, Response] = {}
         todo: list[int] = []
         for i, (r, k) in enumerate(zip(requests, keys)):
-            hit = self.cache.get(k, r.uid)
+            hit = self.cache.get(k, r.uid, r)
             if hit is not None:
                 results[i] = hit
             else:
                 todo.append(i)
         self.stats.n_requests += len(requests)
+        self.stats.n_cache_ignored = self.cache.n_corrupt_lines
         self.stats.n_cached += len(requests) - len(todo)
         # One pass per (kind, generation settings): a batch runs with one max_new_tokens and stop list.
         passes: dict[tuple, list[int]] = {}

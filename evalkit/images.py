@@ -8,8 +8,12 @@ from typing import Any
 
 from .errors import SampleError
 
-# Decompression-bomb guard stays on, but real documents can be large scans.
+# Decompression-bomb guard: checked from the header, before any pixel is decoded. Real
+# documents can be large scans (an A4 page at 600 dpi is 35 megapixels).
 MAX_PIXELS = 100_000_000
+# An image file named by a path in the data is read only when it is a regular file of at
+# most this size: a path to /dev/zero or a FIFO must not exhaust memory or hang the run.
+MAX_IMAGE_FILE_BYTES = 256 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -59,11 +63,43 @@ def image_key(ref) -> bytes:
     return hashlib.sha256(data).digest()
 
 
-def _read(path) -> bytes:
+def _read(path, limit: int = MAX_IMAGE_FILE_BYTES) -> bytes:
+    """The bytes of a regular file of at most `limit` bytes. Opened non-blocking and checked
+    on the open descriptor, so a FIFO or device named by the data is refused, not waited on."""
+    import os
+    import stat
+
     try:
-        return Path(path).read_bytes()
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
+    except (OSError, ValueError, TypeError) as e:
+        raise SampleError(f"image file {path}: {getattr(e, 'strerror', None) or e}") from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise SampleError(f"image path {path} is not a regular file; give an image file or the image's bytes")
+        if st.st_size > limit:
+            raise SampleError(f"image file {path} is {st.st_size} bytes, over the {limit}-byte limit")
+        chunks, total = [], 0
+        while True:  # read with a bound: the file may grow after the size check
+            block = os.read(fd, min(1 << 20, limit + 1 - total))
+            if not block:
+                break
+            chunks.append(block)
+            total += len(block)
+            if total > limit:
+                raise SampleError(f"image file {path} is over the {limit}-byte limit")
+        return b"".join(chunks)
     except OSError as e:
         raise SampleError(f"image file {path}: {e.strerror or e}") from None
+    finally:
+        os.close(fd)
+
+
+def check_pixels(img, max_pixels: int = MAX_PIXELS) -> None:
+    """Refuse an image whose header declares more than `max_pixels` pixels, before decoding."""
+    if img.width * img.height > max_pixels:
+        raise SampleError(f"image is {img.width}x{img.height} = {img.width * img.height} pixels, over the "
+                          f"{max_pixels}-pixel limit (a decompression bomb or an oversized scan)")
 
 
 def decode_image(ref):
@@ -85,6 +121,7 @@ def decode_image(ref):
             raise SampleError("image file is empty (0 bytes)")
         try:
             img = Image.open(io.BytesIO(data))
+            check_pixels(img)
             img.load()
         except UnidentifiedImageError:
             raise SampleError(f"image is not a readable picture ({len(data)} bytes, unknown format)") from None

@@ -21,6 +21,7 @@ from .images import decode_image, thumbnail_data_uri
 from .models import ModelSpec, load_backend
 from .registry import TASKS
 from .results import Results, write_run
+from .runfolder import LOCK_FILE, check_run_name, locked_run_dir
 from .sensitivity import task_sensitivity
 from .task import Task
 from .types import Response, SampleRecord
@@ -117,10 +118,22 @@ def run_eval(cfg: EvalConfig, backend=None) -> Path | None:
     audit passes the one it generated with), so it is not loaded twice.
     """
     ctx = distributed.setup(cfg.launcher, cfg.model.device)
+    run_dir = cfg.runs_dir / run_name_of(cfg.run_name, default_run_name(cfg.task, cfg.model))
+    # Each rank locks its own file: a second job on the same folder is refused on every rank.
+    with locked_run_dir(run_dir, LOCK_FILE if ctx.is_main else f"{LOCK_FILE}.rank{ctx.rank}"):
+        return _run_eval_locked(cfg, ctx, run_dir, backend)
+
+
+def run_name_of(given: str | None, default: str) -> str:
+    """The checked run folder name: `given` (--run-name) or the default built from the inputs."""
+    if given is not None:
+        return check_run_name(given, "--run-name")
+    return check_run_name(default, "the default run name (built from the model or file name; --run-name sets another)")
+
+
+def _run_eval_locked(cfg: EvalConfig, ctx, run_dir: Path, backend) -> Path | None:
     task: Task = TASKS.get(cfg.task)()
     data = load_task_data(task, cfg.data, cfg.limit)
-    run_dir = cfg.runs_dir / (cfg.run_name or default_run_name(cfg.task, cfg.model))
-    run_dir.mkdir(parents=True, exist_ok=True)
     if ctx.is_main:
         (run_dir / "config.json").write_text(json.dumps(
             {**asdict(cfg), "runs_dir": str(cfg.runs_dir), "cache_dir": str(cfg.cache_dir) if cfg.cache_dir else None},
@@ -192,7 +205,7 @@ def run_eval(cfg: EvalConfig, backend=None) -> Path | None:
               "samples_per_s": (round(n * (1 - stats.n_cached / stats.n_requests) / gen_seconds, 3)
                                 if gen_seconds > 0 and stats.n_requests > stats.n_cached else None),
               "tokens_per_s": round(stats.output_tokens / stats.model_seconds, 1) if stats.model_seconds > 0 else None,
-              "n_cached": stats.n_cached, "n_batches": stats.n_batches,
+              "n_cached": stats.n_cached, "n_cache_ignored": stats.n_cache_ignored, "n_batches": stats.n_batches,
               "padding_fraction": round(stats.padding_fraction, 4), "oom_halvings": stats.oom_halvings,
               "world_size": ctx.world_size}
     generation = {"prompt_style": cfg.model.prompt_style, "max_new_tokens": task.max_new_tokens,
@@ -239,5 +252,12 @@ def finish_run(task: Task, records: list[SampleRecord], run_dir: Path, *, data_i
     write_run(run_dir, results, records)
     if report:
         from reports.run_report import render_run_report
-        render_run_report(run_dir)
+        try:
+            render_run_report(run_dir)
+        except EvalkitError:
+            raise
+        except Exception as e:
+            raise EvalkitError(f"{run_dir}: results.json and samples.jsonl are written, but the report failed "
+                               f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}); "
+                               f"`evalkit report {run_dir}` retries it") from None
     return run_dir

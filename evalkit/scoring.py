@@ -4,8 +4,10 @@ The predictions file is JSON lines, each {"id": <the task's id field>, "predicti
 Ids are compared as text (123 matches "123"). A prediction is the model's output text; a
 number is taken as its JSON text, null as an empty answer, and a list, object or boolean is
 a per-sample error (counted and listed), never scored as a guess. Rows with no prediction
-and predictions for unknown ids are counted and listed in the results and report, never
-dropped silently. An empty file or a JSON array is refused with one line.
+and predictions for unknown ids are counted and listed in the results, report and console,
+never dropped silently; rows without a prediction are refused unless `allow_missing`, and no
+id in common or a duplicate id in the data always is. A row the eval would refuse (an empty
+question) is a per-sample error here too. An empty file or a JSON array is refused with one line.
 
 A task with an answer-extraction step (MathVista) also reads an `extraction` field, beside or
 instead of `prediction`: an answer already extracted from the response, which then gets only
@@ -22,7 +24,8 @@ from pathlib import Path
 from .data import load_task_data
 from .errors import EvalkitError, SampleError
 from .registry import TASKS
-from .runner import _data_info, _record, _thumb, finish_run, now_iso
+from .runfolder import locked_run_dir
+from .runner import _data_info, _record, _thumb, finish_run, now_iso, run_name_of
 from .task import Task
 
 NO_PREDICTION = "no prediction for this sample in the predictions file"
@@ -37,6 +40,7 @@ class ScoreConfig:
     runs_dir: Path = Path("runs")
     thumbnails: int = 300
     report: bool = True
+    allow_missing: bool = False  # score when some samples have no prediction (they count as errors)
 
 
 @dataclass(frozen=True)
@@ -143,6 +147,7 @@ def _read_line(path: Path, n: int, line: str, preds: dict[str, str | Unusable],
 
 def score_predictions(cfg: ScoreConfig) -> Path:
     task: Task = TASKS.get(cfg.task)()
+    run_name = run_name_of(cfg.run_name, f"{cfg.task}-scored-{cfg.predictions.stem}")
     extractions: dict[str, Extraction] = {}
     preds = read_predictions(cfg.predictions, extractions)
     if extractions and not task.accepts_extraction:
@@ -150,17 +155,29 @@ def score_predictions(cfg: ScoreConfig) -> Path:
                            f"(only tasks with an answer-extraction step do: mathvista); give the answer as "
                            f"`prediction`")
     data = load_task_data(task, cfg.data)
-    run_dir = cfg.runs_dir / (cfg.run_name or f"{cfg.task}-scored-{cfg.predictions.stem}")
+    run_dir = cfg.runs_dir / run_name
     started = now_iso()
-    records, seen, missing = [], set(), []
+    records, rows, first_row, missing = [], [], {}, []
     for index, row in enumerate(data.iter_rows()):
         rec = _record(task, row, index, str(index))
+        if rec.sample_id in first_row:
+            # One prediction per id: two rows with one id would silently share it.
+            raise EvalkitError(f"data: rows {first_row[rec.sample_id]} and {index} have the same "
+                               f"{task.id_field} {rec.sample_id!r}; score mode matches predictions by id, so "
+                               f"ids must be unique")
+        first_row[rec.sample_id] = index
         records.append(rec)
-        seen.add(rec.sample_id)
+        rows.append(row)
         if rec.sample_id not in preds:
             rec.error = NO_PREDICTION
             missing.append(rec.sample_id)
-        elif isinstance(preds[rec.sample_id], Unusable):
+            continue
+        try:  # a row the eval would refuse (an empty question) is refused here too
+            task.build_requests(row, rec.uid)
+        except SampleError as e:
+            rec.error = str(e)
+            continue
+        if isinstance(preds[rec.sample_id], Unusable):
             rec.error = preds[rec.sample_id].reason
         else:
             rec.prediction = preds[rec.sample_id]
@@ -175,11 +192,33 @@ def score_predictions(cfg: ScoreConfig) -> Path:
                     rec.extras["unscored_reason"] = score.reason or "not scorable"
             except SampleError as e:
                 rec.error = str(e)
-        if index < cfg.thumbnails:
-            rec.thumb = _thumb(task, row)
-    extra = sorted(k for k in preds if k not in seen)
-    model = {"name": "predictions file", "model_id": str(cfg.predictions), "pipeline_check": False}
-    timing = {"start": started, "end": now_iso()}
-    return finish_run(task, records, run_dir, data_info=_data_info(task, data), model=model,
-                      generation={"source": "predictions file"}, timing=timing, memory={},
-                      missing=missing, extra=extra, report=cfg.report)
+    extra = sorted(k for k in preds if k not in first_row)
+    _check_matching(cfg, task, records, missing, preds)
+    with locked_run_dir(run_dir):
+        for index, (rec, row) in enumerate(zip(records, rows)):
+            if index < cfg.thumbnails:
+                rec.thumb = _thumb(task, row)
+        model = {"name": "predictions file", "model_id": str(cfg.predictions), "pipeline_check": False}
+        timing = {"start": started, "end": now_iso()}
+        return finish_run(task, records, run_dir, data_info=_data_info(task, data), model=model,
+                          generation={"source": "predictions file"}, timing=timing, memory={},
+                          missing=missing, extra=extra, report=cfg.report)
+
+
+def _check_matching(cfg: ScoreConfig, task: Task, records: list, missing: list[str], preds: dict) -> None:
+    """No id in common is always an error (wrong file, or ids in another column); samples
+    without a prediction are an error unless `allow_missing`, so a partial file never passes
+    for a full score."""
+    if not records:
+        return
+    def first(ids) -> str:
+        ids = list(ids)
+        return ", ".join(repr(i) for i in ids[:3]) + (", ..." if len(ids) > 3 else "")
+    if len(missing) == len(records):
+        raise EvalkitError(f"predictions file {cfg.predictions}: none of its {len(preds)} ids matches the "
+                           f"data's {task.id_field} values (data: {first(r.sample_id for r in records)}; "
+                           f"predictions: {first(preds)}); give the task's {task.id_field} as each \"id\"")
+    if missing and not cfg.allow_missing:
+        raise EvalkitError(f"predictions file {cfg.predictions}: no prediction for {len(missing)} of "
+                           f"{len(records)} samples ({task.id_field} {first(missing)}); pass --allow-missing to "
+                           f"score the rest (the missing ones count as errors)")

@@ -86,7 +86,9 @@ class Task:
         return str(row.get("question", ""))
 
     def gold(self, row: dict) -> list[str]:
-        return [str(a) for a in (row.get("answers") or [])]
+        # A null answer is no answer: str(None) would make "None" a gold string that the
+        # prediction "none" matches.
+        return [str(a) for a in (row.get("answers") or []) if a is not None]
 
     def groups(self, row: dict) -> dict[str, list[str]]:
         """Axes to break the metric down by, e.g. {"question_type": ["table/list"]}."""

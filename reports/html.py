@@ -139,8 +139,17 @@ def new_figure(width: float, height: float):
 
 def fig_to_data_uri(fig, dpi: int = 144) -> str:
     """The figure as a base64 PNG data URI (PNG, not SVG: an SVG carries xmlns URLs)."""
+    import matplotlib
+    from matplotlib.text import Text
+
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi, metadata={"Software": None})
+    # Labels are data (group names, categories): "$5 or $6" must print as written, and a
+    # label such as "$\frac{$" must not stop the report, so no text goes through mathtext,
+    # neither the texts drawn so far nor those matplotlib makes while drawing.
+    with matplotlib.rc_context({"text.parse_math": False}):
+        for text in fig.findobj(Text):
+            text.set_parse_math(False)
+        fig.savefig(buf, format="png", dpi=dpi, metadata={"Software": None})
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 

@@ -52,6 +52,7 @@ REPORT_FILE = "report.html"
 # inline); the full set stays in samples.jsonl.
 MAX_SAMPLE_ROWS = 5000
 MAX_LIST_ROWS = 1000  # errors, unscored, missing/extra ids
+MAX_CELL_CHARS = 2000  # a sample's prediction, question, gold answer or error, as the page shows it
 FOLD_AFTER = 20  # longer error / unscored lists start collapsed
 # Only inline images may become an <img src>: anything else would be a network or file fetch.
 _DATA_URI = re.compile(r"^data:image/(png|jpeg|gif|webp);base64,[A-Za-z0-9+/=]+$")
@@ -288,10 +289,18 @@ def _gold_list(gold: list[str]) -> list[str]:
     return [a if c == 1 else f"{a} (×{c})" for a, c in counts.items()]
 
 
+def clip_text(text: str | None, limit: int = MAX_CELL_CHARS) -> str | None:
+    """`text` cut to `limit` characters, saying how much was left out: one 50 MB prediction
+    must not become a 50 MB page (samples.jsonl keeps it whole)."""
+    if text is None or len(text) <= limit:
+        return text
+    return f"{text[:limit]}… [{len(text) - limit:,} more characters in samples.jsonl]"
+
+
 def sample_row(r: SampleRecord) -> SampleRow:
     thumb = r.thumb if isinstance(r.thumb, str) and _DATA_URI.match(r.thumb) else None
     tags = [f"{axis}: {label}" for axis, labels in r.groups.items() for label in labels]
     return SampleRow(
-        sample_id=str(r.sample_id), status=sample_status(r), question=r.question or "",
-        prediction=r.prediction, gold=_gold_list(r.gold or []), score=fmt_num(r.score, 2),
-        error=r.error, thumb=thumb, tags=tags)
+        sample_id=clip_text(str(r.sample_id)), status=sample_status(r), question=clip_text(r.question or ""),
+        prediction=clip_text(r.prediction), gold=[clip_text(g) for g in _gold_list(r.gold or [])],
+        score=fmt_num(r.score, 2), error=clip_text(r.error), thumb=thumb, tags=tags)

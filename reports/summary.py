@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
 from evalkit.results import read_run
 
@@ -40,7 +41,8 @@ def summary_rows(run_dirs: list[Path], out_dir: Path) -> list[SummaryRow]:
         ref = res.task.get("reference") or {}
         rows.append(SummaryRow(
             task=res.task["name"], title=res.task.get("title") or res.task["name"], run=res.run_name,
-            href=os.path.relpath(run_dir / "report.html", out_dir).replace(os.sep, "/"),
+            # URL-quoted: a run named "a#b" or "50% split" is a folder name, not a fragment or escape.
+            href=quote(os.path.relpath(run_dir / "report.html", out_dir).replace(os.sep, "/")),
             metric=res.headline, value=m["value"], ci_low=m["ci_low"], ci_high=m["ci_high"], n=m["n"],
             n_errors=res.counts.get("n_errors", 0), card_no_split=ref.get("no_split"), card_split=ref.get("split"),
             card_note=res.task.get("reference_note", ""), pipeline_check=bool(res.model.get("pipeline_check")),

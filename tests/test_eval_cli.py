@@ -124,7 +124,7 @@ def test_score_predictions_counts_missing_and_extra(tmp_path, docvqa_rows):
     preds.append({"id": docvqa_rows[0]["questionId"] + "-typo", "prediction": "<script>alert(1)</script>"})
     p = _write_preds(tmp_path / "preds.jsonl", preds)
     assert main(["score", "--task", "docvqa", "--predictions", str(p), "--runs-dir", str(tmp_path / "runs"),
-                 "--run-name", "sc"]) == 0
+                 "--run-name", "sc", "--allow-missing"]) == 0
     results, records = read_run(tmp_path / "runs" / "sc")
     assert results.missing_predictions == [first["questionId"]]
     assert results.extra_predictions == sorted([first["questionId"] + "-typo", "not-a-question"])

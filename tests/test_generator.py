@@ -36,6 +36,7 @@ class CountingBackend:
 
     def __init__(self, inner, fail_after_batches=None, oom_above=None):
         self.inner, self.spec, self.name = inner, inner.spec, inner.name
+        self.model_path = inner.model_path  # the model files are part of the cache key
         self.generated: list[str] = []
         self.batches = 0
         self.fail_after_batches = fail_after_batches
