@@ -72,6 +72,9 @@ def quiet_libraries() -> None:
 def cmd_eval(args) -> int:
     from .runner import EvalConfig, run_eval
 
+    if not args.task:
+        raise EvalkitError("the following arguments are required: --task (or `task` in the --config file)")
+
     quiet_libraries()
 
     from . import distributed
@@ -83,7 +86,8 @@ def cmd_eval(args) -> int:
             cfg = EvalConfig(task=task, model=spec_from_args(args), data=args.data, limit=args.limit,
                              batch_size=args.batch_size, run_name=args.run_name if len(tasks) == 1 else None,
                              runs_dir=args.runs_dir, cache_dir=args.cache_dir, workers=args.workers,
-                             progress=not args.no_progress, launcher=args.launcher)
+                             progress=not args.no_progress, launcher=args.launcher,
+                             config_file=str(args.config) if args.config else None)
             run_dir = run_eval(cfg)
             if run_dir is None:  # a rank other than 0: rank 0 writes and prints the run
                 continue
@@ -186,7 +190,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     e = sub.add_parser("eval", help="evaluate a model on a task (or 'all')")
-    e.add_argument("--task", required=True, help="task name (see `evalkit tasks`) or 'all'")
+    e.add_argument("--config", type=Path, help="settings from a TOML (or YAML) file: keys are these long option "
+                   "names (batch-size or batch_size); flags given here override the file")
+    e.add_argument("--task", help="task name (see `evalkit tasks`) or 'all' (required, here or in --config)")
     e.add_argument("--data", help="local dataset in the hub schema (save_to_disk folder or parquet), or 'hub'")
     e.add_argument("--limit", type=positive_int, help="only the first N samples")
     e.add_argument("--batch-size", type=batch_size_arg, default=8, help="N or 'auto' (halve on out-of-memory)")
@@ -236,11 +242,16 @@ def _extra_commands():
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = parser.parse_args(argv)
-    if getattr(args, "threads", None):
-        import torch
-        torch.set_num_threads(args.threads)
     try:
+        if getattr(args, "config", None) is not None:
+            from . import config_file
+            args = config_file.apply(config_file.subcommand(parser, args.command),
+                                     argv[argv.index(args.command) + 1:], args, args.config)
+        if getattr(args, "threads", None):
+            import torch
+            torch.set_num_threads(args.threads)
         return args.func(args)
     except EvalkitError as e:
         print(f"evalkit: error: {e}", file=sys.stderr)
