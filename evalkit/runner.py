@@ -43,6 +43,7 @@ class EvalConfig:
     thumbnails: int = 300  # how many samples get an image thumbnail in the report
     report: bool = True
     launcher: str | None = None  # "torchrun" / "accelerate": data-parallel ranks, see evalkit.distributed
+    config_file: str | None = None  # the --config file these settings were read from (already applied)
 
 
 def default_run_name(task: str, spec: ModelSpec) -> str:
