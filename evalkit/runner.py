@@ -17,7 +17,7 @@ from . import distributed
 from .data import load_task_data
 from .errors import EvalkitError, SampleError
 from .generator import Generator
-from .images import decode_image, thumbnail_data_uri
+from .images import decode_image, image_key, thumbnail_data_uri
 from .models import ModelSpec, load_backend
 from .registry import TASKS
 from .results import Results, write_run
@@ -73,14 +73,22 @@ def environment() -> dict:
     return {"versions": versions, "git_commit": commit, "host": platform.node()}
 
 
-def _thumb(task: Task, row: dict) -> str | None:
+def _thumb(task: Task, row: dict, memo: dict | None = None) -> str | None:
+    """The report's thumbnail of the row's first image. With `memo` (image digest -> thumbnail),
+    an image shown by several rows (DocVQA asks ~4 questions per page) is shrunk once."""
     for col in task.image_columns:
         ref = row.get(col)
         if ref:
+            key = image_key(ref) if memo is not None else None
+            if key is not None and key in memo:
+                return memo[key]
             try:
-                return thumbnail_data_uri(decode_image(ref))
+                thumb = thumbnail_data_uri(decode_image(ref))
             except Exception:
-                return None
+                thumb = None
+            if key is not None:
+                memo[key] = thumb
+            return thumb
     return None
 
 
@@ -177,11 +185,12 @@ def run_eval(cfg: EvalConfig, backend=None) -> Path | None:
     by_record: dict[int, list[Response]] = {}
     for owner, resp in zip(owners, responses):
         by_record.setdefault(owner, []).append(resp)
+    thumbs: dict = {}
     for i, rec in enumerate(records):
         if rec.error is None:
             _apply_score(task, rec, rows[i], by_record.get(i, []))
         if i < cfg.thumbnails:
-            rec.thumb = _thumb(task, rows[i])
+            rec.thumb = _thumb(task, rows[i], thumbs)
 
     n = len(records)
     stats = distributed.merge_stats([s[2] for s in shards])
