@@ -98,12 +98,8 @@ class AuditConfig:
     def output_dir(self) -> Path:
         if self.out_dir is not None:
             return Path(self.out_dir)
-        name = self.name or (Path(self.generations).stem if self.generations else _model_label(self.model))
+        name = self.name or (Path(self.generations).stem if self.generations else self.model.label)
         return Path(self.runs_dir) / f"audit-{name}"
-
-
-def _model_label(spec: ModelSpec) -> str:
-    return (spec.model_id or spec.name).rstrip("/").split("/")[-1]
 
 
 def generate(cfg: AuditConfig, out: Path, backend) -> tuple[list[GenerationRow], dict]:
@@ -128,7 +124,7 @@ def generate(cfg: AuditConfig, out: Path, backend) -> tuple[list[GenerationRow],
                                         images=[row[src.image_column]], gen=gen))
                 owners.append((name, str(i), pid, groups))
     model = backend.describe()
-    label = _model_label(cfg.model)
+    label = cfg.model.label
     generator = Generator(backend, batch_size=cfg.batch_size, cache_path=out / "cache.jsonl",
                           progress=cfg.progress, desc="audit")
     t0 = time.perf_counter()

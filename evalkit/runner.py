@@ -47,8 +47,7 @@ class EvalConfig:
 
 
 def default_run_name(task: str, spec: ModelSpec) -> str:
-    model = (spec.model_id or spec.name).rstrip("/").split("/")[-1]
-    return f"{task}-{model}-{'split' if spec.do_image_splitting else 'nosplit'}"
+    return f"{task}-{spec.label}-{'split' if spec.do_image_splitting else 'nosplit'}"
 
 
 def now_iso() -> str:

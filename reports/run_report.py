@@ -39,7 +39,7 @@ from evalkit.results import Results, read_run
 from evalkit.types import SampleRecord
 
 from .figures import MAX_BARS, GroupStat, group_bars, length_histogram
-from .html import fmt_bytes, fmt_duration, fmt_num, fmt_value, load_script, make_env, render_page
+from .html import fmt_bytes, fmt_duration, fmt_num, fmt_value, inline_image, load_script, make_env, render_page
 
 REPORT_FILE = "report.html"
 # A sample table beyond this many rows makes a page too heavy to open (thumbnails are
@@ -47,8 +47,6 @@ REPORT_FILE = "report.html"
 MAX_SAMPLE_ROWS = 5000
 MAX_LIST_ROWS = 1000  # errors, unscored, missing/extra ids
 FOLD_AFTER = 20  # longer error / unscored lists start collapsed
-# Only inline images may become an <img src>: anything else would be a network or file fetch.
-_DATA_URI = re.compile(r"^data:image/(png|jpeg|gif|webp);base64,[A-Za-z0-9+/=]+$")
 
 
 @dataclass
@@ -280,7 +278,7 @@ def _gold_list(gold: list[str]) -> list[str]:
 
 
 def sample_row(r: SampleRecord) -> SampleRow:
-    thumb = r.thumb if isinstance(r.thumb, str) and _DATA_URI.match(r.thumb) else None
+    thumb = inline_image(r.thumb)
     tags = [f"{axis}: {label}" for axis, labels in r.groups.items() for label in labels]
     return SampleRow(
         sample_id=str(r.sample_id), status=sample_status(r), question=r.question or "",
