@@ -30,21 +30,23 @@ def batch_size_arg(value: str):
 def add_model_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("model")
     g.add_argument("--model", default="tiny-idefics2",
-                   help="backend: tiny-idefics2 (embedded, random weights), hf (transformers)")
+                   help="backend: tiny-idefics2 (embedded, random weights), hf (transformers), "
+                        "vllm (untested: needs a GPU check)")
     g.add_argument("--model-id", help="hub id or local folder for --model hf, e.g. HuggingFaceM4/idefics2-8b")
     g.add_argument("--dtype", default="fp32", help="fp32, bf16 or fp16")
-    g.add_argument("--attn", dest="attn_implementation", help="eager, sdpa or flash_attention_2")
+    g.add_argument("--attn", dest="attn_implementation",
+                   help="eager, sdpa or flash_attention_2 (flash-attention 2 untested: needs a GPU check)")
     g.add_argument("--split-images", dest="do_image_splitting", action="store_true",
                    help="image splitting on: 4 crops + the full image (320 image tokens for idefics2-8b)")
     g.add_argument("--longest-edge", type=int, help="resize images to this longest edge (multiple of 14; 980 default)")
-    g.add_argument("--load-in-4bit", action="store_true", help="4-bit weights through bitsandbytes (CUDA)")
+    g.add_argument("--load-in-4bit", action="store_true", help="4-bit weights through bitsandbytes (CUDA; untested: needs a GPU check)")
     g.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 ...")
     g.add_argument("--prompt-style", default="instruct", help="instruct (chat template) or base (raw prompt)")
     g.add_argument("--threads", type=positive_int,
                    help="torch CPU threads (default: torch's choice); on a small CPU, fewer than the cores "
                         "leaves room for the image-decoding workers")
     g.add_argument("--tensor-parallel-size", type=positive_int, default=1,
-                   help="GPUs to shard one model over (--model vllm)")
+                   help="GPUs to shard one model over (--model vllm; untested: needs a GPU check)")
     g.add_argument("--cache-dir", type=Path, help="where the embedded tiny model is built (default ~/.cache/evalkit)")
 
 
@@ -172,7 +174,7 @@ def cmd_models(args) -> int:
 
     notes = {"tiny-idefics2": "embedded Idefics2 with random weights, built offline (pipeline check only)",
              "hf": "transformers AutoModelForImageTextToText from --model-id (hub id or local folder)",
-             "vllm": "vLLM engine for --model-id (needs vllm installed; tensor parallel)"}
+             "vllm": "vLLM engine for --model-id (needs vllm installed; tensor parallel; untested: needs a GPU check)"}
     for name in MODELS.names():
         print(f"{name:<14} {notes.get(name, '')}")
     return 0
@@ -203,7 +205,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--launcher", choices=("torchrun", "accelerate"),
                    help="data-parallel over processes started by this launcher: run as `torchrun "
                         "--nproc_per_node N -m evalkit.cli eval ... --launcher torchrun` (or `accelerate launch`); "
-                        "each rank takes every N-th request, rank 0 writes the run")
+                        "each rank takes every N-th request, rank 0 writes the run (tested: gloo on CPU; "
+                        "nccl on GPUs untested: needs a GPU check)")
     add_model_args(e)
     e.set_defaults(func=cmd_eval)
 
