@@ -39,7 +39,8 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--split-images", dest="do_image_splitting", action="store_true",
                    help="image splitting on: 4 crops + the full image (320 image tokens for idefics2-8b)")
     g.add_argument("--longest-edge", type=int, help="resize images to this longest edge (multiple of 14; 980 default)")
-    g.add_argument("--load-in-4bit", action="store_true", help="4-bit weights through bitsandbytes (CUDA; untested: needs a GPU check)")
+    g.add_argument("--load-in-4bit", action="store_true",
+                   help="4-bit weights through bitsandbytes (CUDA; untested: needs a GPU check)")
     g.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 ...")
     g.add_argument("--prompt-style", default="instruct", help="instruct (chat template) or base (raw prompt)")
     g.add_argument("--threads", type=positive_int,
