@@ -122,7 +122,7 @@ def child(argv: list[str], spans_out: Path, t_spawn: float) -> int:
     return rc
 
 
-def run(cache_dir: Path | None = None, batch_size: int = 16, n_rows: int = N_ROWS,
+def run(cache_dir: Path | None = None, batch_size: int = 8, n_rows: int = N_ROWS,
         workdir: Path | None = None) -> EvalProfile:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(workdir or tmp)
@@ -157,7 +157,7 @@ if __name__ == "__main__":
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cache-dir", type=Path)
-    ap.add_argument("--batch-size", type=int, default=16)
+    ap.add_argument("--batch-size", type=int, default=8)  # evalkit eval's default
     ap.add_argument("--rows", type=int, default=N_ROWS)
     a = ap.parse_args()
     print(json.dumps(run(a.cache_dir, a.batch_size, a.rows).__dict__, indent=2))
