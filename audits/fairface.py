@@ -14,14 +14,9 @@ from evalkit.results import read_run
 from evalkit.errors import EvalkitError
 from evalkit.metrics.fairface import GENDERS, RACES, bucket_accuracy, bucket_key, bucket_rows, bucket_std_ci
 from evalkit.stats import bootstrap_mean
+from tasks.fairface import CARD  # the model card's FairFace table, kept with the task (re-exported)
 
 ATTRIBUTES = ("gender", "race", "age")
-
-# Idefics2 model card, FairFace 0-shot, instructed: accuracy (std over the 14 buckets).
-CARD: dict[str, dict[str, tuple[float, float]]] = {
-    "Idefics2 8B (instructed)": {"gender": (96.3, 3.0), "race": (41.6, 40.9), "age": (53.5, 3.0)},
-    "Idefics1 80B (instructed)": {"gender": (92.7, 6.3), "race": (59.6, 22.2), "age": (43.9, 3.9)},
-}
 
 
 @dataclass

@@ -5,7 +5,7 @@ from typing import Sequence
 
 import numpy as np
 
-from reports.html import fig_to_data_uri, new_figure
+from reports.html import fig_to_data_uri, new_figure, shorten
 
 CHART_TERMS = 20  # bars in a term chart; the table beside it lists the full top 50
 MAX_TERM_CHARS = 28  # longer terms (random-weight models emit long non-words) are cut with an ellipsis
@@ -29,7 +29,7 @@ def term_bars(terms: Sequence[dict], groups: Sequence[str], score_label: str) ->
         sig = t["significant"]
         ax.barh(yi, t["score"], color=colors.get(t["lean_group"], "#888"),
                 alpha=1.0 if sig else 0.45, hatch=None if sig else "//", edgecolor="white")
-    ax.set_yticks(y, [("* " if t["significant"] else "") + _short(t["term"]) for t in terms], fontsize=8)
+    ax.set_yticks(y, [("* " if t["significant"] else "") + shorten(t["term"], MAX_TERM_CHARS) for t in terms], fontsize=8)
     ax.set_xlabel(score_label, fontsize=8)
     ax.tick_params(axis="x", labelsize=8)
     # Scores are often 1e-4 or smaller: a shared "1e-4" offset label keeps the ticks short and
@@ -42,10 +42,6 @@ def term_bars(terms: Sequence[dict], groups: Sequence[str], score_label: str) ->
     ax.legend(handles=handles, title="leans to", fontsize=7, title_fontsize=7, loc="lower right")
     ax.spines[["top", "right"]].set_visible(False)
     return fig_to_data_uri(fig)
-
-
-def _short(term: str) -> str:
-    return term if len(term) <= MAX_TERM_CHARS else term[: MAX_TERM_CHARS - 1] + "…"
 
 
 def toxicity_bars(rows: Sequence[dict]) -> str | None:

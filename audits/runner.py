@@ -105,13 +105,9 @@ class AuditConfig:
         if self.name is not None:
             name = check_run_name(self.name, "--name")
         else:
-            name = check_run_name(Path(self.generations).stem if self.generations else _model_label(self.model),
+            name = check_run_name(Path(self.generations).stem if self.generations else self.model.label,
                                   "the default audit name (from the file or model name; --name sets another)")
         return Path(self.runs_dir) / f"audit-{name}"
-
-
-def _model_label(spec: ModelSpec) -> str:
-    return (spec.model_id or spec.name).rstrip("/").split("/")[-1]
 
 
 def generate(cfg: AuditConfig, out: Path, backend) -> tuple[list[GenerationRow], dict]:
@@ -136,7 +132,7 @@ def generate(cfg: AuditConfig, out: Path, backend) -> tuple[list[GenerationRow],
                                         images=[row[src.image_column]], gen=gen))
                 owners.append((name, str(i), pid, groups))
     model = backend.describe()
-    label = _model_label(cfg.model)
+    label = cfg.model.label
     generator = Generator(backend, batch_size=cfg.batch_size, cache_path=out / "cache.jsonl",
                           progress=cfg.progress, desc="audit")
     t0 = time.perf_counter()

@@ -327,8 +327,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--device", default="auto")
     g.add_argument("--cache-dir", type=Path, help="where the embedded tiny model is built")
     g.add_argument("--full-size-random", action="store_true",
-                   help="the 8B shapes with random weights, built on the GPU (no download); on a machine "
-                        "without CUDA the grid runs on the tiny model instead")
+                   help="the 8B shapes with random weights, built on the GPU (no download; untested: needs a "
+                        "GPU check); on a machine without CUDA the grid runs on the tiny model instead")
     a = p.add_argument_group("grid")
     a.add_argument("--splits", type=_csv(("off", "on")), default=["off", "on"])
     a.add_argument("--dtypes", type=_csv(DTYPES), default=list(DTYPES))

@@ -21,13 +21,15 @@ def main(argv=None) -> int:
     ap.add_argument("--tfidf-docs", type=int, default=30_000)
     ap.add_argument("--tfidf-permutations", type=int, default=1000)
     ap.add_argument("--skip-tfidf", action="store_true")
+    ap.add_argument("--profile-rows", type=int, default=384,
+                    help="DocVQA rows for the whole-process profile of `evalkit eval` (0 skips it)")
     ap.add_argument("--torch-threads", type=int, default=1,
                     help="torch intra-op threads for both loops; on a 2-core CPU one thread leaves a core "
                          "for the generator's image workers (the naive loop runs no faster with two)")
     args = ap.parse_args(argv)
 
     from evalkit.models import ModelSpec, load_backend
-    from benchmarks import generator_bench, loglik_bench, resume_bench
+    from benchmarks import eval_profile, generator_bench, loglik_bench, resume_bench
 
     import os
 
@@ -48,6 +50,10 @@ def main(argv=None) -> int:
     print("resume: a run killed halfway, rerun, vs the full run ...")
     results["resume"] = asdict(resume_bench.run(backend, batch_size=args.batch_size))
     print(json.dumps(results["resume"], indent=2))
+    if args.profile_rows:
+        print(f"whole-process profile: `evalkit eval` on {args.profile_rows} DocVQA rows ...")
+        results["eval_profile"] = asdict(eval_profile.run(args.cache_dir, batch_size=8, n_rows=args.profile_rows))
+        print(json.dumps(results["eval_profile"], indent=2))
     if not args.skip_tfidf:
         from benchmarks.bench_tfidf import run as tfidf_run
         print(f"tf-idf: {args.tfidf_docs} synthetic generations, {args.tfidf_permutations} permutations ...")

@@ -30,21 +30,24 @@ def batch_size_arg(value: str):
 def add_model_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("model")
     g.add_argument("--model", default="tiny-idefics2",
-                   help="backend: tiny-idefics2 (embedded, random weights), hf (transformers)")
+                   help="backend: tiny-idefics2 (embedded, random weights), hf (transformers), "
+                        "vllm (untested: needs a GPU check)")
     g.add_argument("--model-id", help="hub id or local folder for --model hf, e.g. HuggingFaceM4/idefics2-8b")
     g.add_argument("--dtype", default="fp32", help="fp32, bf16 or fp16")
-    g.add_argument("--attn", dest="attn_implementation", help="eager, sdpa or flash_attention_2")
+    g.add_argument("--attn", dest="attn_implementation",
+                   help="eager, sdpa or flash_attention_2 (flash-attention 2 untested: needs a GPU check)")
     g.add_argument("--split-images", dest="do_image_splitting", action="store_true",
                    help="image splitting on: 4 crops + the full image (320 image tokens for idefics2-8b)")
     g.add_argument("--longest-edge", type=int, help="resize images to this longest edge (multiple of 14; 980 default)")
-    g.add_argument("--load-in-4bit", action="store_true", help="4-bit weights through bitsandbytes (CUDA)")
+    g.add_argument("--load-in-4bit", action="store_true",
+                   help="4-bit weights through bitsandbytes (CUDA; untested: needs a GPU check)")
     g.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 ...")
     g.add_argument("--prompt-style", default="instruct", help="instruct (chat template) or base (raw prompt)")
     g.add_argument("--threads", type=positive_int,
                    help="torch CPU threads (default: torch's choice); on a small CPU, fewer than the cores "
                         "leaves room for the image-decoding workers")
     g.add_argument("--tensor-parallel-size", type=positive_int, default=1,
-                   help="GPUs to shard one model over (--model vllm)")
+                   help="GPUs to shard one model over (--model vllm; untested: needs a GPU check)")
     g.add_argument("--cache-dir", type=Path, help="where the embedded tiny model is built (default ~/.cache/evalkit)")
 
 
@@ -72,6 +75,9 @@ def quiet_libraries() -> None:
 def cmd_eval(args) -> int:
     from .runner import EvalConfig, run_eval
 
+    if not args.task:
+        raise EvalkitError("the following arguments are required: --task (or `task` in the --config file)")
+
     quiet_libraries()
 
     from . import distributed
@@ -83,7 +89,8 @@ def cmd_eval(args) -> int:
             cfg = EvalConfig(task=task, model=spec_from_args(args), data=args.data, limit=args.limit,
                              batch_size=args.batch_size, run_name=_run_name_for(args.run_name, task, tasks),
                              runs_dir=args.runs_dir, cache_dir=args.cache_dir, workers=args.workers,
-                             progress=not args.no_progress, launcher=args.launcher)
+                             progress=not args.no_progress, launcher=args.launcher,
+                             config_file=str(args.config) if args.config else None)
             run_dir = run_eval(cfg)
             if run_dir is None:  # a rank other than 0: rank 0 writes and prints the run
                 continue
@@ -195,7 +202,7 @@ def cmd_models(args) -> int:
 
     notes = {"tiny-idefics2": "embedded Idefics2 with random weights, built offline (pipeline check only)",
              "hf": "transformers AutoModelForImageTextToText from --model-id (hub id or local folder)",
-             "vllm": "vLLM engine for --model-id (needs vllm installed; tensor parallel)"}
+             "vllm": "vLLM engine for --model-id (needs vllm installed; tensor parallel; untested: needs a GPU check)"}
     for name in MODELS.names():
         print(f"{name:<14} {notes.get(name, '')}")
     return 0
@@ -213,7 +220,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     e = sub.add_parser("eval", help="evaluate a model on a task (or 'all')")
-    e.add_argument("--task", required=True, help="task name (see `evalkit tasks`) or 'all'")
+    e.add_argument("--config", type=Path, help="settings from a TOML (or YAML) file: keys are these long option "
+                   "names (batch-size or batch_size); flags given here override the file")
+    e.add_argument("--task", help="task name (see `evalkit tasks`) or 'all' (required, here or in --config)")
     e.add_argument("--data", help="local dataset in the hub schema (save_to_disk folder or parquet), or 'hub'")
     e.add_argument("--limit", type=positive_int, help="only the first N samples")
     e.add_argument("--batch-size", type=batch_size_arg, default=8, help="N or 'auto' (halve on out-of-memory)")
@@ -225,7 +234,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--launcher", choices=("torchrun", "accelerate"),
                    help="data-parallel over processes started by this launcher: run as `torchrun "
                         "--nproc_per_node N -m evalkit.cli eval ... --launcher torchrun` (or `accelerate launch`); "
-                        "each rank takes every N-th request, rank 0 writes the run")
+                        "each rank takes every N-th request, rank 0 writes the run (tested: gloo on CPU; "
+                        "nccl on GPUs untested: needs a GPU check)")
     add_model_args(e)
     e.set_defaults(func=cmd_eval)
 
@@ -268,11 +278,16 @@ def _extra_commands():
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = parser.parse_args(argv)
-    if getattr(args, "threads", None):
-        import torch
-        torch.set_num_threads(args.threads)
     try:
+        if getattr(args, "config", None) is not None:
+            from . import config_file
+            args = config_file.apply(config_file.subcommand(parser, args.command),
+                                     argv[argv.index(args.command) + 1:], args, args.config)
+        if getattr(args, "threads", None):
+            import torch
+            torch.set_num_threads(args.threads)
         return args.func(args)
     except EvalkitError as e:
         print(f"evalkit: error: {e}", file=sys.stderr)

@@ -17,7 +17,7 @@ from . import distributed
 from .data import load_task_data
 from .errors import EvalkitError, SampleError
 from .generator import Generator
-from .images import decode_image, thumbnail_data_uri
+from .images import decode_image, image_key, thumbnail_data_uri
 from .models import ModelSpec, load_backend
 from .registry import TASKS
 from .results import Results, write_run
@@ -45,11 +45,11 @@ class EvalConfig:
     thumbnails: int = 300  # how many samples get an image thumbnail in the report
     report: bool = True
     launcher: str | None = None  # "torchrun" / "accelerate": data-parallel ranks, see evalkit.distributed
+    config_file: str | None = None  # the --config file these settings were read from (already applied)
 
 
 def default_run_name(task: str, spec: ModelSpec) -> str:
-    model = (spec.model_id or spec.name).rstrip("/").split("/")[-1]
-    return f"{task}-{model}-{'split' if spec.do_image_splitting else 'nosplit'}"
+    return f"{task}-{spec.label}-{'split' if spec.do_image_splitting else 'nosplit'}"
 
 
 def now_iso() -> str:
@@ -74,14 +74,22 @@ def environment() -> dict:
     return {"versions": versions, "git_commit": commit, "host": platform.node()}
 
 
-def _thumb(task: Task, row: dict) -> str | None:
+def _thumb(task: Task, row: dict, memo: dict | None = None) -> str | None:
+    """The report's thumbnail of the row's first image. With `memo` (image digest -> thumbnail),
+    an image shown by several rows (DocVQA asks ~4 questions per page) is shrunk once."""
     for col in task.image_columns:
         ref = row.get(col)
         if ref:
+            key = image_key(ref) if memo is not None else None
+            if key is not None and key in memo:
+                return memo[key]
             try:
-                return thumbnail_data_uri(decode_image(ref))
+                thumb = thumbnail_data_uri(decode_image(ref))
             except Exception:
-                return None
+                thumb = None
+            if key is not None:
+                memo[key] = thumb
+            return thumb
     return None
 
 
@@ -190,11 +198,12 @@ def _run_eval_locked(cfg: EvalConfig, ctx, run_dir: Path, backend) -> Path | Non
     by_record: dict[int, list[Response]] = {}
     for owner, resp in zip(owners, responses):
         by_record.setdefault(owner, []).append(resp)
+    thumbs: dict = {}
     for i, rec in enumerate(records):
         if rec.error is None:
             _apply_score(task, rec, rows[i], by_record.get(i, []))
         if i < cfg.thumbnails:
-            rec.thumb = _thumb(task, rows[i])
+            rec.thumb = _thumb(task, rows[i], thumbs)
 
     n = len(records)
     stats = distributed.merge_stats([s[2] for s in shards])

@@ -19,16 +19,14 @@ Numbers on the 0-100 scale show 1 decimal, per-sample scores 2, p-values 3 signi
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 from typing import Any
 
 from evalkit.compare import Comparison
 
-from .html import fig_to_data_uri, make_env, new_figure, render_page
+from .html import fig_to_data_uri, inline_image, make_env, new_figure, render_page, shorten
 
 COMPARE_HTML = "compare.html"
-_DATA_URI = re.compile(r"^data:image/(png|jpeg|gif|webp);base64,[A-Za-z0-9+/=]+$")
 COLORS = ("#4c78a8", "#f58518", "#54a24b", "#b279a2", "#e45756", "#72b7b2")
 
 
@@ -66,7 +64,7 @@ def metric_figure(comp: Comparison) -> str | None:
                       color=COLORS[i % len(COLORS)], capsize=4, markersize=6)
         left.annotate(f"{h['value']:.1f}", (h["value"], i), textcoords="offset points", xytext=(0, 7),
                       ha="center", fontsize=8)
-    left.set_yticks(range(len(labels)), [_short(x) for x in labels], fontsize=8.5)
+    left.set_yticks(range(len(labels)), [shorten(x, 34) for x in labels], fontsize=8.5)
     left.set_ylim(len(labels) - 0.5, -0.5)
     left.set_xlim(-2, 102)
     left.set_xlabel(f"{comp.metric} (0-100), whole run, 95% CI", fontsize=8.5)
@@ -90,10 +88,6 @@ def metric_figure(comp: Comparison) -> str | None:
     return fig_to_data_uri(fig)
 
 
-def _short(label: str, n: int = 34) -> str:
-    return label if len(label) <= n else label[: n - 1] + "…"
-
-
 def _all_cached(run_dir: str) -> bool:
     """True when the run answered every request from the response cache: its samples/s then
     measures the cache, not the model, and the page says so instead of showing it."""
@@ -108,7 +102,7 @@ def build_context(comp: Comparison) -> dict[str, Any]:
     changed = []
     for c in comp.changed:
         changed.append({"sample_id": c.sample_id, "question": c.question,
-                        "thumb": c.thumb if c.thumb and _DATA_URI.match(c.thumb) else None,
+                        "thumb": inline_image(c.thumb),
                         "cells": list(zip([r.label for r in comp.runs], c.predictions, c.scores, c.errors))})
     return {
         "title": f"{comp.task_title} — comparison of {len(comp.runs)} runs",

@@ -7,7 +7,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .html import fig_to_data_uri, new_figure
+from .html import fig_to_data_uri, new_figure, shorten
 
 BAR_COLOR = "#4c78a8"
 # Past this many groups a bar chart stops being readable; the table still lists them all.
@@ -26,10 +26,6 @@ class GroupStat:
     n: int
 
 
-def _short(label: str) -> str:
-    return label if len(label) <= MAX_LABEL_CHARS else label[: MAX_LABEL_CHARS - 1] + "…"
-
-
 def group_bars(groups: Sequence[GroupStat], metric: str) -> str | None:
     """Horizontal bars of a metric per group, with CI error bars, in the given order top to
     bottom. Groups without a value are left out; with more than MAX_BARS groups the ones with
@@ -43,7 +39,7 @@ def group_bars(groups: Sequence[GroupStat], metric: str) -> str | None:
     values = np.array([g.value for g in bars], dtype=float)
     lo = np.array([g.value - g.ci_low if g.ci_low is not None else 0.0 for g in bars])
     hi = np.array([g.ci_high - g.value if g.ci_high is not None else 0.0 for g in bars])
-    labels = [f"{_short(g.label)}  (n={g.n:,})" for g in bars]
+    labels = [f"{shorten(g.label, MAX_LABEL_CHARS)}  (n={g.n:,})" for g in bars]
 
     fig = new_figure(7.0, 0.9 + 0.32 * len(bars))
     ax = fig.add_subplot()

@@ -153,6 +153,20 @@ def fig_to_data_uri(fig, dpi: int = 144) -> str:
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
+def shorten(label: str, max_chars: int) -> str:
+    """A figure label cut to max_chars with an ellipsis, so long names do not squeeze the plot."""
+    return label if len(label) <= max_chars else label[: max_chars - 1] + "…"
+
+
+# Only inline images may become an <img src>: anything else would be a network or file fetch.
+_DATA_URI = re.compile(r"^data:image/(png|jpeg|gif|webp);base64,[A-Za-z0-9+/=]+$")
+
+
+def inline_image(value: Any) -> str | None:
+    """value if it is an inline base64 image (a data: URI), else None."""
+    return value if isinstance(value, str) and _DATA_URI.match(value) else None
+
+
 def load_script(name: str) -> str:
     """An inline script shipped in reports/templates (e.g. 'table_filter.js')."""
     return (TEMPLATES_DIR / name).read_text(encoding="utf-8")

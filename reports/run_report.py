@@ -45,7 +45,7 @@ from evalkit.types import SampleRecord
 from evalkit.verdict import card_verdict
 
 from .figures import MAX_BARS, GroupStat, group_bars, length_histogram
-from .html import fmt_bytes, fmt_duration, fmt_num, fmt_value, load_script, make_env, render_page
+from .html import fmt_bytes, fmt_duration, fmt_num, fmt_value, inline_image, load_script, make_env, render_page
 
 REPORT_FILE = "report.html"
 # A sample table beyond this many rows makes a page too heavy to open (thumbnails are
@@ -54,8 +54,6 @@ MAX_SAMPLE_ROWS = 5000
 MAX_LIST_ROWS = 1000  # errors, unscored, missing/extra ids
 MAX_CELL_CHARS = 2000  # a sample's prediction, question, gold answer or error, as the page shows it
 FOLD_AFTER = 20  # longer error / unscored lists start collapsed
-# Only inline images may become an <img src>: anything else would be a network or file fetch.
-_DATA_URI = re.compile(r"^data:image/(png|jpeg|gif|webp);base64,[A-Za-z0-9+/=]+$")
 
 
 @dataclass
@@ -298,7 +296,7 @@ def clip_text(text: str | None, limit: int = MAX_CELL_CHARS) -> str | None:
 
 
 def sample_row(r: SampleRecord) -> SampleRow:
-    thumb = r.thumb if isinstance(r.thumb, str) and _DATA_URI.match(r.thumb) else None
+    thumb = inline_image(r.thumb)
     tags = [f"{axis}: {label}" for axis, labels in r.groups.items() for label in labels]
     return SampleRow(
         sample_id=clip_text(str(r.sample_id)), status=sample_status(r), question=clip_text(r.question or ""),

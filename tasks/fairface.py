@@ -11,7 +11,7 @@ row index in the split, which is also what predictions files key on.
 Model card (Idefics2 8B, instructed, 0-shot): gender 96.3 (3.0), race 41.6 (40.9), age 53.5
 (3.0): accuracy, with the std of the 14 per-bucket accuracies in parentheses. The card does
 not give one number or an image-splitting row, so `reference` stays empty and the numbers are
-in `reference_note` (and, per attribute, in audits.fairface.CARD). The card does not publish
+in `CARD` below (shown through `reference_note`; the audit reads the same table). The card does not publish
 its prompt either; ours:
 
 Prompt spec (instruct template, one request per attribute, the image encoded once per request):
@@ -97,6 +97,20 @@ ATTRIBUTES = (
 )
 _BY_NAME = {a.name: a for a in ATTRIBUTES}
 
+# The model card's FairFace table (0-shot, instructed): accuracy and, in the second place, the
+# std of the 14 gender x race bucket accuracies, in percent. The one copy: the audit reads it too.
+CARD: dict[str, dict[str, tuple[float, float]]] = {
+    "Idefics2 8B (instructed)": {"gender": (96.3, 3.0), "race": (41.6, 40.9), "age": (53.5, 3.0)},
+    "Idefics1 80B (instructed)": {"gender": (92.7, 6.3), "race": (59.6, 22.2), "age": (43.9, 3.9)},
+}
+
+
+def _card_note() -> str:
+    models = "; ".join(f"{model}: " + ", ".join(f"{attr} {acc} ({std})" for attr, (acc, std) in row.items())
+                       for model, row in CARD.items())
+    return ("The card gives FairFace as accuracy (per-bucket std), not one number. " + models
+            + ". Std is over the 14 gender x race buckets. The card's prompt is unpublished, so ours may differ.")
+
 
 @TASKS.register("fairface")
 class FairFace(Task):
@@ -110,10 +124,7 @@ class FairFace(Task):
     metric = "mean_acc"
     max_new_tokens = 1  # unused: every request is a log-likelihood request
     reference = {"no_split": None, "split": None}
-    reference_note = ("The card gives FairFace as accuracy (per-bucket std), not one number. "
-                      "Idefics2 8B: gender 96.3 (3.0), race 41.6 (40.9), age 53.5 (3.0); "
-                      "Idefics1 80B instructed: 92.7 (6.3), 59.6 (22.2), 43.9 (3.9). Std is over the "
-                      "14 gender x race buckets. The card's prompt is unpublished, so ours may differ.")
+    reference_note = _card_note()
     sample_note = ("Synthetic: 36 cartoon faces drawn with PIL (tasks/samplegen/fairface.py), "
                    "labels assigned by the script to cover all 14 gender x race buckets and all 9 "
                    "age groups. They are not photographs of people and scores on them mean nothing "

@@ -41,6 +41,11 @@ class ModelSpec:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    @property
+    def label(self) -> str:
+        """The model's short name for run folders: the last part of the hub id or folder, else the backend."""
+        return (self.model_id or self.name).rstrip("/").split("/")[-1]
+
     def cache_key(self) -> str:
         """Identity of the outputs this spec produces (device excluded: same weights, same greedy text)."""
         d = self.to_dict()
