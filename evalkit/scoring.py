@@ -195,9 +195,10 @@ def score_predictions(cfg: ScoreConfig) -> Path:
     extra = sorted(k for k in preds if k not in first_row)
     _check_matching(cfg, task, records, missing, preds)
     with locked_run_dir(run_dir):
+        thumbs: dict = {}  # one thumbnail per distinct image, as in eval
         for index, (rec, row) in enumerate(zip(records, rows)):
             if index < cfg.thumbnails:
-                rec.thumb = _thumb(task, row)
+                rec.thumb = _thumb(task, row, thumbs)
         model = {"name": "predictions file", "model_id": str(cfg.predictions), "pipeline_check": False}
         timing = {"start": started, "end": now_iso()}
         return finish_run(task, records, run_dir, data_info=_data_info(task, data), model=model,
