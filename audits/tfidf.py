@@ -39,6 +39,7 @@ MODES = ("variance", "legacy")
 MIN_GROUP_DOCS = 2
 TOP_K = 50
 ALPHA = 0.05
+EVEN = "(none)"  # lean group of a term that every group uses equally often (all odds ratios equal)
 MIN_DOCS = 5  # frequency filter before testing: a term must occur in at least this many generations
 
 
@@ -282,8 +283,10 @@ def analyze_axis(fitted: Fitted | None, labels: Sequence[str | None], base: Axis
         j = col[t]
         lor = eff.log_or[:, j]
         g = int(np.argmax(lor))
+        even = bool(np.ptp(lor) < 1e-12)
         return TermRow(
-            term=str(terms[t]), score=float(score), variance=float(variance[t]), lean_group=groups[g],
+            term=str(terms[t]), score=float(score), variance=float(variance[t]),
+            lean_group=EVEN if even else groups[g],
             lean_log_or=float(lor[g]), lean_log_or_ci=[float(eff.log_or_low[g, j]), float(eff.log_or_high[g, j])],
             n_docs=int(doc_freq[t]),
             group_means={groups[i]: float(means[i, t]) for i in range(G)},
