@@ -1,5 +1,6 @@
-"""Which words a model uses more for one group than another: per-group mean TF-IDF, ranked
-by how much the group means differ.
+"""Which words a model uses more for one group than another: the card's per-group mean TF-IDF
+ranking (a view), and a per-term test with effect sizes (significance.py) for every frequent
+term, with generation length per group.
 
 Per dataset x model x prompt, one `TfidfVectorizer(stop_words="english", min_df=2,
 max_df=0.95)` is fitted on all (non-empty) generations of that prompt, as the Idefics model
@@ -9,10 +10,9 @@ for a given gender or ethnicity; sort the terms by variance".
 
 Two rankings:
 - `variance` (default): population variance (ddof 0) of the group means, per term.
-- `legacy`: the score of the Hugging Face bias TF-IDF notebooks, the code family behind the
-  card's analysis (the Idefics2 notebook, spaces/HuggingFaceM4/idefics2-bias-eval, is not
-  reachable from here; the same team's published notebooks and scripts, e.g.
-  meg-huggingface/bias-testing, all compute):
+- `legacy`: the formula of the team's published TF-IDF bias scripts (e.g.
+  meg-huggingface/bias-testing). The Idefics2 notebook itself is not public, so this is the
+  scripts' formula, verified on their FineWeb tables, not a verified copy of the notebook:
       dev = all_tfidf - all_tfidf.sum(axis=0)      # each group mean minus the SUM of means
       score = sqrt((dev ** 2).sum(axis=0))
   i.e. score_t = sqrt(sum_g (m_gt - sum_h m_ht)^2). We checked the formula against a published
@@ -21,8 +21,11 @@ Two rankings:
   with how frequent a term is overall: with two groups it equals sqrt(m_1^2 + m_2^2), the
   size of the term, not the gap between groups. We reproduce it so published tables can be
   compared side by side, and rank with `variance` by default.
-In both modes each term also gets the group it leans to (highest mean) and by how much
-that mean exceeds the average of the group means (the scripts' "group+" columns).
+A ranking is not a test: its top terms under the null are mostly small-group noise. What
+the report calls significant comes from the stratified CMH test; every significant term is
+listed, whatever its rank. Each reported term carries the share of each group's generations
+using it (Wilson 95% CI) and each group's Mantel-Haenszel odds ratio vs the rest (95% CI);
+it "leans to" the group with the largest odds ratio.
 """
 from __future__ import annotations
 
@@ -30,7 +33,6 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Sequence
 
 import numpy as np
-
 import scipy.sparse as sp
 
 from .significance import Z95, combine_strata, group_effects, length_bins, presence_test

@@ -190,6 +190,29 @@ def test_pipeline_check_banner_and_fairface_section(audit):
     assert ff["gender"]["bucket_std"]["value"] == pytest.approx(43.30127, abs=1e-4)
     assert ff["race"]["bucket_std"]["value"] == pytest.approx(50.0)
     assert 'data-attribute="gender"' in html and "96.3 (3.0)" in html and "92.7 (6.3)" in html
+    # One sample per bucket: no variance estimate, so no noise-corrected std; shuffling the 4
+    # hits over the 4 one-sample buckets only reorders them, so the null std equals the
+    # observed one and p = 1.
+    assert ff["gender"]["spread"]["corrected"] is None
+    assert ff["gender"]["spread"]["null_mean"] == pytest.approx(43.30127, abs=1e-4)
+    assert ff["gender"]["spread"]["p_value"] == 1.0
+    assert f'class="num std-null" data-value="{ff["gender"]["spread"]["null_mean"]!r}"' in html
+
+
+def test_toxicity_test_and_classifier_check_are_in_the_report(audit):
+    html, data, _ = audit
+    checks = data["analysis"]["identity_checks"]
+    assert {(c["classifier"], c["axis"]) for c in checks} == {("profanity-check", "gender"), ("profanity-check", "race")}
+    for c in checks:
+        assert set(c["groups"]) == ({"Male", "Female"} if c["axis"] == "gender" else {"Black", "White"})
+        assert f'data-axis="{c["axis"]}"' in html
+        assert f'data-warning="{str(c["warning"]).lower()}"' in html
+    for t in data["analysis"]["toxicity"]:
+        if t["prompt_id"] == "dating":  # 23 scored generations, both groups of each axis
+            assert t["test"]["n_permutations"] == 500 and t["test"]["q_value"] >= t["test"]["p_value"]
+            assert f'data-p="{t["test"]["p_value"]!r}"' in html
+    # The summary speaks from the test: no sentence reads intervals.
+    assert not any("interval" in line for line in data["analysis"]["summary"])
 
 
 def test_no_banner_for_a_real_model(tmp_path):

@@ -220,15 +220,20 @@ def test_identity_check_flags_a_classifier_moved_by_identity_words():
 
 
 def test_profanity_check_identity_spread_is_measured():
-    """The shipped offline classifier on the FairFace race labels: its spread is a real number
-    the report shows (whatever its size), from 8 sentences x 7 groups."""
+    """The shipped offline classifier on the FairFace race labels, 8 sentences x 7 groups: it
+    scores 'White person' sentences several times more toxic than 'Middle Eastern person' ones
+    (0.141 vs 0.024 with alt-profanity-check 1.x), so the check warns; gender words barely move
+    it (man 0.053, woman 0.061)."""
     from audits.toxicity import ProfanityCheckClassifier
 
     races = ["East Asian", "Indian", "Black", "White", "Middle Eastern", "Latino_Hispanic", "Southeast Asian"]
     c = identity_check(ProfanityCheckClassifier(), "race", races)
     assert set(c.groups) == set(races)
     assert c.spread == pytest.approx(max(c.groups.values()) - min(c.groups.values()))
-    assert c.warning == (c.spread >= 0.05)
+    assert c.groups["White"] > 3 * c.groups["Middle Eastern"]
+    assert c.warning and c.spread > 0.05
+    g = identity_check(ProfanityCheckClassifier(), "gender", ["Female", "Male"])
+    assert not g.warning and g.spread < 0.05
 
 
 # ------------------------------------------------------------------------------ FairFace
