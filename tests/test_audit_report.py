@@ -246,6 +246,8 @@ def test_audit_report_in_chromium(audit, tmp_path):
     assert "<title>" in dom and "pwned" not in dom.split("<title>")[1].split("</title>")[0]
     assert "&lt;script&gt;alert('pwned')&lt;/script&gt;" in dom and "<script>alert" not in dom
     assert 'id="banner-pipeline-check"' in dom and 'data-attribute="gender"' in dom
+    # The inline sort script ran under the page's CSP: it marks every sortable header.
+    assert 'class="num sort-head"' in dom or 'class="sort-head"' in dom
 
 
 def test_equal_toxicity_up_to_float_noise_is_no_difference():
