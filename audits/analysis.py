@@ -1,10 +1,9 @@
-"""The audit's analysis from generation rows alone: TF-IDF term rankings with permutation
-tests, toxicity tables, example generations, and a plain-language summary. The result is
+"""The audit's analysis from generation rows alone: TF-IDF term rankings, a stratified
+per-term test with effect sizes, generation lengths, toxicity tables with a tested group
+difference and a classifier check, example generations, and a plain-language summary. The result is
 one JSON-able AuditAnalysis (audit.json) that the HTML report renders.
 """
 from __future__ import annotations
-
-import math
 
 from dataclasses import asdict, dataclass, field
 from typing import Sequence
@@ -13,17 +12,18 @@ from .appearance import MASK_WORDS
 from .fairface import FairFaceAccuracy
 from .generations import GenerationRow
 from .prompts import PROMPT_IDS, PROMPTS
-from .tfidf import ALPHA, TOP_K, AxisAnalysis, analyze_axis, fit_tfidf
-from .toxicity import ToxicityTable, toxicity_table
+from .tfidf import ALPHA, MIN_DOCS, TOP_K, AxisAnalysis, analyze_axis, fit_tfidf, word_count
+from .toxicity import N_PERMUTATIONS, IdentityCheck, ToxicityTable, adjust_slices, identity_check, toxicity_table
 
 EXAMPLES_PER_GROUP = 2
 
 
 @dataclass
 class AnalysisOptions:
-    modes: tuple[str, ...] = ("variance",)  # add "legacy" for the notebook's ranking beside it
-    n_permutations: int = 1000
+    modes: tuple[str, ...] = ("variance",)  # add "legacy" for the published scripts' ranking beside it
+    n_permutations: int = N_PERMUTATIONS  # label shuffles of the toxicity group test
     seed: int = 0
+    min_docs: int = MIN_DOCS  # frequency filter of the term test
     alpha: float = ALPHA
     top_k: int = TOP_K
     mask_appearance: bool = False
@@ -38,6 +38,7 @@ class AuditAnalysis:
     tfidf: list[AxisAnalysis] = field(default_factory=list)
     toxicity: list[ToxicityTable] = field(default_factory=list)
     classifiers: list[dict] = field(default_factory=list)
+    identity_checks: list[IdentityCheck] = field(default_factory=list)
     examples: list[dict] = field(default_factory=list)
     fairface: FairFaceAccuracy | None = None
     summary: list[str] = field(default_factory=list)
@@ -51,6 +52,7 @@ class AuditAnalysis:
         d = dict(d)
         d["tfidf"] = [AxisAnalysis.from_dict(a) for a in d.get("tfidf", [])]
         d["toxicity"] = [ToxicityTable.from_dict(t) for t in d.get("toxicity", [])]
+        d["identity_checks"] = [IdentityCheck(**c) for c in d.get("identity_checks", [])]
         d["fairface"] = FairFaceAccuracy.from_dict(d["fairface"]) if d.get("fairface") else None
         return cls(**d)
 
@@ -94,6 +96,7 @@ def analyze(rows: Sequence[GenerationRow], *, options: AnalysisOptions | None = 
         scores[clf.name] = {t: float(p) for t, p in zip(texts, probs)}
         result.classifiers.append(clf.describe())
 
+    checks: dict[tuple[str, str], IdentityCheck] = {}
     for (dataset, model, prompt_id), srows in slices.items():
         kept = [r for r in srows if not _is_empty(r)]
         n_errors = sum(r.error is not None for r in srows)
@@ -101,20 +104,35 @@ def analyze(rows: Sequence[GenerationRow], *, options: AnalysisOptions | None = 
                               "prompt": PROMPTS.get(prompt_id, ""), "n_docs": len(srows),
                               "n_empty": len(srows) - len(kept), "n_errors": n_errors})
         fitted, note = fit_tfidf([r.generation for r in kept], mask) if kept else (None, "no terms: every generation is empty")
-        for axis in _axes(srows, dataset, opts):
+        lengths = [word_count(r.generation) for r in kept]
+        axes = _axes(srows, dataset, opts)
+        for axis in axes:
+            # The other recorded axes are strata: a term (or toxicity) tied to race is not
+            # reported for gender through an unbalanced design, and vice versa.
+            others = {o: [r.groups.get(o) for r in kept] for o in axes if o != axis}
             base = AxisAnalysis(dataset=dataset, model=model, prompt_id=prompt_id, axis=axis,
                                 mode=opts.modes[0], n_docs=len(srows), n_empty=len(srows) - len(kept))
-            by_mode = analyze_axis(fitted, [r.groups.get(axis) for r in kept], base, modes=opts.modes,
-                                   fit_note=note, top_k=opts.top_k, n_permutations=opts.n_permutations,
-                                   seed=opts.seed, alpha=opts.alpha)
+            by_mode = analyze_axis(fitted, [r.groups.get(axis) for r in kept], base, lengths=lengths,
+                                   strata=others, modes=opts.modes, fit_note=note, top_k=opts.top_k,
+                                   alpha=opts.alpha, min_docs=opts.min_docs)
             result.tfidf.extend(by_mode[m] for m in opts.modes)
             for clf in classifiers:
+                groups = sorted({str(r.groups[axis]) for r in srows if r.groups.get(axis) not in (None, "")})
+                key = (clf.name, dataset, axis)
+                if key not in checks and groups:
+                    checks[key] = identity_check(clf, axis, groups)
+                    result.identity_checks.append(checks[key])
                 probs = [None if _is_empty(r) else scores[clf.name][r.generation] for r in srows]
-                result.toxicity.append(toxicity_table(
+                tab = toxicity_table(
                     clf.name, dataset, model, prompt_id, axis, probs,
                     [r.groups.get(axis) for r in srows], [r.generation for r in srows],
-                    [r.example_id for r in srows]))
+                    [r.example_id for r in srows],
+                    strata={o: [r.groups.get(o) for r in srows] for o in axes if o != axis},
+                    n_permutations=opts.n_permutations, seed=opts.seed)
+                tab.identity = checks.get(key)
+                result.toxicity.append(tab)
             result.examples.append(_examples(dataset, model, prompt_id, axis, kept, opts.examples_per_group))
+    adjust_slices(result.toxicity, opts.alpha)
     result.summary = summarize(result)
     return result
 
@@ -132,17 +150,15 @@ def _examples(dataset, model, prompt_id, axis, kept, k) -> dict:
             "groups": dict(sorted(by_group.items()))}
 
 
-# Means of identical scores can differ in the last float digit; such gaps are not differences.
-_TOL = 1e-9
-
-
-def _ci_overlap(a: dict, b: dict) -> bool:
-    return not (a["ci_high"] < b["ci_low"] - _TOL or b["ci_high"] < a["ci_low"] - _TOL)
+def _fmt_p(p: float | None) -> str:
+    if p is None:
+        return "—"
+    return f"{p:.2g}" if p >= 1e-3 else f"{p:.1e}"
 
 
 def summarize(res: AuditAnalysis) -> list[str]:
-    """Plain-language sentences: which term differences survive the FDR correction, and
-    whether toxicity differs between groups beyond the bootstrap noise."""
+    """Plain-language sentences: which terms differ between groups after the FDR correction,
+    and, from the permutation test only, whether toxicity differs between groups."""
     out = []
     for a in res.tfidf:
         if a.mode != res.options["modes"][0]:
@@ -151,32 +167,40 @@ def summarize(res: AuditAnalysis) -> list[str]:
         if a.note:
             out.append(f"{where}: {a.note}.")
             continue
-        if not a.n_permutations:
-            out.append(f"{where}: no permutation test was run, so no difference is called significant.")
+        if a.n_tested == 0:
+            out.append(f"{where}: no term is frequent enough in every group to test "
+                       f"({a.vocab_size} terms, {a.n_frequent} in at least {a.min_docs} generations).")
             continue
+        family = f"{a.n_tested} tested of {a.vocab_size} terms, FDR q < {a.alpha}"
         if a.n_significant == 0:
-            out.append(f"{where}: no term differs between groups beyond chance "
-                       f"(0 of {a.vocab_size} terms at FDR q < {a.alpha}); the top-ranked terms "
-                       f"are consistent with noise.")
+            out.append(f"{where}: no term differs between groups beyond chance ({family}).")
             continue
-        sig = [t for t in a.terms if t.significant][:3]
-        shown = ", ".join(f"'{t.term}' (more for {t.lean_group})" for t in sig)
-        out.append(f"{where}: {a.n_significant} of {a.vocab_size} terms differ between groups "
-                   f"beyond chance (FDR q < {a.alpha})" + (f"; among the top-ranked: {shown}." if shown else "."))
+        shown = ", ".join(f"'{t.term}' (more for {t.lean_group}, odds ratio {_or(t.lean_log_or)})"
+                          for t in a.significant[:3])
+        out.append(f"{where}: {a.n_significant} terms differ between groups beyond chance ({family}); "
+                   f"strongest: {shown}.")
     for t in res.toxicity:
-        # Groups of one generation have no interval worth comparing.
         groups = [r for r in t.rows if r.group != "(all)" and r.n >= 2 and r.mean["value"] is not None]
-        if len(groups) < 2:
+        where = f"toxicity ({t.classifier}) {t.dataset} / {t.model} / {t.prompt_id} / {t.axis}"
+        if t.test is None or len(groups) < 2:
             continue
         hi = max(groups, key=lambda r: r.mean["value"])
         lo = min(groups, key=lambda r: r.mean["value"])
-        where = f"toxicity ({t.classifier}) {t.dataset} / {t.model} / {t.prompt_id} / {t.axis}"
-        if math.isclose(hi.mean["value"], lo.mean["value"], rel_tol=_TOL, abs_tol=_TOL):
-            out.append(f"{where}: mean P(toxic) is the same for every group ({hi.mean['value']:.3f}).")
-            continue
-        verdict = ("the 95% intervals overlap, so the groups are not distinguishable"
-                   if _ci_overlap(hi.mean, lo.mean) else
-                   "the 95% intervals do not overlap: a difference beyond bootstrap noise")
-        out.append(f"{where}: mean P(toxic) is highest for {hi.group} ({hi.mean['value']:.3f}) and "
-                   f"lowest for {lo.group} ({lo.mean['value']:.3f}); {verdict}.")
+        test = (f"permutation p = {_fmt_p(t.test.p_value)}, q = {_fmt_p(t.test.q_value)} over "
+                f"{sum(x.test is not None for x in res.toxicity)} slices")
+        if t.test.significant:
+            verdict = (f"mean P(toxic) differs between groups beyond chance ({test}): highest for "
+                       f"{hi.group} ({hi.mean['value']:.3f}), lowest for {lo.group} ({lo.mean['value']:.3f})")
+        else:
+            verdict = f"no difference in mean P(toxic) between groups beyond chance ({test})"
+        if t.identity is not None and t.identity.warning:
+            verdict += (f"; caution: the classifier alone scores identical sentences differently by "
+                        f"{t.axis} words (spread {t.identity.spread:.3f})")
+        out.append(f"{where}: {verdict}.")
     return out
+
+
+def _or(log_or: float) -> str:
+    import math
+
+    return f"{math.exp(log_or):.2g}" if log_or < 700 else "inf"

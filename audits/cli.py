@@ -49,6 +49,7 @@ def cmd_audit(args) -> int:
                       name=args.name, runs_dir=args.runs_dir, out_dir=args.out_dir, limit=args.limit,
                       max_new_tokens=args.max_new_tokens, batch_size=args.batch_size, toxicity=toxicity,
                       toxicity_device=args.toxicity_device, permutations=args.permutations, seed=args.seed,
+                      min_docs=args.min_docs,
                       mask_appearance=args.mask_appearance, legacy=args.legacy, fairface_run=args.fairface_run,
                       cache_dir=args.cache_dir, progress=not args.no_progress)
     cfg.group_columns = _group_columns(args.groups, cfg.datasets())
@@ -80,11 +81,17 @@ def add_parser(sub) -> None:
                    help="classifier: profanity-check (default, offline) or a transformers model id / "
                         "local folder; repeat for several; 'none' to skip")
     a.add_argument("--toxicity-device", default="cpu")
-    a.add_argument("--permutations", type=int, default=1000, help="label shuffles per term test (0 = no test)")
+    a.add_argument("--permutations", type=int, default=2000,
+                   help="label shuffles of the per-slice toxicity group test (0 = no test); the term test "
+                        "is a stratified Cochran-Mantel-Haenszel test and needs none")
+    a.add_argument("--min-docs", type=positive_int, default=5,
+                   help="term test frequency filter: a term must occur in at least this many generations")
     a.add_argument("--seed", type=int, default=0)
     a.add_argument("--mask-appearance", action="store_true",
                    help="drop gender / ethnicity / hair / skin / eye words before TF-IDF")
-    a.add_argument("--legacy", action="store_true", help="add the original notebook's ranking beside ours")
+    a.add_argument("--legacy", action="store_true",
+                   help="add the ranking formula of the team's published TF-IDF bias scripts (verified on their "
+                        "FineWeb tables; the Idefics2 notebook itself is not public) beside ours")
     a.add_argument("--fairface-run", type=Path, help="a FairFace task run folder for the accuracy section")
     a.add_argument("--no-progress", action="store_true")
     add_model_args(a)

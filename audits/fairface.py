@@ -3,7 +3,9 @@
 bucket, with the spread across the 14 buckets that the model card reports.
 
 Per-sample hits come from the task's records (extras["<attr>_correct"], groups gender/race);
-the statistics are evalkit.metrics.fairface's (std = numpy population std, in percent).
+the statistics are evalkit.metrics.fairface's (std = numpy population std, in percent, as on
+the card), with a noise-corrected std and the std expected with no disparity beside it:
+sampling noise alone gives about 2.5 points at 50 images per bucket.
 """
 from __future__ import annotations
 
@@ -12,7 +14,8 @@ from pathlib import Path
 
 from evalkit.results import read_run
 from evalkit.errors import EvalkitError
-from evalkit.metrics.fairface import GENDERS, RACES, bucket_accuracy, bucket_key, bucket_rows, bucket_std_ci
+from evalkit.metrics.fairface import (GENDERS, RACES, bucket_accuracy, bucket_key, bucket_rows, bucket_spread,
+                                      bucket_std_ci)
 from evalkit.stats import bootstrap_mean
 from tasks.fairface import CARD  # the model card's FairFace table, kept with the task (re-exported)
 
@@ -25,6 +28,8 @@ class AttributeAccuracy:
     accuracy: dict  # MetricValue dict, 0-100
     bucket_std: dict  # MetricValue dict: std (ddof 0) of bucket accuracies, percent; n = buckets
     buckets: dict[str, float]  # "Male / Black" -> accuracy 0-100
+    spread: dict = field(default_factory=dict)  # BucketSpread: noise-corrected std, no-disparity null
+    bucket_n: dict[str, int] = field(default_factory=dict)  # samples per bucket
 
 
 @dataclass
@@ -64,8 +69,12 @@ def fairface_accuracy(run_dir: Path | str) -> FairFaceAccuracy:
     for attr in ATTRIBUTES:
         hits = [r.extras[f"{attr}_correct"] for r in ok if r.extras.get(f"{attr}_correct") is not None]
         rows = bucket_rows(ok, attr)
+        sizes: dict[str, int] = {}
+        for g, r, _ in rows:
+            sizes[bucket_key(g, r)] = sizes.get(bucket_key(g, r), 0) + 1
         out.attributes.append(AttributeAccuracy(
             attribute=attr, accuracy=bootstrap_mean(hits).to_dict(),
             bucket_std=bucket_std_ci(rows).to_dict(),
-            buckets={k: v * 100.0 for k, v in bucket_accuracy(rows).items()}))
+            buckets={k: v * 100.0 for k, v in bucket_accuracy(rows).items()},
+            spread=asdict(bucket_spread(rows)), bucket_n=sizes))
     return out

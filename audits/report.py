@@ -19,8 +19,9 @@ from .analysis import AuditAnalysis
 from .figures import bucket_heatmaps, term_bars, toxicity_bars
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
-MODE_LABELS = {"variance": "variance of group means (ddof 0)",
-               "legacy": "legacy notebook score sqrt(sum_g (m_g - sum_h m_h)^2)"}
+MODE_LABELS = {"variance": "variance of group mean TF-IDF (ddof 0)",
+               "legacy": "legacy score of the team's published TF-IDF bias scripts, sqrt(sum_g (m_g - sum_h m_h)^2)"}
+SORT_SCRIPT = TEMPLATES / "table_sort.js"
 
 
 def fmt_sig(x: Any, digits: int = 4) -> str:
@@ -39,6 +40,24 @@ def fmt_sci(x: Any, digits: int = 3) -> str:
         return "0"
     mantissa, exp = f"{x:.{digits - 1}e}".split("e")
     return f"{mantissa}e{int(exp)}"
+
+
+def fmt_p(x: Any) -> str:
+    """p- and q-values: two significant digits, scientific below 0.001; missing -> em dash."""
+    if not isinstance(x, (int, float)) or isinstance(x, bool) or not math.isfinite(x):
+        return "—"
+    if x == 0:
+        return "<1e-300"
+    return f"{x:.2g}" if x >= 1e-3 else fmt_sci(x, 2)
+
+
+def fmt_or(log_or: Any) -> str:
+    """An odds ratio from its log: 2.4, 0.31, 1.2e+3."""
+    if not isinstance(log_or, (int, float)) or isinstance(log_or, bool) or not math.isfinite(log_or):
+        return "—"
+    if log_or > 700:
+        return "inf"
+    return f"{math.exp(log_or):.2g}"
 
 
 def exact(x: Any) -> str:
@@ -95,5 +114,6 @@ def build_context(analysis: AuditAnalysis, meta: dict) -> dict:
 
 def render_report(analysis: AuditAnalysis, meta: dict, out_path: Path) -> Path:
     env = make_env([TEMPLATES])
-    env.filters.update(fmt_sig=fmt_sig, fmt_sci=fmt_sci, exact=exact)
-    return render_page(env, "audit.html.j2", Path(out_path), **build_context(analysis, meta))
+    env.filters.update(fmt_sig=fmt_sig, fmt_sci=fmt_sci, exact=exact, fmt_p=fmt_p, fmt_or=fmt_or)
+    return render_page(env, "audit.html.j2", Path(out_path), scripts=[SORT_SCRIPT.read_text(encoding="utf-8")],
+                       **build_context(analysis, meta))

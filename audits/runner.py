@@ -19,10 +19,15 @@ AuditConfig fields:
   batch_size         generator batch size (int or "auto")
   toxicity           classifiers: "profanity-check" (offline default) and/or transformers
                      model ids / local paths (e.g. citizenlab/distilbert-base-multilingual-cased-toxicity)
-  permutations       label permutations per term test (default 1000; 0 = no test)
+  permutations       label shuffles of the toxicity group test (default 2000; 0 = no test);
+                     the term test is a stratified CMH test and needs none
   seed               permutation seed
+  min_docs           frequency filter of the term test: a term must occur in this many
+                     generations (label-independent; default 5)
   mask_appearance    drop appearance words (audits.appearance.MASK_WORDS) before TF-IDF
-  legacy             add the original notebook's ranking beside the corrected one
+  legacy             add the ranking formula of the team's published TF-IDF bias scripts
+                     (verified on their FineWeb tables; the Idefics2 notebook is not public)
+                     beside the corrected one
   fairface_run       a FairFace task run folder (runs/<run>) for the accuracy section; when the
                      audit generates and covers FairFace, it runs the classification itself
                      (into <output>/fairface-classification/)
@@ -51,7 +56,8 @@ from .generations import GenerationRow, load_generations, write_jsonl
 from .prompts import MAX_NEW_TOKENS, PROMPT_IDS, PROMPTS
 from .report import render_report
 from .sources import SOURCES, get_source, label_decoder, load_source_rows
-from .toxicity import DEFAULT_CLASSIFIER, make_classifier
+from .tfidf import MIN_DOCS
+from .toxicity import DEFAULT_CLASSIFIER, N_PERMUTATIONS, make_classifier
 
 DATASET_CHOICES = ("fairface", "stable-bias", "both")
 PIPELINE_CHECK_MODELS = ("tiny-idefics2",)
@@ -74,8 +80,9 @@ class AuditConfig:
     batch_size: int | str = 8
     toxicity: list[str] = field(default_factory=lambda: [DEFAULT_CLASSIFIER])
     toxicity_device: str = "cpu"
-    permutations: int = 1000
+    permutations: int = N_PERMUTATIONS
     seed: int = 0
+    min_docs: int = MIN_DOCS
     mask_appearance: bool = False
     legacy: bool = False
     fairface_run: Path | None = None
@@ -92,7 +99,9 @@ class AuditConfig:
         self.datasets()
         self.output_dir()  # a bad --name is refused before any work
         if self.permutations < 0:
-            raise EvalkitError(f"permutations {self.permutations}: use 0 (no test) or a positive number")
+            raise EvalkitError(f"permutations {self.permutations}: use 0 (no toxicity test) or a positive number")
+        if self.min_docs < 1:
+            raise EvalkitError(f"min_docs {self.min_docs}: use a positive number of generations (default {MIN_DOCS})")
         if self.max_new_tokens < 1:
             raise EvalkitError(f"max_new_tokens {self.max_new_tokens}: use a positive number "
                                f"({MAX_NEW_TOKENS} as in the card)")
@@ -197,7 +206,7 @@ def _run_locked(cfg: AuditConfig, out: Path, rows, fairface, classifiers, wanted
             fairface = fairface_accuracy(classify_fairface(cfg, out, backend))
 
     modes = ("variance", "legacy") if cfg.legacy else ("variance",)
-    opts = AnalysisOptions(modes=modes, n_permutations=cfg.permutations, seed=cfg.seed,
+    opts = AnalysisOptions(modes=modes, n_permutations=cfg.permutations, seed=cfg.seed, min_docs=cfg.min_docs,
                            mask_appearance=cfg.mask_appearance, group_columns=cfg.group_columns)
     analysis = analyze(rows, options=opts, classifiers=classifiers, fairface=fairface)
     meta = _meta(cfg, info, rows, started, time.perf_counter() - t0)

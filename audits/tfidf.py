@@ -1,5 +1,6 @@
-"""Which words a model uses more for one group than another: per-group mean TF-IDF, ranked
-by how much the group means differ.
+"""Which words a model uses more for one group than another: the card's per-group mean TF-IDF
+ranking (a view), and a per-term test with effect sizes (significance.py) for every frequent
+term, with generation length per group.
 
 Per dataset x model x prompt, one `TfidfVectorizer(stop_words="english", min_df=2,
 max_df=0.95)` is fitted on all (non-empty) generations of that prompt, as the Idefics model
@@ -9,10 +10,9 @@ for a given gender or ethnicity; sort the terms by variance".
 
 Two rankings:
 - `variance` (default): population variance (ddof 0) of the group means, per term.
-- `legacy`: the score of the Hugging Face bias TF-IDF notebooks, the code family behind the
-  card's analysis (the Idefics2 notebook, spaces/HuggingFaceM4/idefics2-bias-eval, is not
-  reachable from here; the same team's published notebooks and scripts, e.g.
-  meg-huggingface/bias-testing, all compute):
+- `legacy`: the formula of the team's published TF-IDF bias scripts (e.g.
+  meg-huggingface/bias-testing). The Idefics2 notebook itself is not public, so this is the
+  scripts' formula, verified on their FineWeb tables, not a verified copy of the notebook:
       dev = all_tfidf - all_tfidf.sum(axis=0)      # each group mean minus the SUM of means
       score = sqrt((dev ** 2).sum(axis=0))
   i.e. score_t = sqrt(sum_g (m_gt - sum_h m_ht)^2). We checked the formula against a published
@@ -21,8 +21,11 @@ Two rankings:
   with how frequent a term is overall: with two groups it equals sqrt(m_1^2 + m_2^2), the
   size of the term, not the gap between groups. We reproduce it so published tables can be
   compared side by side, and rank with `variance` by default.
-In both modes each term also gets the group it leans to (highest mean) and by how much
-that mean exceeds the average of the group means (the scripts' "group+" columns).
+A ranking is not a test: its top terms under the null are mostly small-group noise. What
+the report calls significant comes from the stratified CMH test; every significant term is
+listed, whatever its rank. Each reported term carries the share of each group's generations
+using it (Wilson 95% CI) and each group's Mantel-Haenszel odds ratio vs the rest (95% CI);
+it "leans to" the group with the largest odds ratio.
 """
 from __future__ import annotations
 
@@ -30,14 +33,16 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Sequence
 
 import numpy as np
+import scipy.sparse as sp
 
-from .significance import bh_qvalues, group_means, group_variance, permutation_test
+from .significance import Z95, combine_strata, group_effects, length_bins, presence_test
 
 MODES = ("variance", "legacy")
 MIN_GROUP_DOCS = 2
 TOP_K = 50
 ALPHA = 0.05
-EVEN = "(none)"  # lean group of a term whose group means are all equal
+EVEN = "(none)"  # lean group of a term that every group uses equally often (all odds ratios equal)
+MIN_DOCS = 5  # frequency filter before testing: a term must occur in at least this many generations
 
 
 @dataclass
@@ -79,10 +84,19 @@ def _no_terms_note(sklearn_message: str, n_docs: int) -> str:
     return f"no terms: {why} ({n_docs} generation{'s' if n_docs != 1 else ''})"
 
 
+def group_means(X, codes: np.ndarray, n_groups: int) -> np.ndarray:
+    """(G, V) mean TF-IDF vector of each group's documents (rows of X)."""
+    codes = np.asarray(codes, dtype=np.int64)
+    n = len(codes)
+    M = sp.csr_matrix((np.ones(n), (codes, np.arange(n))), shape=(n_groups, n))
+    sizes = np.bincount(codes, minlength=n_groups).astype(float)
+    return np.asarray((M @ X).todense()) / sizes[:, None]
+
+
 def rank_scores(means: np.ndarray, mode: str) -> np.ndarray:
     """Per-term ranking score from (G, V) group means."""
     if mode == "variance":
-        return group_variance(means)
+        return means.var(axis=0)
     if mode == "legacy":
         dev = means - means.sum(axis=0, keepdims=True)
         return np.sqrt((dev * dev).sum(axis=0))
@@ -93,18 +107,34 @@ def rank_scores(means: np.ndarray, mode: str) -> np.ndarray:
 class TermRow:
     term: str
     score: float  # the ranking score of the analysis' mode
-    variance: float  # population variance of group means (the tested statistic)
-    lean_group: str
-    lean_by: float  # lean group's mean minus the average of the group means
-    group_means: dict[str, float]
+    variance: float  # population variance of the group mean TF-IDF
+    lean_group: str  # the group with the largest log-odds ratio vs the rest
+    lean_log_or: float  # that group's stratified log-odds ratio of using the term vs the rest
+    lean_log_or_ci: list[float]  # its 95% interval
+    n_docs: int  # generations (of the compared groups) using the term
+    group_means: dict[str, float]  # mean TF-IDF per group (the card's quantity)
+    shares: dict[str, float]  # share of each group's generations using the term (0-1)
+    share_ci: dict[str, list[float]]  # Wilson 95% interval per group
+    log_or: dict[str, list[float]]  # per group: [log-odds ratio vs the rest, ci low, ci high]
+    tested: bool  # frequent enough to test (label-independent filter + Mantel-Fleiss rule)
     p_value: float | None
     q_value: float | None
     significant: bool
 
 
 @dataclass
+class LengthRow:
+    group: str
+    n: int
+    mean: float  # words per generation
+    ci_low: float  # 95% normal interval of the mean
+    ci_high: float
+    median: float
+
+
+@dataclass
 class AxisAnalysis:
-    """The term ranking for one dataset x model x prompt x group axis, with its exclusions."""
+    """The term analysis for one dataset x model x prompt x group axis, with its exclusions."""
 
     dataset: str
     model: str
@@ -119,11 +149,17 @@ class AxisAnalysis:
     small_groups: dict[str, int] = field(default_factory=dict)  # groups under MIN_GROUP_DOCS docs, excluded
     n_used: int = 0
     vocab_size: int = 0
-    n_permutations: int = 0
-    seed: int = 0
+    min_docs: int = 0  # frequency filter: a term must be in at least this many generations
+    n_frequent: int = 0  # terms passing the frequency filter
+    n_tested: int = 0  # of those, terms passing the Mantel-Fleiss rule: the BH family
+    strata: list[str] = field(default_factory=list)  # what the test is stratified by
+    n_strata: int = 0  # strata holding two or more groups
+    df: int = 0
     alpha: float = ALPHA
-    n_significant: int = 0  # over the whole vocabulary, q < alpha
-    terms: list[TermRow] = field(default_factory=list)  # top-k by score
+    n_significant: int = 0  # tested terms with q < alpha
+    terms: list[TermRow] = field(default_factory=list)  # top-k by score (the card's view)
+    significant: list[TermRow] = field(default_factory=list)  # every significant term, by q
+    lengths: list[LengthRow] = field(default_factory=list)  # words per generation by group
     note: str | None = None  # why there are no terms, when there are none
 
     def to_dict(self) -> dict:
@@ -133,19 +169,47 @@ class AxisAnalysis:
     def from_dict(cls, d: dict) -> "AxisAnalysis":
         d = dict(d)
         d["terms"] = [TermRow(**t) for t in d.get("terms", [])]
+        d["significant"] = [TermRow(**t) for t in d.get("significant", [])]
+        d["lengths"] = [LengthRow(**r) for r in d.get("lengths", [])]
         return cls(**d)
 
 
-def analyze_axis(fitted: Fitted | None, labels: Sequence[str | None], base: AxisAnalysis, *,
-                 modes: Sequence[str] = ("variance",), fit_note: str | None = None, top_k: int = TOP_K,
-                 n_permutations: int = 1000, seed: int = 0, alpha: float = ALPHA) -> dict[str, AxisAnalysis]:
-    """Rank terms for one axis, once per ranking mode (the permutation test runs once).
+def word_count(text: str) -> int:
+    """Generation length in words (whitespace-separated tokens)."""
+    return len(text.split())
 
-    `fitted` holds the prompt's non-empty documents and `labels` their group on this axis
-    (None = unlabeled); `base` carries the identity fields and n_docs / n_empty. Groups with
-    fewer than MIN_GROUP_DOCS documents are excluded and listed in `small_groups`.
+
+def length_rows(lengths: np.ndarray, codes: np.ndarray, groups: Sequence[str]) -> list[LengthRow]:
+    out = []
+    for i, g in enumerate(groups):
+        v = lengths[codes == i].astype(float)
+        n = len(v)
+        mean = float(v.mean())
+        half = float(Z95 * v.std(ddof=1) / np.sqrt(n)) if n > 1 else 0.0
+        out.append(LengthRow(group=g, n=n, mean=mean, ci_low=mean - half, ci_high=mean + half,
+                             median=float(np.median(v))))
+    return out
+
+
+def _codes(labels: Sequence[str | None]) -> np.ndarray:
+    """Integer code per document of an other axis (None / unlabeled is its own level)."""
+    names = {}
+    return np.array([names.setdefault(lab, len(names)) for lab in labels], dtype=np.int64)
+
+
+def analyze_axis(fitted: Fitted | None, labels: Sequence[str | None], base: AxisAnalysis, *,
+                 lengths: Sequence[int] | None = None, strata: dict[str, Sequence[str | None]] | None = None,
+                 modes: Sequence[str] = ("variance",), fit_note: str | None = None, top_k: int = TOP_K,
+                 alpha: float = ALPHA, min_docs: int = MIN_DOCS, test: bool = True) -> dict[str, AxisAnalysis]:
+    """Rank terms for one axis once per ranking mode, and test every frequent term (once).
+
+    `fitted` holds the prompt's non-empty documents, `labels` their group on this axis (None =
+    unlabeled), `lengths` their length in words (None: counted from nothing, so unstratified by
+    length) and `strata` the other recorded axes' labels to stratify by. `base` carries the
+    identity fields and n_docs / n_empty. Groups with fewer than MIN_GROUP_DOCS documents are
+    excluded and listed in `small_groups`.
     """
-    res = replace(base, n_permutations=n_permutations, seed=seed, alpha=alpha)
+    res = replace(base, alpha=alpha, min_docs=min_docs)
     labels = [None if (lab is None or str(lab).strip() == "") else str(lab) for lab in labels]
     res.n_unlabeled = sum(lab is None for lab in labels)
     counts: dict[str, int] = {}
@@ -170,31 +234,75 @@ def analyze_axis(fitted: Fitted | None, labels: Sequence[str | None], base: Axis
     index = {g: i for i, g in enumerate(groups)}
     rows = np.array([i for i, lab in enumerate(labels) if lab in index], dtype=np.int64)
     codes = np.array([index[labels[i]] for i in rows], dtype=np.int64)
+    G = len(groups)
     X = fitted.X[rows]
-    means = group_means(X, codes, len(groups))
-    variance = group_variance(means)
-    p = q = None
-    if n_permutations > 0:
-        p = permutation_test(X, codes, n_permutations=n_permutations, seed=seed).p_values
-        q = bh_qvalues(p)
-        res.n_significant = int((q < alpha).sum())
+    P = X.copy()
+    P.data = np.ones_like(P.data)  # presence: the term occurs in the generation
+    doc_freq = np.asarray(P.sum(axis=0)).ravel().astype(np.int64)
+    lens = None if lengths is None else np.asarray(lengths, dtype=float)[rows]
+    if lens is not None:
+        res.lengths = length_rows(lens, codes, groups)
+
+    # Strata: length bins (quantiles over all compared documents, before labels are used) and
+    # each other recorded axis.
+    keys, names = [np.zeros(len(rows), dtype=np.int64)], []
+    if lens is not None:
+        keys.append(length_bins(lens))
+        names.append(f"length ({int(keys[-1].max()) + 1} quantile bins of words per generation)")
+    for other, other_labels in (strata or {}).items():
+        keys.append(_codes([other_labels[i] for i in rows]))
+        names.append(other)
+    stratum = combine_strata(*keys)
+    res.strata = names
+
+    frequent = np.nonzero(doc_freq >= min_docs)[0]
+    res.n_frequent = int(len(frequent))
+    p_all = np.full(len(fitted.terms), np.nan)
+    q_all = np.full(len(fitted.terms), np.nan)
+    if test and len(frequent):
+        t = presence_test(P[:, frequent], codes, stratum, G)
+        p_all[frequent], q_all[frequent] = t.p_values, t.q_values
+        res.n_tested, res.n_strata, res.df = int(t.tested.sum()), t.n_strata, t.df
+    significant = np.nonzero(q_all < alpha)[0]
+    res.n_significant = int(len(significant))
+
+    means = group_means(X, codes, G)
+    variance = means.var(axis=0)
     terms = np.array(fitted.terms, dtype=object)
-    avg = means.mean(axis=0)
     out = {}
+    ranked = {}
     for mode in modes:
         scores = variance if mode == "variance" else rank_scores(means, mode)
         # Highest score first; ties broken alphabetically so the table is reproducible.
-        order = np.lexsort((terms, -scores))[:top_k]
-        rows_out = []
-        for t in order:
-            g = int(np.argmax(means[:, t]))
-            even = bool(np.all(means[:, t] == means[0, t]))
-            rows_out.append(TermRow(
-                term=str(terms[t]), score=float(scores[t]), variance=float(variance[t]),
-                lean_group=EVEN if even else groups[g], lean_by=float(means[g, t] - avg[t]),
-                group_means={groups[i]: float(means[i, t]) for i in range(len(groups))},
-                p_value=None if p is None else float(p[t]),
-                q_value=None if q is None else float(q[t]),
-                significant=bool(q is not None and q[t] < alpha)))
-        out[mode] = replace(res, mode=mode, terms=rows_out)
+        ranked[mode] = (scores, np.lexsort((terms, -scores))[:top_k])
+    # Significant terms by q, then by the size of the effect (p underflows to 0 alike).
+    sig_order = significant[np.lexsort((terms[significant], q_all[significant]))]
+    wanted = np.unique(np.concatenate([o for _, o in ranked.values()] + [sig_order]))
+    eff = group_effects(P, codes, stratum, G, wanted)
+    col = {int(t): j for j, t in enumerate(wanted)}
+
+    def row(t: int, score: float) -> TermRow:
+        j = col[t]
+        lor = eff.log_or[:, j]
+        g = int(np.argmax(lor))
+        even = bool(np.ptp(lor) < 1e-12)
+        return TermRow(
+            term=str(terms[t]), score=float(score), variance=float(variance[t]),
+            lean_group=EVEN if even else groups[g],
+            lean_log_or=float(lor[g]), lean_log_or_ci=[float(eff.log_or_low[g, j]), float(eff.log_or_high[g, j])],
+            n_docs=int(doc_freq[t]),
+            group_means={groups[i]: float(means[i, t]) for i in range(G)},
+            shares={groups[i]: float(eff.share[i, j]) for i in range(G)},
+            share_ci={groups[i]: [float(eff.share_low[i, j]), float(eff.share_high[i, j])] for i in range(G)},
+            log_or={groups[i]: [float(lor[i]), float(eff.log_or_low[i, j]), float(eff.log_or_high[i, j])]
+                    for i in range(G)},
+            tested=bool(np.isfinite(p_all[t])),
+            p_value=None if not np.isfinite(p_all[t]) else float(p_all[t]),
+            q_value=None if not np.isfinite(q_all[t]) else float(q_all[t]),
+            significant=bool(q_all[t] < alpha))
+
+    sig_rows = [row(int(t), variance[t]) for t in sig_order]
+    for mode in modes:
+        scores, order = ranked[mode]
+        out[mode] = replace(res, mode=mode, terms=[row(int(t), scores[t]) for t in order], significant=sig_rows)
     return out

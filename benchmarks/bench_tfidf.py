@@ -1,13 +1,15 @@
-"""Time the audit's TF-IDF analysis at the original study's scale (a benchmark, not a test).
+"""Time the audit's term analysis at the original study's scale (a benchmark, not a test).
 
-Target (the audit issue): 30,000 documents of about 300 words, 1,000 label permutations,
-under 2 minutes on 2 CPU cores, for the fit plus one axis' ranking and permutation test.
+Target (the audit issue): 30,000 documents of about 300 words, under 2 minutes on 2 CPU cores
+for the fit plus one axis' ranking, stratified CMH test of every frequent term, effect sizes
+and toxicity-style permutation test; reported per stage.
 
 The corpus is synthetic and deterministic: Zipf-distributed pseudo-words over a 20,000-word
-vocabulary, so the document-term matrix has the sparsity of real prose. Two axes are timed:
-2 groups (gender) and 7 groups (FairFace race).
+vocabulary, so the document-term matrix has the sparsity of real prose. Two axes are timed,
+each stratified by length bins and by the other axis as in the audit: 2 groups (gender, 70/30)
+and 7 groups (FairFace race, 30% down to 5%).
 
-    .venv/bin/python benchmarks/bench_tfidf.py [--docs 30000] [--words 300] [--permutations 1000]
+    .venv/bin/python benchmarks/bench_tfidf.py [--docs 30000] [--words 300] [--permutations 2000]
 """
 from __future__ import annotations
 
@@ -21,7 +23,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from audits.tfidf import AxisAnalysis, analyze_axis, fit_tfidf  # noqa: E402
+from audits.significance import combine_strata, length_bins, presence_test  # noqa: E402
+from audits.tfidf import MIN_DOCS, AxisAnalysis, analyze_axis, fit_tfidf, word_count  # noqa: E402
+from audits.toxicity import group_test  # noqa: E402
 
 
 def synthetic_corpus(n_docs: int, n_words: int, vocab: int = 20_000, seed: int = 0) -> list[str]:
@@ -39,8 +43,10 @@ def synthetic_corpus(n_docs: int, n_words: int, vocab: int = 20_000, seed: int =
     return out
 
 
-def run(n_docs: int = 30_000, n_words: int = 300, n_permutations: int = 1000) -> dict:
-    """Fit on a synthetic corpus, then rank and permutation-test one 2-group and one 7-group axis."""
+def run(n_docs: int = 30_000, n_words: int = 300, n_permutations: int = 2000) -> dict:
+    """Fit on a synthetic corpus, then analyse one 2-group and one 7-group axis, stage by stage:
+    length strata, the CMH test over all frequent terms, the whole analyze_axis (ranking, test,
+    effect sizes of the reported terms) and the toxicity group test with `n_permutations`."""
     t0 = time.perf_counter()
     texts = synthetic_corpus(n_docs, n_words)
     t_corpus = time.perf_counter() - t0
@@ -50,19 +56,40 @@ def run(n_docs: int = 30_000, n_words: int = 300, n_permutations: int = 1000) ->
     t_fit = time.perf_counter() - t0
     assert fitted is not None, note
     rng = np.random.default_rng(1)
-    timings = {"docs": n_docs, "words_per_doc": n_words, "permutations": n_permutations,
+    gender = np.where(rng.random(n_docs) < 0.3, "F", "M")
+    race = rng.choice([f"r{i}" for i in range(7)], size=n_docs, p=[0.30, 0.20, 0.15, 0.12, 0.10, 0.08, 0.05])
+    lengths = np.array([word_count(t) for t in texts])
+    timings = {"docs": n_docs, "words_per_doc": n_words, "toxicity_permutations": n_permutations,
                "vocab": len(fitted.terms), "nnz": int(fitted.X.nnz),
                "corpus_s": round(t_corpus, 2), "fit_s": round(t_fit, 2)}
-    for axis, n_groups in (("gender", 2), ("race", 7)):
-        labels = [f"g{k}" for k in rng.integers(0, n_groups, size=n_docs)]
+    tox = rng.beta(1, 20, n_docs)
+    for axis, labels, other in (("gender", gender, race), ("race", race, gender)):
+        G = len(set(labels))
+        key = f"{axis}_{G}groups"
+        names = sorted(set(labels))
+        codes = np.array([names.index(x) for x in labels])
+        P = fitted.X.copy()
+        P.data[:] = 1.0
+        t0 = time.perf_counter()
+        strata = combine_strata(length_bins(lengths), np.unique(other, return_inverse=True)[1])
+        frequent = np.nonzero(np.asarray(P.sum(axis=0)).ravel() >= MIN_DOCS)[0]
+        timings[f"{key}_strata_s"] = round(time.perf_counter() - t0, 2)
+        t0 = time.perf_counter()
+        test = presence_test(P[:, frequent], codes, strata, G)
+        timings[f"{key}_cmh_test_s"] = round(time.perf_counter() - t0, 2)
+        timings[f"{key}_tested_terms"] = int(test.tested.sum())
         base = AxisAnalysis(dataset="synthetic", model="none", prompt_id="resume", axis=axis,
                             mode="variance", n_docs=n_docs)
         t0 = time.perf_counter()
-        res = analyze_axis(fitted, labels, base, n_permutations=n_permutations)["variance"]
+        res = analyze_axis(fitted, list(labels), base, lengths=lengths, strata={"other": list(other)},
+                           modes=("variance", "legacy"))["variance"]
         dt = time.perf_counter() - t0
-        timings[f"{axis}_{n_groups}groups_s"] = round(dt, 2)
-        timings[f"{axis}_fit_plus_axis_s"] = round(t_fit + dt, 2)
-        timings[f"{axis}_significant_terms"] = res.n_significant  # labels are random: expect ~0
+        timings[f"{key}_analyze_axis_s"] = round(dt, 2)
+        timings[f"{key}_fit_plus_axis_s"] = round(t_fit + dt, 2)
+        timings[f"{key}_significant_terms"] = res.n_significant  # labels are random: expect ~0
+        t0 = time.perf_counter()
+        group_test(tox, codes, np.unique(other, return_inverse=True)[1], n_permutations=n_permutations)
+        timings[f"{key}_toxicity_test_s"] = round(time.perf_counter() - t0, 2)
     return timings
 
 
@@ -70,7 +97,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--docs", type=int, default=30_000)
     ap.add_argument("--words", type=int, default=300)
-    ap.add_argument("--permutations", type=int, default=1000)
+    ap.add_argument("--permutations", type=int, default=2000, help="toxicity group test shuffles")
     ap.add_argument("--out", type=Path, default=None, help="write the timings as JSON here")
     args = ap.parse_args()
     timings = run(args.docs, args.words, args.permutations)

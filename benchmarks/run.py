@@ -19,7 +19,7 @@ def main(argv=None) -> int:
     ap.add_argument("--batch-size", type=int, default=16)
     ap.add_argument("--cache-dir", type=Path, help="where the tiny model is built")
     ap.add_argument("--tfidf-docs", type=int, default=30_000)
-    ap.add_argument("--tfidf-permutations", type=int, default=1000)
+    ap.add_argument("--tfidf-permutations", type=int, default=2000, help="toxicity group test shuffles")
     ap.add_argument("--skip-tfidf", action="store_true")
     ap.add_argument("--profile-rows", type=int, default=384,
                     help="DocVQA rows for the whole-process profile of `evalkit eval` (0 skips it)")
@@ -56,7 +56,7 @@ def main(argv=None) -> int:
         print(json.dumps(results["eval_profile"], indent=2))
     if not args.skip_tfidf:
         from benchmarks.bench_tfidf import run as tfidf_run
-        print(f"tf-idf: {args.tfidf_docs} synthetic generations, {args.tfidf_permutations} permutations ...")
+        print(f"audit terms: {args.tfidf_docs} synthetic generations (TF-IDF, stratified CMH test, effects; toxicity test with {args.tfidf_permutations} shuffles) ...")
         results["tfidf"] = tfidf_run(args.tfidf_docs, 300, args.tfidf_permutations)
         print(json.dumps(results["tfidf"], indent=2))
 

@@ -37,13 +37,14 @@ def synthetic_generations(model="tiny-idefics2"):
 
 
 class Cells(HTMLParser):
-    """Collects term tables: {(section id): [{term, significant, values{class: data-value}, means{group: v}}]}
-    plus every text node, and the ids of elements."""
+    """Collects term tables: {(section id): [{term, significant, values{class: data-value},
+    shares{group: v}, means{group: v}}]} for the top-term table (`sections`) and the table of
+    all significant terms (`sig_sections`), plus every text node, and the ids of elements."""
 
     def __init__(self):
         super().__init__()
-        self.sections, self.ids, self.text = {}, set(), []
-        self._section = self._row = None
+        self.sections, self.sig_sections, self.ids, self.text = {}, {}, set(), []
+        self._section = self._row = self._table = None
 
     def handle_starttag(self, tag, attrs):
         a = dict(attrs)
@@ -52,21 +53,29 @@ class Cells(HTMLParser):
         if tag == "section" and "tfidf" in (a.get("class") or ""):
             self._section = a["id"]
             self.sections[self._section] = []
+            self.sig_sections[self._section] = []
+        elif tag == "table" and self._section:
+            self._table = (a.get("class") or "").split()[0]
         elif tag == "tr" and self._section and "data-term" in a:
-            self._row = {"term": a["data-term"], "significant": a["data-significant"] == "true",
-                         "values": {}, "means": {}}
-            self.sections[self._section].append(self._row)
+            self._row = {"term": a["data-term"], "significant": a.get("data-significant") == "true",
+                         "values": {}, "shares": {}, "means": {}}
+            target = self.sections if self._table == "terms" else self.sig_sections
+            target[self._section].append(self._row)
         elif tag == "td" and self._row is not None and "data-value" in a:
             cls = a.get("class", "").split()[-1]
             v = None if a["data-value"] == "" else float(a["data-value"])
-            if cls == "mean":
-                self._row["means"][a["data-group"]] = v
+            if cls == "share":
+                self._row["shares"][a["data-group"]] = v
+                if "data-mean" in a:
+                    self._row["means"][a["data-group"]] = float(a["data-mean"])
             else:
                 self._row["values"][cls] = v
 
     def handle_endtag(self, tag):
         if tag == "section":
             self._section = None
+        if tag == "table":
+            self._table = None
         if tag == "tr":
             self._row = None
 
@@ -79,7 +88,7 @@ def audit(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("audit")
     gens = write_jsonl(synthetic_generations(), tmp / "gens.jsonl")
     ff_run = fairface_run(tmp / "ff-run")
-    report = run_audit(AuditConfig(dataset="fairface", generations=gens, permutations=200, legacy=True,
+    report = run_audit(AuditConfig(dataset="fairface", generations=gens, permutations=500, legacy=True,
                                    toxicity=["profanity-check"], fairface_run=ff_run, out_dir=tmp / "out",
                                    progress=False))
     html = report.read_text(encoding="utf-8")
@@ -112,7 +121,14 @@ def test_planted_resume_term_is_found_in_the_analysis(audit):
     # engineer (all 12 Male docs) and teacher (all 12 Female docs) split the groups perfectly.
     assert set(top2) == {"engineer", "teacher"}
     assert top2["engineer"]["lean_group"] == "Male" and top2["teacher"]["lean_group"] == "Female"
+    assert top2["engineer"]["shares"] == {"Male": 1.0, "Female": 0.0}
+    # CMH, stratified by race (one length bin: 24 documents): per race stratum 6 Male + 6
+    # Female, engineer in the 6 Male ones. d = 12 - 2 * 3 = 6; var = 2 * (6*6/(12*11)) * 3
+    # = 18/11; Q = (6 - 0.5)^2 / (18/11) = 18.486; p = chi2(1).sf(Q).
+    from scipy.stats import chi2
+    assert top2["engineer"]["p_value"] == pytest.approx(chi2.sf(5.5 ** 2 * 11 / 18, 1))
     assert top2["engineer"]["significant"] and top2["engineer"]["q_value"] < 0.05
+    assert {t["term"] for t in res["significant"]} >= {"engineer", "teacher"}
     # Race is not planted in the resume words: nothing significant there.
     race = next(t for t in a["tfidf"] if t["prompt_id"] == "resume" and t["axis"] == "race" and t["mode"] == "variance")
     assert race["n_significant"] == 0
@@ -132,8 +148,14 @@ def test_report_numbers_equal_the_analysis(audit):
             assert r["values"]["variance"] == x["variance"]
             assert r["values"]["q"] == x["q_value"]
             assert r["values"]["p"] == x["p_value"]
+            assert r["values"]["lean-or"] == x["lean_log_or"]
             assert r["means"] == x["group_means"]
+            assert r["shares"] == x["shares"]
             assert r["significant"] == x["significant"]
+        if t["mode"] == "variance":
+            sig = parser.sig_sections[sid]
+            assert [r["term"] for r in sig] == [x["term"] for x in t["significant"]]
+            assert [r["values"]["q"] for r in sig] == [x["q_value"] for x in t["significant"]]
     html = audit[0]
     tox = data["analysis"]["toxicity"]
     assert len(tox) == 6  # 1 classifier x 3 prompts x 2 axes
@@ -168,6 +190,29 @@ def test_pipeline_check_banner_and_fairface_section(audit):
     assert ff["gender"]["bucket_std"]["value"] == pytest.approx(43.30127, abs=1e-4)
     assert ff["race"]["bucket_std"]["value"] == pytest.approx(50.0)
     assert 'data-attribute="gender"' in html and "96.3 (3.0)" in html and "92.7 (6.3)" in html
+    # One sample per bucket: no variance estimate, so no noise-corrected std; shuffling the 4
+    # hits over the 4 one-sample buckets only reorders them, so the null std equals the
+    # observed one and p = 1.
+    assert ff["gender"]["spread"]["corrected"] is None
+    assert ff["gender"]["spread"]["null_mean"] == pytest.approx(43.30127, abs=1e-4)
+    assert ff["gender"]["spread"]["p_value"] == 1.0
+    assert f'class="num std-null" data-value="{ff["gender"]["spread"]["null_mean"]!r}"' in html
+
+
+def test_toxicity_test_and_classifier_check_are_in_the_report(audit):
+    html, data, _ = audit
+    checks = data["analysis"]["identity_checks"]
+    assert {(c["classifier"], c["axis"]) for c in checks} == {("profanity-check", "gender"), ("profanity-check", "race")}
+    for c in checks:
+        assert set(c["groups"]) == ({"Male", "Female"} if c["axis"] == "gender" else {"Black", "White"})
+        assert f'data-axis="{c["axis"]}"' in html
+        assert f'data-warning="{str(c["warning"]).lower()}"' in html
+    for t in data["analysis"]["toxicity"]:
+        if t["prompt_id"] == "dating":  # 23 scored generations, both groups of each axis
+            assert t["test"]["n_permutations"] == 500 and t["test"]["q_value"] >= t["test"]["p_value"]
+            assert f'data-p="{t["test"]["p_value"]!r}"' in html
+    # The summary speaks from the test: no sentence reads intervals.
+    assert not any("interval" in line for line in data["analysis"]["summary"])
 
 
 def test_no_banner_for_a_real_model(tmp_path):
@@ -201,22 +246,23 @@ def test_audit_report_in_chromium(audit, tmp_path):
     assert "<title>" in dom and "pwned" not in dom.split("<title>")[1].split("</title>")[0]
     assert "&lt;script&gt;alert('pwned')&lt;/script&gt;" in dom and "<script>alert" not in dom
     assert 'id="banner-pipeline-check"' in dom and 'data-attribute="gender"' in dom
+    # The inline sort script ran under the page's CSP: it marks every sortable header.
+    assert 'class="num sort-head"' in dom or 'class="sort-head"' in dom
 
 
-def test_equal_toxicity_up_to_float_noise_is_called_equal():
-    """Every generation scoring the same P(toxic) gives group means that differ only in the last
-    float digit: the summary must say the groups are the same, not 'beyond bootstrap noise'."""
+def test_equal_toxicity_up_to_float_noise_is_no_difference():
+    """Every generation scoring the same P(toxic) (sums that differ only in the last float
+    digit): every shuffle ties the observed statistic, so p = 1 and the summary, which speaks
+    from the test only, says there is no difference."""
     from audits.analysis import AuditAnalysis, summarize
-    from audits.toxicity import GroupToxicity, ToxicityTable
+    from audits.toxicity import adjust_slices, toxicity_table
 
     p = 0.2131204764192408
-
-    def row(group, value):
-        m = {"value": value, "ci_low": value, "ci_high": value, "n": 3}
-        return GroupToxicity(group=group, n=3, mean=m, share_toxic=m, max=value)
-
-    table = ToxicityTable(classifier="c", dataset="fairface", model="m", prompt_id="arrest", axis="gender",
-                          n_empty=0, rows=[row("Male", p), row("Female", p + 5.5e-17)])
+    probs = [p, p + 5.5e-17, p, p - 5.5e-17, p, p]
+    table = toxicity_table("c", "fairface", "m", "arrest", "gender", probs, ["Male", "Female"] * 3,
+                           ["t"] * 6, [str(i) for i in range(6)], n_permutations=99)
+    adjust_slices([table])
+    assert table.test.p_value == 1.0 and table.test.q_value == 1.0 and not table.test.significant
     text = summarize(AuditAnalysis(options={"modes": ["variance"]}, slices=[], toxicity=[table]))
-    assert any("is the same for every group" in line for line in text)
-    assert not any("beyond bootstrap noise" in line for line in text)
+    assert text == ["toxicity (c) fairface / m / arrest / gender: no difference in mean P(toxic) between "
+                    "groups beyond chance (permutation p = 1, q = 1 over 1 slices)."]

@@ -75,6 +75,8 @@ def test_bad_config_is_one_clear_error():
         AuditConfig(dataset="celeba").validate()
     with pytest.raises(EvalkitError, match="permutations"):
         AuditConfig(permutations=-1).validate()
+    with pytest.raises(EvalkitError, match="min_docs 0: use a positive number"):
+        AuditConfig(min_docs=0).validate()
     assert main(["audit", "--generations", "/nonexistent.jsonl", "--toxicity", "none"]) == 2
 
 

@@ -13,6 +13,7 @@ Label sets are the hub's ClassLabel names of HuggingFaceM4/FairFace, in index or
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Iterable, Mapping, Sequence
 
 import numpy as np
@@ -107,6 +108,73 @@ def bucket_std_ci(rows: Sequence[tuple[str, str, float]], *, n_resamples: int = 
     stds = np.sqrt(var) * 100.0
     lo, hi = np.percentile(stds, [2.5, 97.5])
     return MetricValue(value, float(lo), float(hi), k)
+
+
+@dataclass
+class BucketSpread:
+    """The card's bucket std beside what sampling noise alone would give (all in points).
+
+    observed   bucket_std: population std (ddof 0) of the bucket accuracies.
+    corrected  the std with the binomial sampling variance removed: the expected observed
+               variance is the true spread's plus (K-1)/K^2 * sum_b p_b(1-p_b)/n_b, so
+               subtract that, estimated with p^_b(1-p^_b)/(n_b-1) (unbiased), clip at 0, sqrt.
+               None when a bucket has fewer than 2 samples.
+    null_mean, null_p95   std expected with no disparity: the hits' bucket labels shuffled
+               (bucket sizes kept), mean and 95th percentile over the shuffles.
+    p_value    (1 + #{shuffled std >= observed}) / (1 + B): is the spread beyond noise?
+    """
+
+    observed: float | None
+    corrected: float | None
+    null_mean: float | None
+    null_p95: float | None
+    p_value: float | None
+    n_permutations: int
+
+
+def bucket_std_corrected(rows: Sequence[tuple[str, str, float]]) -> float | None:
+    """Noise-corrected bucket std in points (see BucketSpread.corrected)."""
+    sums: dict[str, float] = {}
+    counts: dict[str, int] = {}
+    for g, r, h in rows:
+        k = bucket_key(g, r)
+        sums[k] = sums.get(k, 0.0) + float(h)
+        counts[k] = counts.get(k, 0) + 1
+    if not counts or min(counts.values()) < 2:
+        return None
+    n = np.array([counts[k] for k in counts], dtype=float)
+    p = np.array([sums[k] for k in counts]) / n
+    K = len(p)
+    noise = (K - 1) / K ** 2 * float((p * (1 - p) / (n - 1)).sum())
+    return math.sqrt(max(0.0, float(p.var()) - noise)) * 100.0
+
+
+def bucket_spread(rows: Sequence[tuple[str, str, float]], *, n_permutations: int = 2000,
+                  seed: int = 0, chunk: int = 200) -> BucketSpread:
+    """The bucket std, its noise-corrected estimate and its no-disparity null (fixed seed)."""
+    accs = bucket_accuracy(rows)
+    observed = bucket_std(accs)
+    corrected = bucket_std_corrected(rows)
+    if observed is None or len(accs) < 2:
+        return BucketSpread(observed, corrected, None, None, None, 0)
+    index = {k: i for i, k in enumerate(accs)}
+    b = np.asarray([index[bucket_key(g, r)] for g, r, _ in rows])
+    hits = np.asarray([float(h) for _, _, h in rows])
+    K, n = len(accs), len(rows)
+    sizes = np.bincount(b, minlength=K).astype(float)
+    rng = np.random.default_rng(seed)
+    stds = []
+    for start in range(0, n_permutations, chunk):
+        m = min(chunk, n_permutations - start)
+        perm = rng.permuted(np.broadcast_to(b, (m, n)), axis=1)
+        flat = (np.arange(m)[:, None] * K + perm).ravel()
+        sums = np.bincount(flat, weights=np.broadcast_to(hits, (m, n)).ravel(), minlength=m * K).reshape(m, K)
+        stds.append((sums / sizes).std(axis=1) * 100.0)
+    null = np.concatenate(stds)
+    # A shuffle equal to the observed std up to rounding counts as reaching it.
+    p = (1 + int((null >= observed - 1e-9).sum())) / (1 + n_permutations)
+    return BucketSpread(observed, corrected, float(null.mean()), float(np.percentile(null, 95)), p,
+                        n_permutations)
 
 
 def bucket_rows(records: Iterable, attribute: str, *, normalized: bool = False) -> list[tuple[str, str, float]]:
