@@ -135,7 +135,7 @@ def test_score_reads_extraction_beside_or_instead_of_prediction(tmp_path):
         {"id": "5", "prediction": "I think Monday", "extraction": "Tues"},    # closest choice Tue: right
         {"id": "7", "prediction": "(C) 2018"},                                # no extraction: rules -> C -> 2018
     ]
-    run = score_predictions(ScoreConfig("mathvista", _preds(tmp_path, lines), runs_dir=tmp_path, run_name="r",
+    run = score_predictions(ScoreConfig("mathvista", _preds(tmp_path, lines), runs_dir=tmp_path, run_name="r", allow_missing=True,
                                         report=False))
     res, recs = read_run(run)
     by = {r.sample_id: r for r in recs}
@@ -152,7 +152,7 @@ def test_score_reads_extraction_beside_or_instead_of_prediction(tmp_path):
 def test_extraction_that_is_an_object_is_a_sample_error_and_other_tasks_refuse_the_field(tmp_path):
     run = score_predictions(ScoreConfig("mathvista", _preds(tmp_path, [{"id": "1", "extraction": {"a": 1}},
                                                                           {"id": "2", "extraction": "2"}]),
-                                        runs_dir=tmp_path, run_name="r", report=False))
+                                        runs_dir=tmp_path, run_name="r", report=False, allow_missing=True))
     res, recs = read_run(run)
     bad = next(r for r in recs if r.sample_id == "1")
     assert bad.error.startswith("extraction is a JSON object")
@@ -203,7 +203,7 @@ def test_evalkit_score_applies_the_official_fallback_over_the_run(tmp_path):
     # Drawn in data order (Math_1, Physics_1, Accounting_2) Physics_1 would get A and be wrong.
     lines = [{"id": "validation_Physics_1", "prediction": ""}, {"id": "validation_Accounting_2", "prediction": ""},
              {"id": "validation_Math_1", "prediction": "no idea"}, {"id": "validation_Geography_1", "prediction": "(A)"}]
-    run = score_predictions(ScoreConfig("mmmu", _preds(tmp_path, lines), runs_dir=tmp_path, run_name="m"))
+    run = score_predictions(ScoreConfig("mmmu", _preds(tmp_path, lines), runs_dir=tmp_path, run_name="m", allow_missing=True))
     res, recs = read_run(run)
     assert res.metrics["mmmu_acc"]["value"] == pytest.approx(50.0) and res.metrics["mmmu_acc"]["n"] == 4
     assert res.metrics["n_unparseable"]["value"] == 3
