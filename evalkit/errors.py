@@ -11,3 +11,8 @@ class EvalkitError(Exception):
 
 class SampleError(Exception):
     """A problem with one sample (corrupt image, prompt too long); becomes a per-sample error record."""
+
+
+class ImageMissing(SampleError):
+    """The row names an image it does not hold. A model cannot be asked without it, but scoring
+    predictions made elsewhere reads only the text and the gold answer, so score mode ignores it."""

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .data import load_task_data
-from .errors import EvalkitError, SampleError
+from .errors import EvalkitError, ImageMissing, SampleError
 from .registry import TASKS
 from .runfolder import locked_run_dir
 from .runner import _data_info, _record, _thumb, finish_run, now_iso, run_name_of
@@ -174,6 +174,8 @@ def score_predictions(cfg: ScoreConfig) -> Path:
             continue
         try:  # a row the eval would refuse (an empty question) is refused here too
             task.build_requests(row, rec.uid)
+        except ImageMissing:
+            pass  # the predictions were made elsewhere; scoring reads only the text and the gold
         except SampleError as e:
             rec.error = str(e)
             continue

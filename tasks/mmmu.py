@@ -45,7 +45,7 @@ import hashlib
 import random
 import re
 
-from evalkit.errors import SampleError
+from evalkit.errors import ImageMissing, SampleError
 from evalkit.metrics import mmmu as metric
 from evalkit.registry import TASKS
 from evalkit.sensitivity import Rule
@@ -176,9 +176,9 @@ def place_images(text: str, row: dict) -> tuple[str, list]:
         k = int(match.group(1))
         slot = f"image_{k}"
         if not 1 <= k <= N_IMAGE_SLOTS:
-            raise SampleError(f"text references <image {k}> but MMMU rows have image_1..image_{N_IMAGE_SLOTS}")
+            raise ImageMissing(f"text references <image {k}> but MMMU rows have image_1..image_{N_IMAGE_SLOTS}")
         if row.get(slot) is None:
-            raise SampleError(f"text references <image {k}> but {slot} is empty")
+            raise ImageMissing(f"text references <image {k}> but {slot} is empty")
         images.append(row[slot])
         return IMAGE_PLACEHOLDER
 
@@ -187,7 +187,7 @@ def place_images(text: str, row: dict) -> tuple[str, list]:
         images = [row[f"image_{k}"] for k in range(1, N_IMAGE_SLOTS + 1) if row.get(f"image_{k}") is not None]
     if not images:
         # every MMMU question has at least one image; asking without it would score a blind guess
-        raise SampleError(f"no image: image_1..image_{N_IMAGE_SLOTS} are all empty")
+        raise ImageMissing(f"no image: image_1..image_{N_IMAGE_SLOTS} are all empty")
     return out, images
 
 

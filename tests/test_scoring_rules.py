@@ -3,8 +3,10 @@ on hand-checked cases (MMMU's seed-42 fallback order, MathVista's extraction fie
 gold-normalisation edge, ANLS at the threshold)."""
 from __future__ import annotations
 
+import ast
 import json
 import random
+from pathlib import Path
 
 import pytest
 
@@ -216,3 +218,31 @@ def test_evalkit_score_applies_the_official_fallback_over_the_run(tmp_path):
     wrong = res.scoring_sensitivity["variants"][1]
     assert (wrong["value"], wrong["diff"], wrong["disagree_ids"]) == (25.0, -25.0, ["validation_Physics_1"])
     assert "Scoring sensitivity" in (run / "report.html").read_text(encoding="utf-8")
+
+
+def test_score_mode_ignores_missing_images_but_eval_refuses_them(tmp_path):
+    # The benchmarks' published outputs come with data whose image columns may be empty (a scorer
+    # needs only text and gold); eval cannot ask a model without the image, score mode can score.
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from evalkit.errors import ImageMissing
+
+    src = next((Path(__file__).resolve().parent.parent / "tasks/samples/mmmu").glob("*.parquet"))
+    table = pq.read_table(src)
+    for k in range(1, 8):
+        i = table.schema.get_field_index(f"image_{k}")
+        table = table.set_column(i, table.schema.field(i), pa.nulls(table.num_rows, table.schema.field(i).type))
+    data = tmp_path / "data.parquet"
+    pq.write_table(table, data)
+    rows = table.to_pylist()
+    with pytest.raises(ImageMissing):
+        MMMU().build_requests(rows[0], "u0")
+    preds = [{"id": r["id"], "prediction": (r["answer"] if r["question_type"] == "multiple-choice"
+                                            else str(eval(r["answer"])[0]) if r["answer"].startswith("[")
+                                            else r["answer"])} for r in rows]
+    run = score_predictions(ScoreConfig("mmmu", _preds(tmp_path, preds), data=data, runs_dir=tmp_path,
+                                        run_name="noimg", report=False))
+    res, recs = read_run(run)
+    assert [r.error for r in recs] == [None] * len(rows)
+    assert res.metrics["mmmu_acc"]["value"] == 100.0 and res.metrics["mmmu_acc"]["n"] == len(rows)
