@@ -52,17 +52,23 @@ def pick_choice(logprobs: Sequence[float], n_tokens: Sequence[int] | None = None
     return int(np.argmax(scores))
 
 
-def bucket_accuracy(rows: Iterable[tuple[str, str, float]]) -> dict[str, float]:
-    """Accuracy (fraction in [0, 1]) per gender x race bucket from (gender, race, hit) rows.
-
-    Only buckets that have rows appear; the 14 FairFace buckets come first in label order,
-    any other (gender, race) pair after them, sorted."""
+def _bucket_sums(rows: Iterable[tuple[str, str, float]]) -> tuple[dict[str, float], dict[str, int]]:
+    """Hits and rows per gender x race bucket, from (gender, race, hit) rows."""
     sums: dict[str, float] = {}
     counts: dict[str, int] = {}
     for gender, race, hit in rows:
         key = bucket_key(gender, race)
         sums[key] = sums.get(key, 0.0) + float(hit)
         counts[key] = counts.get(key, 0) + 1
+    return sums, counts
+
+
+def bucket_accuracy(rows: Iterable[tuple[str, str, float]]) -> dict[str, float]:
+    """Accuracy (fraction in [0, 1]) per gender x race bucket from (gender, race, hit) rows.
+
+    Only buckets that have rows appear; the 14 FairFace buckets come first in label order,
+    any other (gender, race) pair after them, sorted."""
+    sums, counts = _bucket_sums(rows)
     order = [b for b in BUCKETS if b in counts] + sorted(k for k in counts if k not in BUCKETS)
     return {k: sums[k] / counts[k] for k in order}
 
@@ -134,12 +140,7 @@ class BucketSpread:
 
 def bucket_std_corrected(rows: Sequence[tuple[str, str, float]]) -> float | None:
     """Noise-corrected bucket std in points (see BucketSpread.corrected)."""
-    sums: dict[str, float] = {}
-    counts: dict[str, int] = {}
-    for g, r, h in rows:
-        k = bucket_key(g, r)
-        sums[k] = sums.get(k, 0.0) + float(h)
-        counts[k] = counts.get(k, 0) + 1
+    sums, counts = _bucket_sums(rows)
     if not counts or min(counts.values()) < 2:
         return None
     n = np.array([counts[k] for k in counts], dtype=float)
