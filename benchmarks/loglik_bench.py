@@ -24,24 +24,27 @@ class LoglikBench:
 
 
 def naive_choice_logprobs(backend, request) -> list[float]:
-    """One forward per choice over prompt + choice, summing the choice tokens' log-probs."""
+    """One plain forward per choice over the processor's encoding of prompt + " " + choice, summing
+    the log-probs of the tokens after the longest prefix it shares with the prompt's encoding."""
     import torch
     import torch.nn.functional as F
 
+    from evalkit.models.continuation import common_prefix_len
+
     images = [decode_image(ref) for ref in request.images]
     prompt = backend.render_prompt(request)
+    ctx = backend.processor(text=[prompt], images=[images], return_tensors="pt")["input_ids"][0].tolist()
     out = []
     for choice in request.choices:
-        cont = backend.tokenizer(" " + choice, add_special_tokens=False)["input_ids"]
-        inputs = backend.processor(text=[prompt], images=[images], return_tensors="pt").to(backend.device)
-        ids = torch.cat([inputs["input_ids"], torch.tensor([cont], device=backend.device)], 1)
-        mask = torch.ones_like(ids)
+        inputs = backend.processor(text=[prompt + " " + choice], images=[images], return_tensors="pt").to(backend.device)
+        ids = inputs["input_ids"]
         with torch.inference_mode():
-            logits = backend.model(input_ids=ids, attention_mask=mask, pixel_values=inputs["pixel_values"],
+            logits = backend.model(input_ids=ids, attention_mask=torch.ones_like(ids), pixel_values=inputs["pixel_values"],
                                    pixel_attention_mask=inputs.get("pixel_attention_mask")).logits
         logp = F.log_softmax(logits[0].float(), -1)
-        start = inputs["input_ids"].shape[1]
-        out.append(float(sum(logp[start - 1 + j, t] for j, t in enumerate(cont))))
+        full = ids[0].tolist()
+        start = common_prefix_len(ctx, full)
+        out.append(float(sum(logp[j - 1, full[j]] for j in range(start, len(full)))))
     return out
 
 
