@@ -52,7 +52,7 @@ def spm_model_path() -> Path:
                            "model): run `make setup`, or `pip install mistral-common`") from None
     if not path.is_file():
         raise EvalkitError(f"mistral-common has no {SPM_FILE}; install a version that ships it "
-                           f"(pip install 'mistral-common>=1.5')")
+                           f"(pip install 'mistral-common>=1.13')")
     return Path(str(path))
 
 
