@@ -139,6 +139,9 @@ class HFBackend:
         # transformers renamed `past_key_values` to `cache`; use whichever this version takes.
         params = inspect.signature(self.model.forward).parameters
         self._cache_kwarg = "cache" if "cache" in params else "past_key_values"
+        # The prompt pass of log-likelihood needs the last position's logits only; with a 32k
+        # vocabulary the others would cost more than the tiny model's layers.
+        self._last_logits_only = {"logits_to_keep": 1} if "logits_to_keep" in params else {}
 
     # ----- preparation -----
     def _measure_tokens_per_image(self) -> int:
@@ -307,7 +310,7 @@ class HFBackend:
         inputs = {k: v.to(self.device) for k, v in p.inputs.items() if hasattr(v, "to")}
         try:
             with torch.inference_mode():
-                prefix = self.model(**inputs, use_cache=True)
+                prefix = self.model(**inputs, use_cache=True, **self._last_logits_only)
                 cache = getattr(prefix, "cache", None) or prefix.past_key_values
                 first_logp = F.log_softmax(prefix.logits[0, -1].float(), -1)
                 n = len(cont)
