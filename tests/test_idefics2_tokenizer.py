@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from evalkit.data import load_task_data
+from evalkit.errors import SampleError
 from evalkit.images import decode_image
 from evalkit.models.continuation import common_prefix_len, split_continuations
 from evalkit.models.spec import ModelSpec
@@ -153,6 +154,12 @@ def test_loglikelihood_with_a_boundary_merge_equals_a_plain_forward(tiny_cache, 
     assert start == len(full_context) - 1
     assert resp.error is None and resp.choice_n_tokens == [3, 3]
     assert resp.logprobs == pytest.approx(direct, abs=1e-3)
+    # Where the processor's tokens for the prompt do not end as the tokenizer's do, the cut
+    # context could not be trusted: one clear per-sample error instead of a wrong score.
+    real = backend._encode_text
+    backend._encode_text = lambda text: real(text)[:-1] + [0] if text == prompt else real(text)
+    with pytest.raises(SampleError, match="end differently from the tokenizer's; cannot score"):
+        backend.prepare(req)
 
 
 def test_loglikelihood_equals_a_plain_forward_over_prompt_and_choice(tiny_backend):
