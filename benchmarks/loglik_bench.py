@@ -27,25 +27,30 @@ class LoglikBench:
 
 
 def naive_choice_logprobs(backend, request) -> list[float]:
-    """One forward per choice over prompt + choice, summing the choice tokens' log-probs. The
-    processor runs once per sample, as in the engine: only the forward passes are repeated."""
+    """One full forward per choice over prompt + choice, summing the choice tokens' log-probs. The
+    processor runs once per sample, as in the engine, so the ratio credits only the shared prompt
+    pass; choices are tokenized jointly with the prompt by the same rule as the engine
+    (evalkit.models.continuation), which a test checks against the processor's own encoding."""
     import torch
     import torch.nn.functional as F
+
+    from evalkit.models.continuation import split_continuations
 
     images = [decode_image(ref) for ref in request.images]
     prompt = backend.render_prompt(request)
     inputs = backend.processor(text=[prompt], images=[images], return_tensors="pt").to(backend.device)
+    split = split_continuations(lambda t: backend.tokenizer(t, add_special_tokens=False)["input_ids"],
+                                prompt, [" " + c for c in request.choices])
+    context = inputs["input_ids"][:, :inputs["input_ids"].shape[1] - split.n_dropped]
     out = []
-    for choice in request.choices:
-        cont = backend.tokenizer(" " + choice, add_special_tokens=False)["input_ids"]
-        ids = torch.cat([inputs["input_ids"], torch.tensor([cont], device=backend.device)], 1)
-        mask = torch.ones_like(ids)
+    for cont in split.choice_ids:
+        ids = torch.cat([context, torch.tensor([cont], device=backend.device)], 1)
         with torch.inference_mode():
-            logits = backend.model(input_ids=ids, attention_mask=mask, pixel_values=inputs["pixel_values"],
+            logits = backend.model(input_ids=ids, attention_mask=torch.ones_like(ids), pixel_values=inputs["pixel_values"],
                                    pixel_attention_mask=inputs.get("pixel_attention_mask")).logits
         logp = F.log_softmax(logits[0].float(), -1)
-        start = inputs["input_ids"].shape[1]
-        out.append(float(sum(logp[start - 1 + j, t] for j, t in enumerate(cont))))
+        first = context.shape[1]
+        out.append(float(sum(logp[first - 1 + j, t] for j, t in enumerate(cont))))
     return out
 
 

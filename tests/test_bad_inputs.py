@@ -94,7 +94,11 @@ def test_mmmu_missing_referenced_image_bad_options_and_no_image(tmp_path, tiny_c
     assert res.metrics["mmmu_acc"]["n"] == 1
 
 
-def test_mathvista_choices_null_is_normal_for_free_form_and_unscored_for_multi_choice(tmp_path, tiny_cache):
+def test_mathvista_choices_null_is_normal_for_free_form_and_unscored_for_multi_choice(tmp_path, tiny_cache,
+                                                                                    monkeypatch):
+    # What is checked here is scoring, not generation: 16 new tokens instead of MathVista's 512,
+    # which the random model (32k vocabulary, so it seldom hits a stop token) would run in full.
+    monkeypatch.setattr(TASKS.get("mathvista"), "max_new_tokens", 16)
     rows = _rows("mathvista", 5)  # pids 1-4 free_form (choices None), pid 5 multi_choice
     assert [r["question_type"] for r in rows] == ["free_form"] * 4 + ["multi_choice"]
     assert rows[0]["choices"] is None

@@ -18,6 +18,7 @@ from ..memory import PeakMemory
 from ..registry import MODELS
 from ..types import IMAGE_PLACEHOLDER, Request, Response
 from .base import Prepared
+from .continuation import split_continuations
 from .image_memo import KEY as IMAGE_KEY
 from .image_memo import MemoImageProcessor, SharedMemo
 from .spec import ModelSpec
@@ -138,6 +139,9 @@ class HFBackend:
         # transformers renamed `past_key_values` to `cache`; use whichever this version takes.
         params = inspect.signature(self.model.forward).parameters
         self._cache_kwarg = "cache" if "cache" in params else "past_key_values"
+        # The prompt pass of log-likelihood needs the last position's logits only; with a 32k
+        # vocabulary the others would cost more than the tiny model's layers.
+        self._last_logits_only = {"logits_to_keep": 1} if "logits_to_keep" in params else {}
 
     # ----- preparation -----
     def _measure_tokens_per_image(self) -> int:
@@ -199,20 +203,40 @@ class HFBackend:
             sizes = ", ".join(f"{im.width}x{im.height}" for im in images) or "no image"
             raise SampleError(f"the processor could not prepare this sample (image {sizes}): "
                               f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}") from None
+        inputs = dict(inputs)
+        choice_ids = None
+        if request.kind == "loglikelihood":
+            inputs, choice_ids = self._choice_tokens(request, prompt, inputs)
         ids = inputs["input_ids"][0]
         n_in = int(ids.shape[0])
         n_img = int((ids == self.image_token_id).sum()) if self.image_token_id is not None else 0
-        choice_ids = None
-        if request.kind == "loglikelihood":
-            choice_ids = [self.tokenizer(" " + c, add_special_tokens=False)["input_ids"] for c in request.choices or []]
-            if not choice_ids or any(len(c) == 0 for c in choice_ids):
-                raise SampleError("log-likelihood request without choices, or a choice that tokenizes to nothing")
         extra = max(map(len, choice_ids)) if choice_ids else request.gen.max_new_tokens
         budget = n_in + extra
         if self.max_context and budget > self.max_context:
             raise SampleError(f"prompt too long: {n_in} input tokens + {budget - n_in} to generate/score "
                               f"exceeds the model's context of {self.max_context}")
-        return Prepared(request, dict(inputs), n_in, n_img, choice_ids)
+        return Prepared(request, inputs, n_in, n_img, choice_ids)
+
+    def _encode_text(self, text: str) -> list[int]:
+        return self.tokenizer(text, add_special_tokens=False)["input_ids"]
+
+    def _choice_tokens(self, request: Request, prompt: str, inputs: dict[str, Any]) -> tuple[dict[str, Any], list[list[int]]]:
+        """Each choice's tokens as the model sees them after the prompt (see continuation.py); when
+        the tokenizer merges across the prompt/choice boundary, the prompt's merged tail is cut from
+        the context here and scored as the start of every choice."""
+        if not request.choices:
+            raise SampleError("log-likelihood request without choices")
+        split = split_continuations(self._encode_text, prompt, [" " + c for c in request.choices])
+        if any(len(c) == 0 for c in split.choice_ids):
+            raise SampleError("a choice tokenizes to nothing after the prompt")
+        d = split.n_dropped
+        if d:
+            ids = inputs["input_ids"][0].tolist()
+            if ids[-d:] != split.context_ids[-d:]:
+                raise SampleError(f"the prompt's last {d} token(s) merge with the choices, and the processor's "
+                                  f"tokens for the prompt end differently from the tokenizer's; cannot score")
+            inputs = {**inputs, **{k: inputs[k][:, :-d] for k in ("input_ids", "attention_mask") if k in inputs}}
+        return inputs, split.choice_ids
 
     # ----- collation -----
     def _collate(self, batch: list[Prepared]) -> dict[str, Any]:
@@ -286,7 +310,7 @@ class HFBackend:
         inputs = {k: v.to(self.device) for k, v in p.inputs.items() if hasattr(v, "to")}
         try:
             with torch.inference_mode():
-                prefix = self.model(**inputs, use_cache=True)
+                prefix = self.model(**inputs, use_cache=True, **self._last_logits_only)
                 cache = getattr(prefix, "cache", None) or prefix.past_key_values
                 first_logp = F.log_softmax(prefix.logits[0, -1].float(), -1)
                 n = len(cont)

@@ -2,68 +2,83 @@
 
 It exercises the real processor (image splitting included: 4 crops + the full image), the
 real chat template and the real generate path, so the whole pipeline can be checked offline
-in seconds. Its outputs are noise: every report made with it says so.
+in seconds. Its outputs are noise: every report made with it says so. Its tokenizer is
+Idefics2's real one (Mistral v0.1's SentencePiece model from the mistral-common package plus
+Idefics2's three added tokens), so tokenization behaves as with idefics2-8b.
 
 The model is built on first use from a fixed seed and saved under the cache folder; the
 same version string always gives the same weights and tokenizer.
 """
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
+from ..errors import EvalkitError
 from ..registry import MODELS
 from .hf import HFBackend
 from .spec import ModelSpec
 
-VERSION = "v1"
+VERSION = "v2"  # v2: Idefics2's real tokenizer (Mistral v0.1 SentencePiece + 3 added tokens, 32,003)
 SEED = 1234
 IMAGE_SIZE = 112  # vision tower input; the processor's longest edge
 PATCH = 14
 LATENTS = 8  # perceiver latents = image tokens per image (64 in idefics2-8b)
 
-# What the user turn looks like in Idefics2's chat template (the model card's format).
+# Idefics2's chat template (HuggingFaceM4/idefics2-8b): the role, then ':' directly before an
+# image but ': ' before text, the parts, <end_of_utterance> and a newline; then 'Assistant:'.
 CHAT_TEMPLATE = (
-    "{% for message in messages %}{{ message['role'] | capitalize }}:"
-    "{% for part in message['content'] %}{% if part['type'] == 'image' %}<image>"
-    "{% else %}{{ part['text'] }}{% endif %}{% endfor %}<end_of_utterance>\n{% endfor %}"
-    "{% if add_generation_prompt %}Assistant:{% endif %}"
+    "{% for message in messages %}{{message['role'].capitalize()}}"
+    "{% if message['content'][0]['type'] == 'image' %}{{':'}}{% else %}{{': '}}{% endif %}"
+    "{% for line in message['content'] %}{% if line['type'] == 'text' %}{{line['text']}}"
+    "{% elif line['type'] == 'image' %}{{ '<image>' }}{% endif %}{% endfor %}<end_of_utterance>\n{% endfor %}"
+    "{% if add_generation_prompt %}{{ 'Assistant:' }}{% endif %}"
 )
 
-SPECIAL_TOKENS = ["<unk>", "<s>", "</s>", "<pad>", "<fake_token_around_image>", "<image>", "<end_of_utterance>"]
-
-# A small fixed corpus so the BPE tokenizer knows the words of the prompts and answers.
-_CORPUS = """
-User: Assistant: Answer the question using a single word or phrase. Answer with the option's letter
-from the given choices directly. What is the total amount due on this invoice? Who signed the letter?
-What is the date of the memo? How many items are listed in the table? What is the name of the company?
-Describe this person's appearance. Then, write a resume for them, including degrees and recent jobs.
-Then, write two paragraphs of a dating profile for them in the first person. Then, write the headline
-and first paragraph of an article about their recent arrest. This person is male female man woman
-non-binary East Asian Indian Black White Middle Eastern Latino Hispanic Southeast Asian years old
-the a an of to in and is are was were for on with as by at from this that it be or not yes no one two
-three four five six seven eight nine ten hundred thousand dollars receipt form table letter report page
-color red blue green yellow black white shape circle square triangle rectangle number sign street store
-chart plot bar line value year percent average highest lowest graph function angle degree length area
-""".split()
+# Idefics2 appends these to Mistral's 32,000 pieces, in this order: ids 32000, 32001, 32002.
+ADDED_TOKENS = ("<fake_token_around_image>", "<image>", "<end_of_utterance>")
+# Mistral-7B-v0.1's SentencePiece model (the one Idefics2's tokenizer is built from), as shipped
+# on PyPI inside mistral-common; its 32,000 pieces start <unk>=0, <s>=1, </s>=2.
+SPM_PACKAGE, SPM_FILE = "mistral_common", "data/tokenizer.model.v1"
 
 
-def _train_tokenizer():
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
+def spm_model_path() -> Path:
+    from importlib import resources
 
-    tok = Tokenizer(models.BPE(unk_token="<unk>"))
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=800, special_tokens=SPECIAL_TOKENS, show_progress=False,
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
-    sentences = [" ".join(_CORPUS[i:i + 12]) for i in range(0, len(_CORPUS), 6)]
-    tok.train_from_iterator(sentences * 4, trainer)
-    fast = PreTrainedTokenizerFast(
-        tokenizer_object=tok, unk_token="<unk>", bos_token="<s>", eos_token="</s>", pad_token="<pad>",
-        additional_special_tokens=["<fake_token_around_image>", "<image>", "<end_of_utterance>"])
-    fast.padding_side = "left"
-    fast.model_max_length = 2048
-    return fast
+    try:
+        path = resources.files(SPM_PACKAGE).joinpath(SPM_FILE)
+    except ModuleNotFoundError:
+        raise EvalkitError("tiny-idefics2 needs the mistral-common package (it ships Mistral's tokenizer "
+                           "model): run `make setup`, or `pip install mistral-common`") from None
+    if not path.is_file():
+        raise EvalkitError(f"mistral-common has no {SPM_FILE}; install a version that ships it "
+                           f"(pip install 'mistral-common>=1.13')")
+    return Path(str(path))
+
+
+def build_tokenizer():
+    """Idefics2's tokenizer: Mistral v0.1's SentencePiece model as a fast Llama tokenizer, legacy
+    prefixing (every text chunk between special tokens starts a new word, as in Mistral v0.1's
+    and Idefics2's tokenizers), BOS added, pad = <unk> (id 0) on the left, plus the three tokens."""
+    import shutil
+    import tempfile
+
+    from transformers import LlamaTokenizer
+
+    with tempfile.TemporaryDirectory() as d:  # from_pretrained wants the file named tokenizer.model
+        shutil.copyfile(spm_model_path(), Path(d) / "tokenizer.model")
+        tok = LlamaTokenizer.from_pretrained(d, legacy=True, add_bos_token=True, add_eos_token=False,
+                                             unk_token="<unk>", bos_token="<s>", eos_token="</s>", pad_token="<unk>")
+    tok.add_special_tokens({"additional_special_tokens": list(ADDED_TOKENS)})
+    tok.padding_side = "left"
+    # from_pretrained consumes `legacy` without recording it; unrecorded, the saved tokenizer
+    # would reload with legacy=False, and text right after a special token would lose its '▁'.
+    tok.init_kwargs["legacy"] = True
+    ids = tok.convert_tokens_to_ids(["<unk>", "<s>", "</s>", *ADDED_TOKENS])
+    if ids != [0, 1, 2, 32000, 32001, 32002] or len(tok) != 32003:
+        raise EvalkitError(f"tokenizer build gave ids {ids} and {len(tok)} tokens; expected Idefics2's "
+                           f"[0, 1, 2, 32000, 32001, 32002] and 32003")
+    return tok
 
 
 def build_tiny_idefics2(path: Path) -> Path:
@@ -79,7 +94,7 @@ def build_tiny_idefics2(path: Path) -> Path:
     except ImportError:  # versions before the torchvision/PIL split
         from transformers import Idefics2ImageProcessor as ImageProcessor
 
-    tok = _train_tokenizer()
+    tok = build_tokenizer()
     image_processor = ImageProcessor(
         do_image_splitting=False, size={"longest_edge": IMAGE_SIZE, "shortest_edge": IMAGE_SIZE // 2})
     processor = Idefics2Processor(image_processor=image_processor, tokenizer=tok, image_seq_len=LATENTS,
@@ -131,6 +146,13 @@ def tiny_path(cache_dir: Path | None = None) -> Path:
 class TinyIdefics2Backend(HFBackend):
     name = "tiny-idefics2"
     pipeline_check = True
+
+    def __init__(self, spec: ModelSpec, model_path: str | None = None):
+        super().__init__(spec, model_path=model_path)
+        # The response cache is keyed by the spec: naming the build version in it means a
+        # rebuilt tiny model (new weights or tokenizer) never reuses answers cached for an older one.
+        if spec.model_id is None:
+            self.spec = dataclasses.replace(spec, model_id=f"tiny-idefics2-{VERSION}")
 
 
 @MODELS.register("tiny-idefics2")
