@@ -7,8 +7,7 @@ Idefics2-8B model card, MMMU val: 43.5 without image splitting, 43.0 with it.
 Source: `lmms-lab/MMMU` (split "validation", 900 rows, all subjects in one split, no config)
 is the default because one `load_dataset` call gets every subject. The official
 `MMMU/MMMU` holds the same rows and columns under one config per subject; a local snapshot of
-it (a folder of <Subject>/validation-*.parquet files) works as `--data PATH`, and
-`load_official_subjects()` below fetches it from the hub.
+it (a folder of <Subject>/validation-*.parquet files) works as `--data PATH`.
 Columns: id ("validation_<Subject>_<n>"), question, options (a *string* holding a Python list,
 "['1', '2']"), explanation, image_1..image_7 (None where unused), img_type, answer (a letter;
 for open questions the answer text, sometimes a list literal "['24/7', '3.429']"),
@@ -257,10 +256,3 @@ class MMMU(Task):
         return official_and_strict(self.metric, records,
                                    lambda r: r.extras.get("question_type") == "multiple-choice")
 
-
-def load_official_subjects(subjects: tuple[str, ...] = SUBJECTS, split: str = "validation"):
-    """MMMU/MMMU from the hub, one config per subject, concatenated (needs network)."""
-    import datasets
-
-    parts = [datasets.load_dataset("MMMU/MMMU", s, split=split) for s in subjects]
-    return datasets.concatenate_datasets(parts)
