@@ -63,7 +63,6 @@ DISCIPLINES: dict[str, tuple[str, ...]] = {
                              "Electronics", "Energy_and_Power", "Materials", "Mechanical_Engineering"),
 }
 SUBJECT_TO_DISCIPLINE = {s: d for d, subjects in DISCIPLINES.items() for s in subjects}
-SUBJECTS = tuple(sorted(SUBJECT_TO_DISCIPLINE))
 
 MC_PROMPT = "Answer with the option's letter from the given choices directly."
 OPEN_PROMPT = "Answer the question using a single word or phrase."
