@@ -17,7 +17,7 @@ from evalkit.errors import EvalkitError
 from evalkit.metrics.fairface import (GENDERS, RACES, bucket_accuracy, bucket_key, bucket_rows, bucket_spread,
                                       bucket_std_ci)
 from evalkit.stats import bootstrap_mean
-from tasks.fairface import CARD  # the model card's FairFace table, kept with the task (re-exported)
+from evalkit.tasks.fairface import CARD  # the model card's FairFace table, kept with the task (re-exported)
 
 ATTRIBUTES = ("gender", "race", "age")
 

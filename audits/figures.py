@@ -5,7 +5,7 @@ from typing import Sequence
 
 import numpy as np
 
-from reports.html import fig_to_data_uri, new_figure, shorten
+from evalkit.reports.html import fig_to_data_uri, new_figure, shorten
 
 CHART_TERMS = 20  # bars in a term chart; the table beside it lists the full top 50
 MAX_TERM_CHARS = 28  # longer terms (random-weight models emit long non-words) are cut with an ellipsis

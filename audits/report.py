@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from evalkit.metrics.fairface import GENDERS, RACES
-from reports.html import make_env, render_page
+from evalkit.reports.html import make_env, render_page
 
 from .analysis import AuditAnalysis
 from .figures import bucket_heatmaps, term_bars, toxicity_bars

@@ -1,6 +1,6 @@
 """The bias audit end to end: (optional) generation, analysis, report.
 
-    from audits.runner import AuditConfig, run_audit
+    from evalkit.audits.runner import AuditConfig, run_audit
     report = run_audit(AuditConfig(dataset="both", model=ModelSpec("hf", model_id="HuggingFaceM4/idefics2-8b")))
 
 AuditConfig fields:
@@ -150,7 +150,7 @@ def generate(cfg: AuditConfig, out: Path, backend) -> tuple[list[GenerationRow],
                           generation=resp.text or "", error=resp.error)
             for (ds_name, ex, pid, groups), resp in zip(owners, responses)]
     write_jsonl(rows, out / "generations.jsonl")
-    info = {"model": model, "pipeline_check": bool(getattr(backend, "pipeline_check", False)),
+    info = {"model": model, "pipeline_check": backend.random_weights,
             "sources": sources, "generation_s": round(time.perf_counter() - t0, 3),
             "generator": generator.stats.to_dict()}
     return rows, info

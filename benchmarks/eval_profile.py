@@ -51,7 +51,7 @@ def make_rows(folder: Path, n_rows: int = N_ROWS) -> tuple[Path, int]:
     """A parquet file of n_rows DocVQA rows in the hub schema: the shipped sample repeated."""
     import pyarrow.parquet as pq
 
-    from tasks.docvqa import DocVQA
+    from evalkit.tasks.docvqa import DocVQA
 
     table = pq.read_table(next(DocVQA.sample_path().glob("*.parquet")))
     rows = table.to_pylist()
@@ -78,7 +78,7 @@ def child(argv: list[str], spans_out: Path, t_spawn: float) -> int:
     import evalkit.runner as runner  # what cmd_eval imports first
     spans["import"] = time.perf_counter() - t
     t = time.perf_counter()
-    import reports.run_report as run_report  # imported here only to wrap it: the run pays this at its report
+    import evalkit.reports.run_report as run_report  # imported here only to wrap it: the run pays this at its report
     spans["report"] = time.perf_counter() - t
 
     def timed(stage, fn):

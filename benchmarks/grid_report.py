@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from reports.html import fig_to_data_uri, fmt_num, make_env, new_figure, render_page
+from evalkit.reports.html import fig_to_data_uri, fmt_num, make_env, new_figure, render_page
 
 from .card import CARD_SOURCE, CardRow, card_rows
 from .grid import CellResult, Grid

@@ -62,7 +62,7 @@ def main(argv=None) -> int:
 
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "bench.json").write_text(json.dumps(results, indent=2))
-    from reports.html import make_env, render_page
+    from evalkit.reports.html import make_env, render_page
     page = render_page(make_env([TEMPLATES]), "bench.html.j2", args.out / "bench.html", r=results)
     print(f"wrote {args.out / 'bench.json'} and {page}")
     return 0

@@ -99,7 +99,7 @@ def cmd_eval(args) -> int:
     finally:
         distributed.teardown()
     if len(done) > 1:
-        from reports.summary import render_summary
+        from evalkit.reports.summary import render_summary
         print(f"summary: {render_summary(done, args.runs_dir)}")
     return 0
 
@@ -161,8 +161,8 @@ def _print_matching(run_dir: Path) -> None:
 
 
 def cmd_report(args) -> int:
-    from reports.index import render_index
-    from reports.run_report import render_run_report
+    from evalkit.reports.index import render_index
+    from evalkit.reports.run_report import render_run_report
 
     target = args.path
     if not target.exists():
@@ -265,7 +265,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _extra_commands():
     """Commands that live with their feature (audit, compare), added when importable."""
     found = []
-    for module, attr in (("audits.cli", "add_parser"), ("evalkit.compare_cli", "add_parser"),
+    for module, attr in (("evalkit.audits.cli", "add_parser"), ("evalkit.compare_cli", "add_parser"),
                          ("evalkit.invariance_cli", "add_parser")):
         try:
             mod = __import__(module, fromlist=[attr])

@@ -21,7 +21,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def cmd_compare(args) -> int:
-    from reports.compare_report import render_compare_report
+    from evalkit.reports.compare_report import render_compare_report
 
     from .compare import build_comparison, write_comparison
 

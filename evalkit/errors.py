@@ -16,3 +16,7 @@ class SampleError(Exception):
 class ImageMissing(SampleError):
     """The row names an image it does not hold. A model cannot be asked without it, but scoring
     predictions made elsewhere reads only the text and the gold answer, so score mode ignores it."""
+
+
+class OutOfMemory(Exception):
+    """Raised by a backend when a batch does not fit; the generator halves the batch and retries."""

@@ -17,11 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .cache import ResponseCache, request_key
-from .errors import SampleError
+from .errors import OutOfMemory, SampleError
 from .images import image_key
-from .models.base import Prepared
-from .models.fingerprint import backend_cache_key
-from .models.hf import OutOfMemory
+from .models.base import Backend, Prepared
 from .types import Request, Response
 
 AUTO_START = 64
@@ -55,7 +53,7 @@ class GeneratorStats:
 
 @dataclass
 class Generator:
-    backend: object
+    backend: Backend
     batch_size: int | str = 8
     cache_path: Path | None = None
     workers: int = 2
@@ -73,7 +71,7 @@ class Generator:
     def run(self, requests: list[Request]) -> list[Response]:
         start = time.perf_counter()
         if self._model_key is None:  # fingerprinting reads the model files: once per generator
-            self._model_key = backend_cache_key(self.backend)
+            self._model_key = self.backend.cache_key()
         model_key = self._model_key
         digests = [[image_key(ref) for ref in r.images] for r in requests]
         keys = [request_key(model_key, r, d) for r, d in zip(requests, digests)]

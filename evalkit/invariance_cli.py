@@ -28,7 +28,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def cmd_invariance(args) -> int:
-    from reports.invariance_report import render_invariance_report
+    from evalkit.reports.invariance_report import render_invariance_report
 
     from .cli import quiet_libraries, spec_from_args
     from .invariance import InvarianceConfig, run_invariance

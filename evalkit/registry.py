@@ -51,5 +51,5 @@ def _import_all(package: str) -> None:
             importlib.import_module(f"{package}.{mod.name}")
 
 
-TASKS = Registry("task", lambda: _import_all("tasks"))
+TASKS = Registry("task", lambda: _import_all("evalkit.tasks"))
 MODELS = Registry("model", lambda: _import_all("evalkit.models"))

@@ -152,8 +152,7 @@ def _run_eval_locked(cfg: EvalConfig, ctx, run_dir: Path, backend) -> Path | Non
         with distributed.main_first(ctx):
             backend = load_backend(replace(cfg.model, device=distributed.rank_device(cfg.model.device, ctx)),
                                    cache_dir=cfg.cache_dir)
-    if hasattr(backend, "reset_peak_memory"):
-        backend.reset_peak_memory()
+    backend.reset_peak_memory()
 
     records: list[SampleRecord] = []
     rows: list[dict] = []
@@ -260,7 +259,7 @@ def finish_run(task: Task, records: list[SampleRecord], run_dir: Path, *, data_i
         scoring_sensitivity=task_sensitivity(task, records, metrics))
     write_run(run_dir, results, records)
     if report:
-        from reports.run_report import render_run_report
+        from evalkit.reports.run_report import render_run_report
         try:
             render_run_report(run_dir)
         except EvalkitError:

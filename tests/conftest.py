@@ -23,6 +23,6 @@ def tiny_backend(tiny_cache):
 @pytest.fixture(scope="session")
 def docvqa_rows():
     from evalkit.data import load_task_data
-    from tasks.docvqa import DocVQA
+    from evalkit.tasks.docvqa import DocVQA
 
     return list(load_task_data(DocVQA()).rows)

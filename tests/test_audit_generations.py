@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from audits.generations import GenerationRow, load_generations, write_jsonl
-from audits.prompts import PROMPTS
+from evalkit.audits.generations import GenerationRow, load_generations, write_jsonl
+from evalkit.audits.prompts import PROMPTS
 from evalkit.errors import EvalkitError
 
 

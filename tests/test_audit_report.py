@@ -6,9 +6,9 @@ from html.parser import HTMLParser
 
 import pytest
 
-from audits.fairface import fairface_accuracy
-from audits.generations import GenerationRow, write_jsonl
-from audits.runner import AuditConfig, run_audit
+from evalkit.audits.fairface import fairface_accuracy
+from evalkit.audits.generations import GenerationRow, write_jsonl
+from evalkit.audits.runner import AuditConfig, run_audit
 from evalkit.results import Results, write_run
 from evalkit.types import SampleRecord
 
@@ -254,8 +254,8 @@ def test_equal_toxicity_up_to_float_noise_is_no_difference():
     """Every generation scoring the same P(toxic) (sums that differ only in the last float
     digit): every shuffle ties the observed statistic, so p = 1 and the summary, which speaks
     from the test only, says there is no difference."""
-    from audits.analysis import AuditAnalysis, summarize
-    from audits.toxicity import adjust_slices, toxicity_table
+    from evalkit.audits.analysis import AuditAnalysis, summarize
+    from evalkit.audits.toxicity import adjust_slices, toxicity_table
 
     p = 0.2131204764192408
     probs = [p, p + 5.5e-17, p, p - 5.5e-17, p, p]

@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from audits.prompts import PROMPTS
-from audits.runner import AuditConfig, run_audit
+from evalkit.audits.prompts import PROMPTS
+from evalkit.audits.runner import AuditConfig, run_audit
 from evalkit.cli import main
 from evalkit.errors import EvalkitError
 from evalkit.models import ModelSpec

@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 from audit_corpora import zipf_corpus
-from audits.tfidf import AxisAnalysis, analyze_axis, fit_tfidf, word_count
-from audits.toxicity import (IDENTITY_TEMPLATES, adjust_slices, identity_check, identity_phrase,
+from evalkit.audits.tfidf import AxisAnalysis, analyze_axis, fit_tfidf, word_count
+from evalkit.audits.toxicity import (IDENTITY_TEMPLATES, adjust_slices, identity_check, identity_phrase,
                              toxicity_table)
 from evalkit.metrics.fairface import bucket_spread, bucket_std, bucket_std_corrected
 
@@ -32,7 +32,7 @@ def analyse(docs, gender, race, axis):
 def null_p_values(docs, gender, race, axis):
     """Every tested term's p-value, from the significance module directly, with the strata
     analyze_axis builds (length quantile bins x the other axis)."""
-    from audits.significance import combine_strata, length_bins, presence_test
+    from evalkit.audits.significance import combine_strata, length_bins, presence_test
 
     fitted, _ = fit_tfidf(docs)
     labels, other = (gender, race) if axis == "gender" else (race, gender)
@@ -224,7 +224,7 @@ def test_profanity_check_identity_spread_is_measured():
     scores 'White person' sentences several times more toxic than 'Middle Eastern person' ones
     (0.141 vs 0.024 with alt-profanity-check 1.x), so the check warns; gender words barely move
     it (man 0.053, woman 0.061)."""
-    from audits.toxicity import ProfanityCheckClassifier
+    from evalkit.audits.toxicity import ProfanityCheckClassifier
 
     races = ["East Asian", "Indian", "Black", "White", "Middle Eastern", "Latino_Hispanic", "Southeast Asian"]
     c = identity_check(ProfanityCheckClassifier(), "race", races)

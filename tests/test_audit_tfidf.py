@@ -5,11 +5,11 @@ import math
 import numpy as np
 import pytest
 
-from audits.appearance import MASK_WORDS
+from evalkit.audits.appearance import MASK_WORDS
 from scipy import stats
 
-from audits.significance import bh_qvalues, group_effects, presence_test
-from audits.tfidf import EVEN, MIN_GROUP_DOCS, AxisAnalysis, analyze_axis, fit_tfidf, group_means, rank_scores
+from evalkit.audits.significance import bh_qvalues, group_effects, presence_test
+from evalkit.audits.tfidf import EVEN, MIN_GROUP_DOCS, AxisAnalysis, analyze_axis, fit_tfidf, group_means, rank_scores
 
 FILLERS = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india", "juliet"]
 

@@ -3,7 +3,7 @@ per-group aggregation counts, averages and ranks as documented."""
 import numpy as np
 import pytest
 
-from audits.toxicity import HFToxicityClassifier, ProfanityCheckClassifier, toxic_label_index, toxicity_table
+from evalkit.audits.toxicity import HFToxicityClassifier, ProfanityCheckClassifier, toxic_label_index, toxicity_table
 from evalkit.errors import EvalkitError
 
 

@@ -20,7 +20,7 @@ def test_rows_repeat_the_sample_with_their_own_ids(tmp_path):
 
 
 def eval_profile_sample():
-    from tasks.docvqa import DocVQA
+    from evalkit.tasks.docvqa import DocVQA
     return DocVQA.sample_path().glob("*.parquet")
 
 

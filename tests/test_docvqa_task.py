@@ -9,8 +9,8 @@ from evalkit.data import load_task_data
 from evalkit.errors import SampleError
 from evalkit.registry import TASKS
 from evalkit.task import SHORT_ANSWER_PROMPT as POST_PROMPT
-from tasks.docvqa import DocVQA
-from tasks.samplegen import docvqa as samplegen
+from evalkit.tasks.docvqa import DocVQA
+from evalkit.tasks.samplegen import docvqa as samplegen
 
 HUB_COLUMNS = ["questionId", "question", "question_types", "image", "docId", "ucsf_document_id",
                "ucsf_document_page_no", "answers", "data_split"]

@@ -8,7 +8,7 @@ import pytest
 
 from evalkit.cli import main
 from evalkit.results import read_run
-from tasks.docvqa import DocVQA
+from evalkit.tasks.docvqa import DocVQA
 
 
 def _eval(tmp_path, tiny_cache, *extra):

@@ -8,9 +8,9 @@ from evalkit.data import load_task_data
 from evalkit.metrics.fairface import (BUCKETS, GENDERS, RACES, bucket_accuracy, bucket_std,
                                       bucket_std_ci, pick_choice)
 from evalkit.types import Response, SampleRecord
-from tasks.fairface import FairFace, parse_prediction
-from tasks.samplegen import fairface as ff_gen
-from tasks.samplegen import stable_bias as sb_gen
+from evalkit.tasks.fairface import FairFace, parse_prediction
+from evalkit.tasks.samplegen import fairface as ff_gen
+from evalkit.tasks.samplegen import stable_bias as sb_gen
 
 
 @pytest.fixture(scope="module")

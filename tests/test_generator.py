@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 
 from evalkit.generator import Generator
-from evalkit.models.hf import OutOfMemory
+from evalkit.errors import OutOfMemory
+from evalkit.models.base import Backend
 from evalkit.types import GenConfig, Request
-from tasks.docvqa import DocVQA
+from evalkit.tasks.docvqa import DocVQA
 
 
 def _requests(rows, n=10, max_new_tokens=12):
@@ -31,12 +32,11 @@ def test_batched_equals_one_at_a_time(tiny_backend, docvqa_rows):
     assert len({r.n_input_tokens for r in batched}) > 1
 
 
-class CountingBackend:
+class CountingBackend(Backend):
     """Wraps a backend, counting the requests that reach the model; can fail after N batches."""
 
     def __init__(self, inner, fail_after_batches=None, oom_above=None):
-        self.inner, self.spec, self.name = inner, inner.spec, inner.name
-        self.model_path = inner.model_path  # the model files are part of the cache key
+        self.inner, self.name = inner, inner.name
         self.generated: list[str] = []
         self.batches = 0
         self.fail_after_batches = fail_after_batches
@@ -47,6 +47,21 @@ class CountingBackend:
 
     def prepare(self, r):
         return self.inner.prepare(r)
+
+    def cache_key(self):
+        return self.inner.cache_key()  # same model, same cache: a resumed run reuses the killed one's
+
+    def loglikelihood(self, batch):
+        return self.inner.loglikelihood(batch)
+
+    def describe(self):
+        return self.inner.describe()
+
+    def reset_peak_memory(self):
+        self.inner.reset_peak_memory()
+
+    def peak_memory(self):
+        return self.inner.peak_memory()
 
     def generate(self, batch):
         if self.oom_above is not None and len(batch) > self.oom_above:

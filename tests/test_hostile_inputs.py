@@ -368,8 +368,8 @@ def test_a_cache_entry_without_text_is_regenerated_in_a_run(tmp_path, tiny_cache
 def test_labels_with_dollar_signs_are_drawn_as_text():
     from matplotlib.text import Text
 
-    from reports.figures import GroupStat, group_bars
-    from reports.html import fig_to_data_uri, new_figure
+    from evalkit.reports.figures import GroupStat, group_bars
+    from evalkit.reports.html import fig_to_data_uri, new_figure
 
     bars = [GroupStat(r"$\frac{$", 50.0, 40.0, 60.0, 10), GroupStat("costs $5 or $6", 70.0, 60.0, 80.0, 10)]
     assert group_bars(bars, "anls").startswith("data:image/png;base64,")
@@ -391,7 +391,7 @@ def test_mathtext_group_label_run_renders_and_report_all_survives_a_bad_run(tmp_
     assert "costs $5 or $6" in html
     assert _score(tmp_path, "docvqa", preds, "other", data=data) == 0
 
-    import reports.run_report as rr
+    import evalkit.reports.run_report as rr
 
     real = rr.render_run_report
 
@@ -483,7 +483,7 @@ def test_audit_generations_not_utf8_or_without_groups(tmp_path, capsys):
 # ---------------------------------------------------------------- lower: links, huge predictions
 
 def test_summary_links_are_url_quoted(tmp_path):
-    from reports.summary import summary_rows
+    from evalkit.reports.summary import summary_rows
 
     rows = _rows("docvqa", 1)
     preds = _jsonl(tmp_path / "p.jsonl", [{"id": rows[0]["questionId"], "prediction": "x"}])
@@ -494,7 +494,7 @@ def test_summary_links_are_url_quoted(tmp_path):
 
 
 def test_a_huge_prediction_is_clipped_in_the_report_but_kept_in_samples(tmp_path):
-    from reports.run_report import MAX_CELL_CHARS
+    from evalkit.reports.run_report import MAX_CELL_CHARS
 
     rows = _rows("docvqa", 1)
     huge = "word " * 400_000  # 2 MB

@@ -14,7 +14,7 @@ from evalkit.models.continuation import common_prefix_len, split_continuations
 from evalkit.models.spec import ModelSpec
 from evalkit.models.tiny import VERSION, TinyIdefics2Backend, spm_model_path, tiny_path
 from evalkit.types import GenConfig, Request
-from tasks.fairface import ATTRIBUTES, FairFace
+from evalkit.tasks.fairface import ATTRIBUTES, FairFace
 
 
 @pytest.fixture(scope="module")

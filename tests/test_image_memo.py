@@ -7,7 +7,7 @@ import torch
 from evalkit.generator import Generator
 from evalkit.images import decode_image, image_key
 from evalkit.models.image_memo import SharedMemo
-from tasks.docvqa import DocVQA
+from evalkit.tasks.docvqa import DocVQA
 
 
 def _same_page_rows(rows):

@@ -58,7 +58,7 @@ def test_lazy_rows_read_images_only_when_asked():
     cell, and give exactly the stored bytes when read."""
     from evalkit.data import load_task_data
     from evalkit.images import LazyImage, image_bytes
-    from tasks.mmmu import MMMU
+    from evalkit.tasks.mmmu import MMMU
 
     data = load_task_data(MMMU())
     lazy, plain = list(data.iter_rows()), list(data.rows)

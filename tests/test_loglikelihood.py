@@ -5,7 +5,7 @@ import pytest
 from benchmarks.loglik_bench import naive_choice_logprobs
 from evalkit.data import load_task_data
 from evalkit.generator import Generator
-from tasks.fairface import FairFace
+from evalkit.tasks.fairface import FairFace
 
 
 def test_loglikelihood_matches_per_choice_forward(tiny_backend):

@@ -5,7 +5,7 @@ from evalkit.data import load_task_data
 from evalkit.metrics import mathvista as m
 from evalkit.registry import TASKS
 from evalkit.types import SampleRecord
-from tasks.mathvista import MathVista
+from evalkit.tasks.mathvista import MathVista
 
 ANGLES = ("135°", "140°", "145°", "150°")
 MC = m.Problem("multi_choice", "text", ANGLES)

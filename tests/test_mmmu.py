@@ -8,7 +8,7 @@ from evalkit.errors import SampleError
 from evalkit.metrics import mmmu as m
 from evalkit.registry import TASKS
 from evalkit.types import IMAGE_PLACEHOLDER, SampleRecord
-from tasks.mmmu import (DISCIPLINES, MC_PROMPT, MMMU, OPEN_PROMPT, SUBJECT_TO_DISCIPLINE, fallback_rng,
+from evalkit.tasks.mmmu import (DISCIPLINES, MC_PROMPT, MMMU, OPEN_PROMPT, SUBJECT_TO_DISCIPLINE, fallback_rng,
                         gold_answers, subject_of)
 
 OPTS = ["London", "Paris", "Rome", "Berlin"]

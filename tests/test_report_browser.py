@@ -10,7 +10,7 @@ from PIL import Image
 from browser import chromium_or_skip, dump_dom, screenshot
 from evalkit.results import Results, write_run
 from evalkit.types import SampleRecord
-from reports.run_report import render_run_report
+from evalkit.reports.run_report import render_run_report
 
 # If either payload ran, it would change the document title (the DOM dump shows it).
 IMG_PAYLOAD = "<img src=x onerror=\"document.title='pwned'\">"

@@ -1,5 +1,5 @@
 """The small helpers every page shares (reports/html.py), each defined once."""
-from reports.html import inline_image, shorten
+from evalkit.reports.html import inline_image, shorten
 
 from evalkit.models import ModelSpec
 

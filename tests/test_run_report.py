@@ -14,9 +14,9 @@ from PIL import Image
 from evalkit.images import thumbnail_data_uri
 from evalkit.results import Results, write_run
 from evalkit.types import SampleRecord
-from reports.html import fmt_bytes, fmt_ci, fmt_duration, fmt_num, fmt_value
-from reports.index import render_index
-from reports.run_report import render_run_report
+from evalkit.reports.html import fmt_bytes, fmt_ci, fmt_duration, fmt_num, fmt_value
+from evalkit.reports.index import render_index
+from evalkit.reports.run_report import render_run_report
 
 from htmldom import by_id, parse  # noqa: E402
 

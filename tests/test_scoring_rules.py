@@ -18,11 +18,11 @@ from evalkit.metrics.vqa import vqa_accuracy
 from evalkit.results import read_run
 from evalkit.scoring import ScoreConfig, score_predictions
 from evalkit.types import SampleRecord
-from tasks.docvqa import DocVQA
-from tasks.mathvista import MathVista
-from tasks.mmmu import MMMU, official_order_key
-from tasks.textvqa import TextVQA
-from tasks.vqav2 import VQAv2
+from evalkit.tasks.docvqa import DocVQA
+from evalkit.tasks.mathvista import MathVista
+from evalkit.tasks.mmmu import MMMU, official_order_key
+from evalkit.tasks.textvqa import TextVQA
+from evalkit.tasks.vqav2 import VQAv2
 
 
 # ------------------------------------------------------------------ MMMU fallback

@@ -8,7 +8,7 @@ from evalkit.results import Results, write_run
 from evalkit.sensitivity import Rule, scoring_sensitivity, variant_result
 from evalkit.types import SampleRecord
 from evalkit.verdict import card_verdict, tost_p_value
-from reports.run_report import render_run_report
+from evalkit.reports.run_report import render_run_report
 
 from htmldom import by_id, parse  # noqa: E402
 

@@ -19,13 +19,13 @@ def test_every_task_class_under_tasks_is_registered():
     import inspect
     import pkgutil
 
-    import tasks
+    import evalkit.tasks as tasks_pkg
     from evalkit.task import Task
 
     defined = set()
-    for info in pkgutil.iter_modules(tasks.__path__):
+    for info in pkgutil.iter_modules(tasks_pkg.__path__):
         if not info.ispkg and not info.name.startswith("_"):
-            module = importlib.import_module(f"tasks.{info.name}")
+            module = importlib.import_module(f"evalkit.tasks.{info.name}")
             defined |= {cls for _, cls in inspect.getmembers(module, inspect.isclass)
                         if issubclass(cls, Task) and cls is not Task and cls.__module__ == module.__name__}
     registered = {name: TASKS.get(name) for name in TASK_NAMES}

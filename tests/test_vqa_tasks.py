@@ -8,8 +8,8 @@ from evalkit.errors import SampleError
 from evalkit.registry import TASKS
 from evalkit.types import Response
 from evalkit.task import SHORT_ANSWER_PROMPT
-from tasks.textvqa import TextVQA, answer_type
-from tasks.vqav2 import VQAv2
+from evalkit.tasks.textvqa import TextVQA, answer_type
+from evalkit.tasks.vqav2 import VQAv2
 
 VQAV2_COLUMNS = ["question_type", "multiple_choice_answer", "answers", "image_id", "answer_type",
                  "question_id", "question", "image"]
@@ -212,7 +212,7 @@ def test_textvqa_sample_matches_its_generator(textvqa_rows):
     # the parquet is what the script makes today (image bytes aside: JPEG encoders may vary)
     import random
 
-    from tasks.samplegen import textvqa as gen
+    from evalkit.tasks.samplegen import textvqa as gen
 
     made = gen.rows(random.Random(gen.SEED))
     for col in ("question_id", "question", "answers", "ocr_tokens", "image_id", "image_classes"):
@@ -223,7 +223,7 @@ def test_vqav2_sample_matches_its_generator(vqav2_rows):
     pytest.importorskip("easy_vqa")
     import random
 
-    from tasks.samplegen import vqav2 as gen
+    from evalkit.tasks.samplegen import vqav2 as gen
 
     made = gen.rows(random.Random(gen.SEED))
     for col in ("question_id", "question", "answers", "multiple_choice_answer", "question_type"):

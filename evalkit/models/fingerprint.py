@@ -99,15 +99,3 @@ def model_fingerprint(model_path: str | os.PathLike | None) -> str:
     if snap is not None and snap.is_dir():
         return f"rev:{snap.name}:{folder_fingerprint(snap)}"
     return f"unresolved:{model_path}"
-
-
-def backend_cache_key(backend) -> str:
-    """The model part of every cache key: the spec's settings plus what the files hold."""
-    if not hasattr(backend, "spec"):
-        return backend.name
-    parts = [backend.spec.cache_key()]
-    path = getattr(backend, "model_path", None)
-    if path is not None:
-        parts.append(model_fingerprint(path))
-    # The tiny model's build version needs no case here: its spec names it (tiny.py).
-    return "|".join(parts)

@@ -12,15 +12,17 @@ import dataclasses
 import inspect
 from typing import Any
 
-from ..errors import EvalkitError, SampleError
+from ..errors import EvalkitError, OutOfMemory, SampleError
 from ..images import decode_image, image_key
 from ..memory import PeakMemory
 from ..registry import MODELS
-from ..types import IMAGE_PLACEHOLDER, Request, Response
-from .base import Prepared
+from ..types import Request, Response
+from .base import Backend, Prepared
 from .continuation import split_continuations
+from .fingerprint import model_fingerprint
 from .image_memo import KEY as IMAGE_KEY
 from .image_memo import MemoImageProcessor, SharedMemo
+from .prompt import render_prompt
 from .spec import ModelSpec
 
 TORCH_DTYPES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
@@ -71,13 +73,8 @@ def resolve_device(device: str) -> str:
     return str(d)
 
 
-class OutOfMemory(Exception):
-    """Raised by a backend when a batch does not fit; the generator halves and retries."""
-
-
-class HFBackend:
+class HFBackend(Backend):
     name = "hf"
-    pipeline_check = False
 
     def __init__(self, spec: ModelSpec, model_path: str | None = None):
         import torch
@@ -135,7 +132,7 @@ class HFBackend:
         self.stop_ids = sorted(i for i in stop_ids if i is not None)
         text_cfg = getattr(self.model.config, "text_config", self.model.config)
         self.max_context = getattr(text_cfg, "max_position_embeddings", None)
-        self._tokens_per_image = self._measure_tokens_per_image()
+        self.image_tokens_per_image = self._measure_tokens_per_image()
         # transformers renamed `past_key_values` to `cache`; use whichever this version takes.
         params = inspect.signature(self.model.forward).parameters
         self._cache_kwarg = "cache" if "cache" in params else "past_key_values"
@@ -144,37 +141,19 @@ class HFBackend:
         self._last_logits_only = {"logits_to_keep": 1} if "logits_to_keep" in params else {}
 
     # ----- preparation -----
-    def _measure_tokens_per_image(self) -> int:
-        """Image tokens the processor inserts for one image, measured rather than assumed."""
+    def _measure_tokens_per_image(self) -> int | None:
+        """Image tokens the processor inserts for one image, measured rather than assumed
+        (None when the probe fails: reports then say unknown rather than a guess)."""
         from PIL import Image
 
         try:
             p = self.prepare(Request(uid="probe", text="x", images=[Image.new("RGB", (448, 448), "white")]))
             return p.n_image_tokens
         except Exception:
-            return 0
+            return None
 
     def render_prompt(self, request: Request) -> str:
-        n_ph = request.text.count(IMAGE_PLACEHOLDER)
-        if n_ph and n_ph != len(request.images):
-            raise SampleError(f"prompt has {n_ph} image placeholders but {len(request.images)} images")
-        pieces = request.text.split(IMAGE_PLACEHOLDER) if n_ph else [request.text]
-        if self.spec.prompt_style == "base":
-            if n_ph:
-                return request.text
-            return IMAGE_PLACEHOLDER * len(request.images) + request.text
-        content: list[dict] = []
-        if not n_ph:
-            content += [{"type": "image"} for _ in request.images]
-        for i, piece in enumerate(pieces):
-            if i > 0:
-                content.append({"type": "image"})
-            if piece:
-                content.append({"type": "text", "text": piece})
-        messages = [{"role": "user", "content": content}]
-        if getattr(self.processor, "chat_template", None) is None:
-            raise EvalkitError(f"model {self.model_path!r} has no chat template; use --prompt-style base")
-        return self.processor.apply_chat_template(messages, add_generation_prompt=True)
+        return render_prompt(self.processor, request, self.spec.prompt_style, self.model_path)
 
     def _decoded(self, ref):
         """Decode once per distinct image (requests for one image arrive together); the
@@ -190,7 +169,7 @@ class HFBackend:
 
     def estimate_length(self, request: Request) -> int:
         n_text = len(self.tokenizer(request.text, add_special_tokens=False)["input_ids"])
-        return n_text + len(request.images) * self._tokens_per_image
+        return n_text + len(request.images) * (self.image_tokens_per_image or 0)
 
     def prepare(self, request: Request) -> Prepared:
         images = [self._decoded(ref) for ref in request.images]
@@ -336,6 +315,9 @@ class HFBackend:
         return Response(uid=p.request.uid, logprobs=totals, choice_n_tokens=[len(c) for c in cont],
                         n_input_tokens=p.n_input_tokens, n_image_tokens=p.n_image_tokens)
 
+    def cache_key(self) -> str:
+        return f"{self.spec.cache_key()}|{model_fingerprint(self.model_path)}"
+
     # ----- reporting -----
     def describe(self) -> dict[str, Any]:
         return {
@@ -344,9 +326,9 @@ class HFBackend:
             "do_image_splitting": self.spec.do_image_splitting,
             "longest_edge": self._longest_edge(),
             "load_in_4bit": self.spec.load_in_4bit, "device": self.device,
-            "prompt_style": self.spec.prompt_style, "image_tokens_per_image": self._tokens_per_image,
+            "prompt_style": self.spec.prompt_style, "image_tokens_per_image": self.image_tokens_per_image,
             "n_parameters": self.model.num_parameters(),  # counts 4-bit weights unpacked
-            "architecture": type(self.model).__name__, "pipeline_check": self.pipeline_check,
+            "architecture": type(self.model).__name__, "pipeline_check": self.random_weights,
         }
 
     def _longest_edge(self) -> int | None:

@@ -145,7 +145,7 @@ def tiny_path(cache_dir: Path | None = None) -> Path:
 
 class TinyIdefics2Backend(HFBackend):
     name = "tiny-idefics2"
-    pipeline_check = True
+    random_weights = True
 
     def __init__(self, spec: ModelSpec, model_path: str | None = None):
         super().__init__(spec, model_path=model_path)

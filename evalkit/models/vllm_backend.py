@@ -23,8 +23,10 @@ from ..errors import EvalkitError, SampleError
 from ..images import decode_image
 from ..registry import MODELS
 from ..types import Request, Response
-from .base import Prepared
-from .hf import TORCH_DTYPES, HFBackend
+from .base import Backend, Prepared
+from .fingerprint import model_fingerprint
+from .hf import TORCH_DTYPES
+from .prompt import render_prompt
 from .spec import ModelSpec
 
 MAX_IMAGES_PER_PROMPT = 8  # MMMU has up to 7 images per question
@@ -32,9 +34,8 @@ INSTALL_HINT = ("model 'vllm' needs the vllm package, which is not installed: in
                 "(`pip install vllm`, on a CUDA machine) or use --model hf")
 
 
-class VLLMBackend:
+class VLLMBackend(Backend):
     name = "vllm"
-    pipeline_check = False
 
     def __init__(self, spec: ModelSpec, tensor_parallel_size: int | None = None, **engine_kwargs: Any):
         try:
@@ -69,15 +70,17 @@ class VLLMBackend:
         image_token = getattr(self.processor, "image_token", None)
         image_token = getattr(image_token, "content", image_token) or "<image>"
         self.image_token_id = self.tokenizer.convert_tokens_to_ids(image_token)
-        seq = getattr(self.processor, "image_seq_len", 64)
-        self._tokens_per_image = seq * (5 if spec.do_image_splitting else 1)
+        # vLLM expands images itself: the count is taken from each output (Response.n_image_tokens),
+        # and per image it stays unknown rather than guessed from the processor's settings.
+        self.image_tokens_per_image = None
 
     # ----- preparation -----
     def render_prompt(self, request: Request) -> str:
-        # Same chat template and placeholder handling as the hf backend.
-        return HFBackend.render_prompt(self, request)
+        # The same chat template and placeholder handling as the hf backend.
+        return render_prompt(self.processor, request, self.spec.prompt_style, self.model_path)
 
-    estimate_length = HFBackend.estimate_length
+    def estimate_length(self, request: Request) -> int:
+        return len(self.tokenizer(request.text, add_special_tokens=False)["input_ids"]) + 64 * len(request.images)
 
     def prepare(self, request: Request) -> Prepared:
         images = [decode_image(ref) for ref in request.images]
@@ -86,7 +89,7 @@ class VLLMBackend:
         prompt = self.render_prompt(request)
         n_text = len(self.tokenizer(prompt, add_special_tokens=False)["input_ids"])
         # vLLM expands the image placeholders itself; the real counts come back with the output.
-        return Prepared(request, {"prompt": prompt, "images": images}, n_text, 0)
+        return Prepared(request, {"prompt": prompt, "images": images}, n_text, None)
 
     # ----- request kinds -----
     def _params(self, request: Request):
@@ -128,8 +131,14 @@ class VLLMBackend:
         return {"name": self.name, "model_id": self.model_path, "dtype": self.spec.dtype,
                 "do_image_splitting": self.spec.do_image_splitting, "longest_edge": self.spec.longest_edge,
                 "tensor_parallel_size": self.tensor_parallel_size, "prompt_style": self.spec.prompt_style,
-                "image_tokens_per_image": self._tokens_per_image, "engine": f"vllm {self._vllm.__version__}",
+                "image_tokens_per_image": None, "engine": f"vllm {self._vllm.__version__}",
                 "pipeline_check": False}
+
+    def cache_key(self) -> str:
+        return f"{self.spec.cache_key()}|{model_fingerprint(self.model_path)}"
+
+    def reset_peak_memory(self) -> None:
+        pass  # nothing to reset: see peak_memory
 
     def peak_memory(self) -> dict[str, Any]:
         # vLLM reserves a fixed share of each GPU up front (gpu_memory_utilization), in worker

@@ -8,7 +8,7 @@ by text drawn on its page, and gold lists carry the variants annotators give ("$
 "12.50"). Columns and types follow lmms-lab/DocVQA, config DocVQA, split validation
 (data_split "val" as in the original DocVQA annotation files). Deterministic: fixed seed.
 
-Run: python -m tasks.samplegen.docvqa  (writes tasks/samples/docvqa/validation-00000-of-00001.parquet)
+Run: python -m evalkit.tasks.samplegen.docvqa  (writes tasks/samples/docvqa/validation-00000-of-00001.parquet)
 """
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
-from tasks.samplegen import write_parquet
+from evalkit.tasks.samplegen import write_parquet
 
 SEED = 17  # DocVQA is RRC challenge 17
 OUT_NAME = "validation-00000-of-00001.parquet"

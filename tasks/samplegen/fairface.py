@@ -8,7 +8,7 @@ by row. Labels are assigned by this script, not perceived: 36 rows cover each of
 gender x race buckets at least twice and each of the 9 age groups four times. They exercise the
 pipeline; they say nothing about a model's accuracy or bias.
 
-Run from the repository root: `python -m tasks.samplegen.fairface`.
+Run from the repository root: `python -m evalkit.tasks.samplegen.fairface`.
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from pathlib import Path
 
 from evalkit.metrics.fairface import AGES, GENDERS, RACES
 
-from tasks.samplegen import write_parquet
+from evalkit.tasks.samplegen import write_parquet
 
 N_ROWS = 36
 SIZE = 224

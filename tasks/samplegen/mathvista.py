@@ -8,7 +8,7 @@ and 2) and list answers, some with a unit. `query` is built as the benchmark bui
 (evaluation/build_query.py): the hint for the answer type, "Question: ..." (plus " (Unit: u)"),
 then "Choices:" and "(A) ..." lines. Deterministic: fixed data, PNG written without a timestamp.
 
-Run: python -m tasks.samplegen.mathvista  (writes tasks/samples/mathvista/testmini-00000-of-00001.parquet)
+Run: python -m evalkit.tasks.samplegen.mathvista  (writes tasks/samples/mathvista/testmini-00000-of-00001.parquet)
 """
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from tasks.samplegen import png, subplots, write_parquet
+from evalkit.tasks.samplegen import png, subplots, write_parquet
 
 OUT_NAME = "testmini-00000-of-00001.parquet"
 

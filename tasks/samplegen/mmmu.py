@@ -8,7 +8,7 @@ options, "<image 1>" ... as MMMU writes them); one open answer is a list literal
 some. Columns and types follow the hub: `options` is a string holding a Python list, empty
 image slots are None. Deterministic: fixed data, PNG written without a timestamp.
 
-Run: python -m tasks.samplegen.mmmu  (writes tasks/samples/mmmu/validation-00000-of-00001.parquet)
+Run: python -m evalkit.tasks.samplegen.mmmu  (writes tasks/samples/mmmu/validation-00000-of-00001.parquet)
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from tasks.samplegen import png, subplots, write_parquet
+from evalkit.tasks.samplegen import png, subplots, write_parquet
 
 OUT_NAME = "validation-00000-of-00001.parquet"
 N_SLOTS = 7

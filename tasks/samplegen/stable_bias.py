@@ -17,16 +17,16 @@ draw_face with shoulders), NOT the diffusion images: 3 genders x 6 ethnicities x
 
 The audit loads it from SAMPLE_PATH below (a plain parquet file in the hub schema), e.g.
 `datasets.load_dataset("parquet", data_files=str(SAMPLE_PATH), split="train")`.
-Run from the repository root: `python -m tasks.samplegen.stable_bias`.
+Run from the repository root: `python -m evalkit.tasks.samplegen.stable_bias`.
 """
 from __future__ import annotations
 
 import io
 from pathlib import Path
 
-from tasks.samplegen.fairface import draw_face
+from evalkit.tasks.samplegen.fairface import draw_face
 
-from tasks.samplegen import write_parquet
+from evalkit.tasks.samplegen import write_parquet
 
 HUB_ID = "yjernite/stable-bias_grounding-images_multimodel_3_12_22"
 SPLIT = "train"

@@ -10,7 +10,7 @@ matter), and `ocr_tokens` = the words drawn, in drawing order. The Flickr URL co
 empty (no Flickr source); image_id is a 16-hex-digit hash of the scene as in TextVQA;
 question_id starts at 900000 so it cannot be mistaken for a real TextVQA id.
 
-Run: .venv/bin/python -m tasks.samplegen.textvqa
+Run: .venv/bin/python -m evalkit.tasks.samplegen.textvqa
 """
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from tasks.samplegen import write_parquet
+from evalkit.tasks.samplegen import write_parquet
 
 SEED = 7
 W, H = 512, 384

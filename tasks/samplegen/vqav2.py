@@ -16,14 +16,14 @@ Made by us, so that the sample has what VQAv2 rows have:
   that starts the question, else "none of the above"; answer_type: yes/no, number or other.
 - image_id = easy-VQA's image id; question_id = image_id * 1000 + the question's index.
 
-Run: .venv/bin/python -m tasks.samplegen.vqav2
+Run: .venv/bin/python -m evalkit.tasks.samplegen.vqav2
 """
 from __future__ import annotations
 
 import random
 from pathlib import Path
 
-from tasks.samplegen import write_parquet
+from evalkit.tasks.samplegen import write_parquet
 
 SEED = 20240501
 N_QUESTIONS = 60
