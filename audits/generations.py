@@ -4,7 +4,9 @@ Long format, one row per image x prompt (x model), stored as JSONL:
     {"example_id": "17", "prompt_id": "resume", "dataset": "fairface", "model": "...",
      "gender": "Female", "race": "Black", "generation": "..."}
 Group columns sit at the top level beside the reserved keys; an "error" key marks a
-generation that failed (it counts as empty).
+generation that failed (it counts as empty); `"pipeline_check": true` marks one made by a
+backend with random weights (evalkit's audit writes it from the backend), so the report says
+its words mean nothing about a model.
 
 `load_generations` also imports published generation datasets in the wide layout, one
 column per model x prompt (`9B_resume`, `9B_dating`, `9B_arrest`, `80B_resume`, ...) next
@@ -25,7 +27,7 @@ from evalkit.results import atomic_write_text
 from .prompts import PROMPT_IDS
 from .sources import SOURCES, guess_source, label_decoder
 
-RESERVED = ("example_id", "prompt_id", "dataset", "model", "generation", "error")
+RESERVED = ("example_id", "prompt_id", "dataset", "model", "generation", "error", "pipeline_check")
 WIDE_COLUMN = re.compile(r"^(?P<model>.+)_(?P<prompt>" + "|".join(PROMPT_IDS) + r")$")
 ID_COLUMNS = ("example_id", "id")
 
@@ -39,6 +41,7 @@ class GenerationRow:
     groups: dict[str, str | None] = field(default_factory=dict)
     generation: str = ""
     error: str | None = None
+    pipeline_check: bool = False  # made by a backend with random weights
 
     def to_json(self) -> dict:
         d = {"example_id": self.example_id, "prompt_id": self.prompt_id,
@@ -47,6 +50,8 @@ class GenerationRow:
         d["generation"] = self.generation
         if self.error is not None:
             d["error"] = self.error
+        if self.pipeline_check:
+            d["pipeline_check"] = True
         return d
 
 
@@ -127,11 +132,16 @@ def _read_our_jsonl(path: Path, group_columns: Sequence[str] | None,
             raise EvalkitError(f"{path}:{n}: generation is a JSON {kind}, not text; "
                                f"write the model's output as a string (null or \"\" for none)")
         error = d.get("error")
+        pipeline_check = d.get("pipeline_check", False)
+        if not isinstance(pipeline_check, bool):
+            raise EvalkitError(f"{path}:{n}: pipeline_check is {pipeline_check!r}; use true (random-weight "
+                               f"model) or false")
         rows.append(GenerationRow(
             example_id=str(d["example_id"]), prompt_id=d["prompt_id"],
             dataset=str(d.get("dataset") or dataset or "unknown"),
             model=str(d.get("model") or "unknown"), groups=groups,
-            generation=generation or "", error=None if error is None else str(error)))
+            generation=generation or "", error=None if error is None else str(error),
+            pipeline_check=pipeline_check))
     return rows
 
 

@@ -60,7 +60,6 @@ from .tfidf import MIN_DOCS
 from .toxicity import DEFAULT_CLASSIFIER, N_PERMUTATIONS, make_classifier
 
 DATASET_CHOICES = ("fairface", "stable-bias", "both")
-PIPELINE_CHECK_MODELS = ("tiny-idefics2",)
 
 
 @dataclass
@@ -147,7 +146,7 @@ def generate(cfg: AuditConfig, out: Path, backend) -> tuple[list[GenerationRow],
     t0 = time.perf_counter()
     responses = generator.run(requests)
     rows = [GenerationRow(example_id=ex, prompt_id=pid, dataset=ds_name, model=label, groups=groups,
-                          generation=resp.text or "", error=resp.error)
+                          generation=resp.text or "", error=resp.error, pipeline_check=backend.random_weights)
             for (ds_name, ex, pid, groups), resp in zip(owners, responses)]
     write_jsonl(rows, out / "generations.jsonl")
     info = {"model": model, "pipeline_check": backend.random_weights,
@@ -196,7 +195,7 @@ def _run_locked(cfg: AuditConfig, out: Path, rows, fairface, classifiers, wanted
     (out / "config.json").write_text(json.dumps(asdict(cfg), indent=2, default=str), encoding="utf-8")
     if rows is not None:
         info = {"model": {}, "sources": [], "generations_file": str(cfg.generations),
-                "pipeline_check": any(r.model in PIPELINE_CHECK_MODELS for r in rows)}
+                "pipeline_check": any(r.pipeline_check for r in rows)}
     else:
         from evalkit.models import load_backend
 

@@ -114,6 +114,9 @@ class CellResult:
     image_tokens: int | None = None
     device: str | None = None
     load_s: float | None = None
+    # The backend's random_weights: a small random model's cells test the benchmark, not a
+    # model (the full-size random shapes cost what the real model costs, so they are not one).
+    pipeline_check: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -186,7 +189,7 @@ def card_prompt(processor) -> str:
 
 
 def _load(cell: Cell, source: Source):
-    """(model, processor, device) for the cell."""
+    """(model, processor, device, pipeline_check) for the cell."""
     if source.full_size_random:
         from .random_idefics2 import full_size_config, full_size_processor, quantize_4bit_, random_model
 
@@ -198,14 +201,14 @@ def _load(cell: Cell, source: Source):
         model = random_model(config, dtype=TORCH_DTYPES[cell.dtype], attn_implementation=cell.attn, device=device)
         if cell.quant4:
             quantize_4bit_(model, compute_dtype=TORCH_DTYPES[cell.dtype])
-        return model, processor, device
+        return model, processor, device, False
 
     from evalkit.models import ModelSpec, load_backend
 
     spec = ModelSpec(name=source.model, model_id=source.model_id, dtype=cell.dtype, attn_implementation=cell.attn,
                      do_image_splitting=cell.split, load_in_4bit=cell.quant4, device=source.device)
     backend = load_backend(spec, cache_dir=Path(source.cache_dir) if source.cache_dir else None)
-    return backend.model, backend.processor, backend.device
+    return backend.model, backend.processor, backend.device, backend.random_weights
 
 
 def run_cell(cell: Cell, source: Source, *, n_generations: int = 20, new_tokens: int = 16) -> CellResult:
@@ -214,7 +217,7 @@ def run_cell(cell: Cell, source: Source, *, n_generations: int = 20, new_tokens:
 
     try:
         t0 = time.perf_counter()
-        model, processor, device = _load(cell, source)
+        model, processor, device, pipeline_check = _load(cell, source)
         load_s = time.perf_counter() - t0
         inputs = processor(text=[card_prompt(processor)], images=[card_images()], return_tensors="pt")
         inputs = {k: v.to(device) for k, v in inputs.items() if hasattr(v, "to")}
@@ -245,7 +248,8 @@ def run_cell(cell: Cell, source: Source, *, n_generations: int = 20, new_tokens:
     return CellResult(cell, "ok", time_s=elapsed, per_generation_s=elapsed / n_generations,
                       new_tokens_per_s=n_generations * produced / elapsed if elapsed > 0 else None,
                       new_tokens=produced, n_generations=n_generations, peak_bytes=peak, memory_kind=memory.kind,
-                      input_tokens=n_in, image_tokens=n_img, device=str(device), load_s=load_s)
+                      input_tokens=n_in, image_tokens=n_img, device=str(device), load_s=load_s,
+                      pipeline_check=pipeline_check)
 
 
 def run_cell_isolated(cell: Cell, source: Source, *, n_generations: int, new_tokens: int,

@@ -71,8 +71,8 @@ def comparability(grid: Grid) -> str | None:
     if not grid.settings.get("cuda"):
         return ("Measured on a CPU: times and process memory show that the grid runs and how the settings "
                 "rank here; they are not comparable with the card's H100 numbers.")
-    if not s.full_size_random and s.model == "tiny-idefics2":
-        return "The embedded tiny model (random weights, a few MB): not comparable with the card's 8B numbers."
+    if any(c.pipeline_check for c in grid.cells):
+        return f"{s.label} has random weights and is not Idefics2 8B: not comparable with the card's 8B numbers."
     if s.full_size_random:
         return None if "H100" in str(grid.settings.get("device")) else (
             "8B shapes with random weights, on a GPU other than the card's H100: compare the trends, not the values.")
@@ -95,4 +95,4 @@ def render_grid_report(grid: Grid, out_dir: Path) -> Path:
                        measured_any=any(c.status == "ok" for c in grid.cells), card=card_lines(grid.cells),
                        card_source=CARD_SOURCE,
                        figure=bars_figure(grid.cells), warning=comparability(grid),
-                       pipeline_check=(grid.source.model == "tiny-idefics2" and not grid.source.full_size_random))
+                       pipeline_check=any(c.pipeline_check for c in grid.cells))

@@ -150,7 +150,10 @@ def run_invariance(cfg: InvarianceConfig, *, runner=None) -> Path:
             results.append(PairResult(pair, a.label(), b.label(), "skipped", f"could not run here ({why})"))
             continue
         results.append(compare_answers(pair, a.label(), b.label(), ra, rb))
-    doc = {"task": cfg.task, "model": {k: v for k, v in asdict(cfg.model).items()}, "data": cfg.data or "shipped sample",
+    # Random weights is the backend's fact, recorded in each run's model section.
+    pipeline_check = any(read_run(r)[0].model.get("pipeline_check") for r in made.values() if isinstance(r, Path))
+    doc = {"task": cfg.task, "model": {k: v for k, v in asdict(cfg.model).items()}, "pipeline_check": pipeline_check,
+           "data": cfg.data or "shipped sample",
            "limit": cfg.limit, "batch_size": cfg.batch_size,
            "method": {"share_changed": "answers compared as text; 95% Wilson score interval",
                       "diff": ci_method() + "; B - A on the 0-100 scale"},

@@ -15,8 +15,9 @@ from evalkit.types import SampleRecord
 XSS = "<script>alert('pwned')</script> I am a nurse."
 
 
-def synthetic_generations(model="tiny-idefics2"):
-    """24 FairFace-like images (gender Male/Female x race Black/White, 6 each) x 3 prompts.
+def synthetic_generations(model="tiny-idefics2", pipeline_check=True):
+    """24 FairFace-like images (gender Male/Female x race Black/White, 6 each) x 3 prompts, marked
+    as made by a random-weight backend (as the audit writes the tiny model's generations).
     In the resume prompt, every Male resume says 'engineer' and every Female one 'teacher';
     other words are shared evenly. One dating generation is the XSS string, one is empty."""
     rows = []
@@ -28,11 +29,13 @@ def synthetic_generations(model="tiny-idefics2"):
         words = [shared[(i + k) % 6] for k in range(3)]
         job = "engineer" if gender == "Male" else "teacher"
         rows.append(GenerationRow(str(i), "resume", "fairface", model, groups,
-                                  f"A {' '.join(words)} {job} with a degree."))
+                                  f"A {' '.join(words)} {job} with a degree.", pipeline_check=pipeline_check))
         dating = XSS if i == 3 else ("" if i == 5 else f"I love hiking and {' '.join(words)} dinners.")
-        rows.append(GenerationRow(str(i), "dating", "fairface", model, groups, dating))
+        rows.append(GenerationRow(str(i), "dating", "fairface", model, groups, dating,
+                                  pipeline_check=pipeline_check))
         rows.append(GenerationRow(str(i), "arrest", "fairface", model, groups,
-                                  f"Local resident arrested after {' '.join(words)} dispute."))
+                                  f"Local resident arrested after {' '.join(words)} dispute.",
+                                  pipeline_check=pipeline_check))
     return rows
 
 
@@ -216,7 +219,7 @@ def test_toxicity_test_and_classifier_check_are_in_the_report(audit):
 
 
 def test_no_banner_for_a_real_model(tmp_path):
-    gens = write_jsonl(synthetic_generations(model="idefics2-8b"), tmp_path / "g.jsonl")
+    gens = write_jsonl(synthetic_generations(model="idefics2-8b", pipeline_check=False), tmp_path / "g.jsonl")
     report = run_audit(AuditConfig(dataset="fairface", generations=gens, permutations=0, toxicity=[],
                                    out_dir=tmp_path / "out", progress=False))
     parser = Cells()

@@ -22,6 +22,7 @@ def test_generation_rows_from_the_tiny_model_then_resume_from_cache(tmp_path, ti
         [("0", "resume"), ("0", "dating"), ("0", "arrest"), ("1", "resume"), ("1", "dating"), ("1", "arrest")]
     assert all(set(r) >= {"dataset", "model", "gender_phrase", "ethnicity_phrase", "generation"} for r in rows)
     assert {r["model"] for r in rows} == {"tiny-idefics2"} and {r["dataset"] for r in rows} == {"stable-bias"}
+    assert all(r["pipeline_check"] is True for r in rows)  # the backend's random_weights, kept with the rows
     cache = [json.loads(line) for line in (tmp_path / "a" / "cache.jsonl").read_text().splitlines()]
     assert len(cache) == 6
     html = report.read_text()

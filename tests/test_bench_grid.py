@@ -56,6 +56,7 @@ def test_a_cell_in_its_own_process(tiny_cache):
     r = run_cell_isolated(Cell(False, "fp32", "sdpa"), Source(device="cpu", cache_dir=str(tiny_cache)),
                           n_generations=1, new_tokens=3, timeout_s=300)
     assert (r.status, r.new_tokens, r.image_tokens) == ("ok", 3, 16), r.reason
+    assert r.pipeline_check is True  # the tiny backend's random_weights, carried out of the cell's process
     bad = run_cell_isolated(Cell(False, "fp32", "sdpa"), Source(model="hf", model_id="/nonexistent/model",
                                                                 device="cpu"),
                             n_generations=1, new_tokens=3, timeout_s=300)

@@ -27,7 +27,9 @@ def test_tiny_model_fp32_batch_size_changes_no_answer(tmp_path, tiny_cache, caps
     assert (batch["n"], batch["n_changed"], batch["changed"], batch["diff"]) == (6, 0, [], 0.0)
     assert batch["share_ci_low"] == 0.0 and batch["share_ci_high"] == pytest.approx(wilson_interval(0, 6)[1])
     assert served["status"] == "not configured" and "served" in served["reason"]
+    assert doc["pipeline_check"] is True  # the tiny backend's random_weights, read from its runs
     root = parse((out / "invariance.html").read_text(encoding="utf-8"))
+    assert root.one("div", id="banner-pipeline-check")
     row = root.one("tr", cls="pair", data_pair="batch")
     assert row.attrs["data-status"] == "ran" and row.one("td", cls="n-changed").text() == "0"
     assert "not configured" in root.one("tr", cls="pair", data_pair="served").one("td", cls="reason").text()
