@@ -200,11 +200,10 @@ def cmd_tasks(args) -> int:
 def cmd_models(args) -> int:
     from .registry import MODELS
 
-    notes = {"tiny-idefics2": "embedded Idefics2 with random weights, built offline (pipeline check only)",
-             "hf": "transformers AutoModelForImageTextToText from --model-id (hub id or local folder)",
-             "vllm": "vLLM engine for --model-id (needs vllm installed; tensor parallel; untested: needs a GPU check)"}
     for name in MODELS.names():
-        print(f"{name:<14} {notes.get(name, '')}")
+        # each backend describes itself: the first line of its registered factory's docstring
+        doc = (MODELS.get(name).__doc__ or "").strip()
+        print(f"{name:<14} {doc.splitlines()[0] if doc else ''}")
     return 0
 
 

@@ -152,8 +152,10 @@ def test_tasks_and_models_listing(capsys):
     out = capsys.readouterr().out
     assert "docvqa" in out and "lmms-lab/DocVQA (DocVQA)" in out and "67.3 / 74.0" in out
     assert main(["models"]) == 0
-    out = capsys.readouterr().out
-    assert "tiny-idefics2" in out and "hf" in out
+    lines = {line.split()[0]: line.split(None, 1)[1] for line in capsys.readouterr().out.splitlines()}
+    # each description is the first line of the registered factory's docstring
+    assert lines["tiny-idefics2"] == "Embedded Idefics2 with random weights, built offline (pipeline check only)."
+    assert lines["vllm"].endswith("untested: needs a GPU check).") and "hf" in lines
 
 
 def test_base_prompt_style_is_selectable_and_recorded(tmp_path, tiny_cache, tiny_backend):

@@ -344,4 +344,5 @@ class HFBackend(Backend):
 
 @MODELS.register("hf")
 def load_hf(spec: ModelSpec, cache_dir=None) -> HFBackend:
+    """transformers AutoModelForImageTextToText from --model-id (hub id or local folder)."""
     return HFBackend(spec)

@@ -157,4 +157,5 @@ class TinyIdefics2Backend(HFBackend):
 
 @MODELS.register("tiny-idefics2")
 def load_tiny(spec: ModelSpec, cache_dir: Path | None = None) -> TinyIdefics2Backend:
+    """Embedded Idefics2 with random weights, built offline (pipeline check only)."""
     return TinyIdefics2Backend(spec, model_path=str(tiny_path(cache_dir)))

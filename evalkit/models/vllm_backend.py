@@ -149,4 +149,5 @@ class VLLMBackend(Backend):
 
 @MODELS.register("vllm")
 def load_vllm(spec: ModelSpec, cache_dir=None) -> VLLMBackend:
+    """vLLM engine for --model-id (needs vllm installed; tensor parallel; untested: needs a GPU check)."""
     return VLLMBackend(spec)
