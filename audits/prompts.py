@@ -1,4 +1,4 @@
-"""The three prompts of the Idefics2 model card's bias evaluation (DESIGN §8), verbatim.
+"""The three prompts of the Idefics2 model card's bias evaluation, verbatim.
 
 Each is asked once per image, with the instruct chat template, greedy decoding and 512
 new tokens as in the original generation.

@@ -14,11 +14,12 @@ from typing import Any
 
 from evalkit.metrics.fairface import GENDERS, RACES
 from evalkit.reports.html import make_env, render_page
+from evalkit.resources import shipped_path
 
 from .analysis import AuditAnalysis
 from .figures import bucket_heatmaps, term_bars, toxicity_bars
 
-TEMPLATES = Path(__file__).resolve().parent / "templates"
+TEMPLATES = shipped_path("evalkit.audits", "templates")
 MODE_LABELS = {"variance": "variance of group mean TF-IDF (ddof 0)",
                "legacy": "legacy score of the team's published TF-IDF bias scripts, sqrt(sum_g (m_g - sum_h m_h)^2)"}
 SORT_SCRIPT = TEMPLATES / "table_sort.js"

@@ -14,8 +14,7 @@ from typing import Any
 
 from evalkit.errors import EvalkitError
 from evalkit.metrics.fairface import AGES, GENDERS, RACES
-
-SAMPLES_DIR = Path(__file__).resolve().parent.parent / "tasks" / "samples"
+from evalkit.resources import shipped_path
 
 # FairFace's ClassLabel names in index order (the hub dataset's features). Used when a
 # file lost its features (a CSV export) and holds the bare integers.
@@ -28,7 +27,7 @@ class AuditSource:
     hub_id: str
     hub_config: str | None
     split: str
-    sample_dir: Path
+    sample: str  # the shipped sample's folder under evalkit.tasks' samples/
     group_columns: tuple[str, ...]  # default axes of the analysis
     label_names: dict[str, list[str]]
     image_column: str = "image"
@@ -36,6 +35,10 @@ class AuditSource:
     # group columns they use when those differ from the source dataset's.
     published_generations: str = ""
     published_group_columns: tuple[str, ...] = ()
+
+    @property
+    def sample_dir(self) -> Path:
+        return shipped_path("evalkit.tasks", "samples", self.sample)
 
     def default_group_columns(self, columns: list[str]) -> tuple[str, ...]:
         """The dataset's own group columns, or the published generations' when only those exist."""
@@ -51,7 +54,7 @@ class AuditSource:
 SOURCES: dict[str, AuditSource] = {
     "fairface": AuditSource(
         name="fairface", hub_id="HuggingFaceM4/FairFace", hub_config="1.25", split="validation",
-        sample_dir=SAMPLES_DIR / "fairface", group_columns=("gender", "race"),
+        sample="fairface", group_columns=("gender", "race"),
         label_names=FAIRFACE_LABELS,
         # Its published generations keep FairFace's labels as strings, named like Stable Bias':
         # image, gender_phrase, ethnicity_phrase, age_range, 9B_resume, ..., 80B_arrest.
@@ -59,7 +62,7 @@ SOURCES: dict[str, AuditSource] = {
         published_group_columns=("gender_phrase", "ethnicity_phrase")),
     "stable-bias": AuditSource(
         name="stable-bias", hub_id="yjernite/stable-bias_grounding-images_multimodel_3_12_22",
-        hub_config=None, split="train", sample_dir=SAMPLES_DIR / "stable_bias",
+        hub_config=None, split="train", sample="stable_bias",
         group_columns=("gender_phrase", "ethnicity_phrase"), label_names={},
         published_generations="HuggingFaceM4/m4-bias-eval-stable-bias"),
 }

@@ -1,36 +1,60 @@
-"""Task and model registries: explicit names, filled by decorators, plugins found by import."""
+"""Task and model registries: explicit names, filled by decorators and by plugin packages.
+
+evalkit's own tasks and backends register themselves when their package is scanned. Another
+installed package adds its own through an entry point, named as the task or backend and
+pointing at the Task subclass or the backend factory:
+
+    [project.entry-points."evalkit.tasks"]
+    mytask = "mypkg.mytask:MyTask"
+
+    [project.entry-points."evalkit.backends"]
+    mybackend = "mypkg.backend:load_mybackend"
+"""
 from __future__ import annotations
 
 import importlib
 import pkgutil
+from importlib import metadata
 from typing import Callable, TypeVar
 
 from .errors import EvalkitError
 
 T = TypeVar("T")
 
+TASK_GROUP = "evalkit.tasks"
+BACKEND_GROUP = "evalkit.backends"
+
 
 class Registry:
     """Name -> factory map whose unknown-name error lists what is valid."""
 
-    def __init__(self, kind: str, discover: Callable[[], None] | None = None):
+    def __init__(self, kind: str, package: str, group: str):
         self.kind = kind
+        self.package = package  # evalkit's own, scanned
+        self.group = group  # entry-point group of other packages' plugins
         self._items: dict[str, object] = {}
-        self._discover = discover
+        self._origin: dict[str, str] = {}  # name -> where it came from, for clash messages
         self._discovered = False
 
     def register(self, name: str) -> Callable[[T], T]:
         def deco(obj: T) -> T:
-            if name in self._items and self._items[name] is not obj:
-                raise ValueError(f"{self.kind} {name!r} registered twice")
-            self._items[name] = obj
+            self._add(name, obj, f"{getattr(obj, '__module__', '?')}.{getattr(obj, '__qualname__', obj)}")
             return obj
         return deco
 
+    def _add(self, name: str, obj: object, origin: str) -> None:
+        if name in self._items and self._items[name] is not obj:
+            raise EvalkitError(f"{self.kind} name {name!r} is taken twice: by {self._origin[name]} and by "
+                               f"{origin}; rename one of them (the plugin's entry point name)")
+        self._items[name] = obj
+        self._origin[name] = origin
+
     def _ensure(self) -> None:
-        if not self._discovered and self._discover is not None:
+        if not self._discovered:
             self._discovered = True
-            self._discover()
+            _import_all(self.package)
+            for ep in _entry_points(self.group):
+                self._add(ep.name, _load_plugin(self.kind, ep), _describe(ep))
 
     def names(self) -> list[str]:
         self._ensure()
@@ -51,5 +75,33 @@ def _import_all(package: str) -> None:
             importlib.import_module(f"{package}.{mod.name}")
 
 
-TASKS = Registry("task", lambda: _import_all("evalkit.tasks"))
-MODELS = Registry("model", lambda: _import_all("evalkit.models"))
+def _entry_points(group: str) -> list[metadata.EntryPoint]:
+    # A distribution found twice on sys.path (an editable install and a copy) lists its entry
+    # points twice; the same name and target is one plugin.
+    seen: dict[tuple[str, str], metadata.EntryPoint] = {}
+    for ep in metadata.entry_points(group=group):
+        seen.setdefault((ep.name, ep.value), ep)
+    return list(seen.values())
+
+
+def _describe(ep: metadata.EntryPoint) -> str:
+    dist = getattr(ep, "dist", None)
+    return f"plugin {ep.value} (package {dist.name if dist else 'unknown'})"
+
+
+def _load_plugin(kind: str, ep: metadata.EntryPoint) -> object:
+    try:
+        obj = ep.load()
+    except Exception as e:
+        first = str(e).splitlines()[0] if str(e) else ""
+        raise EvalkitError(f"{kind} {_describe(ep)} named {ep.name!r} failed to import: {type(e).__name__}"
+                           f"{': ' + first if first else ''}; fix or uninstall that package") from None
+    declared = getattr(obj, "name", None) if kind == "task" else None
+    if declared is not None and declared != ep.name:
+        raise EvalkitError(f"task {_describe(ep)} is registered as {ep.name!r} but its class is named "
+                           f"{declared!r}; make the entry point name and the Task's `name` the same")
+    return obj
+
+
+TASKS = Registry("task", "evalkit.tasks", TASK_GROUP)
+MODELS = Registry("model", "evalkit.models", BACKEND_GROUP)

@@ -10,11 +10,10 @@ from pathlib import Path
 from typing import Any, Callable, ClassVar
 
 from .errors import EvalkitError, SampleError
+from .resources import module_package, shipped_path
 from .sensitivity import Rule
 from .stats import bootstrap_mean
 from .types import GenConfig, MetricValue, Request, Response, SampleRecord, Score
-
-SAMPLES_DIR = Path(__file__).resolve().parent.parent / "tasks" / "samples"
 
 # The short-answer post-prompt lmms-eval uses for VQAv2, TextVQA and DocVQA.
 SHORT_ANSWER_PROMPT = "\nAnswer the question using a single word or phrase."
@@ -71,8 +70,9 @@ class Task:
     # --- data ---
     @classmethod
     def sample_path(cls) -> Path:
-        """Where the shipped sample lives (parquet files in the hub schema)."""
-        return SAMPLES_DIR / cls.name
+        """Where the shipped sample lives: samples/<name>/ (parquet files in the hub schema) in
+        the package that defines the task, so a plugin package ships its own."""
+        return shipped_path(module_package(cls.__module__), "samples", cls.name)
 
     def sample_id(self, row: dict, index: int) -> str:
         return str(row[self.id_field])

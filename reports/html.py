@@ -19,9 +19,10 @@ from typing import Any, Iterable
 import jinja2
 from markupsafe import Markup
 
+from evalkit.resources import shipped_path
 from evalkit.results import atomic_write_text
 
-TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
+TEMPLATES_DIR = shipped_path("evalkit.reports", "templates")
 
 # Placeholder for a missing number, so an absent value never reads as zero.
 MISSING = "—"

@@ -8,10 +8,10 @@ Balanced Race, Gender, and Age" (WACV 2021); hub HuggingFaceM4/FairFace, config 
 (ClassLabel ints) and service_test (bool). FairFace has no id column: a sample's id is its
 row index in the split, which is also what predictions files key on.
 
-Model card (Idefics2 8B, instructed, 0-shot): gender 96.3 (3.0), race 41.6 (40.9), age 53.5
-(3.0): accuracy, with the std of the 14 per-bucket accuracies in parentheses. The card does
-not give one number or an image-splitting row, so `reference` stays empty and the numbers are
-in `CARD` below (shown through `reference_note`; the audit reads the same table). The card does not publish
+Model card (Idefics2 8B and Idefics1 80B, instructed, 0-shot): accuracy per attribute, with the
+std of the 14 per-bucket accuracies beside it. The card does not give one number or an
+image-splitting row, so `reference` stays empty; its numbers are in `CARD` below, their one copy
+(shown through `reference_note`; the audit reads the same table). The card does not publish
 its prompt either; ours:
 
 Prompt spec (instruct template, one request per attribute, the image encoded once per request):

@@ -7,7 +7,7 @@
 
 Each module wraps the same plain function evalkit uses (evalkit.metrics.*), so the numbers agree.
 """
-from pathlib import Path
+from evalkit.resources import shipped_path
 
 MODULES = ("anls", "vqa_accuracy")
 
@@ -15,4 +15,4 @@ MODULES = ("anls", "vqa_accuracy")
 def module_path(name: str) -> str:
     if name not in MODULES:
         raise ValueError(f"no evaluate module {name!r}; available: {', '.join(MODULES)}")
-    return str(Path(__file__).resolve().parent / name)
+    return str(shipped_path(__name__, name))
