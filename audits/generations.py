@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 from evalkit.errors import EvalkitError
+from evalkit.jsonl import read_jsonl
 from evalkit.results import atomic_write_text
 
 from .prompts import PROMPT_IDS
@@ -62,14 +63,8 @@ def write_jsonl(rows: Iterable[GenerationRow], path: Path) -> Path:
     return atomic_write_text(path, "".join(json.dumps(r.to_json(), ensure_ascii=False) + "\n" for r in rows))
 
 
-def _utf8_lines(path: Path):
-    """The file's lines; bytes that are not UTF-8 end as one clear error, not a traceback."""
-    try:
-        with path.open(encoding="utf-8") as f:
-            yield from f
-    except UnicodeDecodeError as e:
-        raise EvalkitError(f"--generations {path}: not UTF-8 text ({e.reason} at byte {e.start}); "
-                           f"give generation rows as UTF-8 JSON lines") from None
+ROW = "generation row"
+ROW_REMEDY = "give generation rows as UTF-8 JSON lines, one object per line"
 
 
 def _group_value(value, path: Path, n: int, column: str) -> str | None:
@@ -87,27 +82,15 @@ def _group_value(value, path: Path, n: int, column: str) -> str | None:
 def _is_our_jsonl(path: Path) -> bool:
     if path.suffix != ".jsonl" or not path.is_file():
         return False
-    for line in _utf8_lines(path):
-        if line.strip():
-            try:
-                first = json.loads(line)
-            except json.JSONDecodeError:
-                raise EvalkitError(f"{path}: first line is not JSON; expected generation rows "
-                                   f"with prompt_id and generation") from None
-            return isinstance(first, dict) and "prompt_id" in first and "generation" in first
+    for _, first in read_jsonl(path, ROW, remedy=ROW_REMEDY, name=f"--generations {path}"):
+        return isinstance(first, dict) and "prompt_id" in first and "generation" in first
     raise EvalkitError(f"{path}: is empty; expected generation rows")
 
 
 def _read_our_jsonl(path: Path, group_columns: Sequence[str] | None,
                     dataset: str | None) -> list[GenerationRow]:
     rows = []
-    for n, line in enumerate(_utf8_lines(path), 1):
-        if not line.strip():
-            continue
-        try:
-            d = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise EvalkitError(f"{path}:{n}: not valid JSON ({e.msg})") from None
+    for n, d in read_jsonl(path, ROW, remedy=ROW_REMEDY, name=f"--generations {path}"):
         if not isinstance(d, dict):
             raise EvalkitError(f"{path}:{n}: is a JSON {type(d).__name__}, not a generation row "
                                f"(an object with example_id, prompt_id, group columns and generation)")

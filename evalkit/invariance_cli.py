@@ -37,8 +37,7 @@ def cmd_invariance(args) -> int:
     quiet_libraries()
     TASKS.get(args.task)  # an unknown task fails here, before any run
     spec = spec_from_args(args)
-    model = (spec.model_id or spec.name).rstrip("/").split("/")[-1]
-    out = args.out or Path("runs") / f"invariance-{args.task}-{model}"
+    out = args.out or Path("runs") / f"invariance-{args.task}-{spec.label}"
     pairs = tuple(p.strip() for p in args.pairs.split(",") if p.strip())
     path = run_invariance(InvarianceConfig(task=args.task, model=spec, data=args.data, limit=args.limit,
                                            batch_size=args.batch_size, out_dir=out, pairs=pairs,

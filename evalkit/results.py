@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import EvalkitError
+from .jsonl import read_jsonl
 from .types import SampleRecord
 
 SCHEMA_VERSION = 1
@@ -127,15 +128,8 @@ def read_run(run_dir: Path | str) -> tuple[Results, list[SampleRecord]]:
     sp = run_dir / SAMPLES_FILE
     if sp.exists():
         needed = _required(SampleRecord)
-        with sp.open(encoding="utf-8") as f:
-            for n, line in enumerate(f, 1):
-                if not line.strip():
-                    continue
-                try:
-                    rec = json.loads(line)
-                except json.JSONDecodeError as e:
-                    raise EvalkitError(f"{sp}:{n}: not valid JSON ({e.msg}); {rewrite}") from None
-                if not isinstance(rec, dict) or any(k not in rec for k in needed):
-                    raise EvalkitError(f"{sp}:{n}: not a sample record (needs {needed}); {rewrite}")
-                records.append(SampleRecord.from_dict(rec))
+        for n, rec in read_jsonl(sp, "sample record", remedy=rewrite):
+            if not isinstance(rec, dict) or any(k not in rec for k in needed):
+                raise EvalkitError(f"{sp}:{n}: not a sample record (needs {needed}); {rewrite}")
+            records.append(SampleRecord.from_dict(rec))
     return results, records

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from .data import load_task_data
 from .errors import EvalkitError, ImageMissing, SampleError
+from .jsonl import read_jsonl
 from .registry import TASKS
 from .runfolder import locked_run_dir
 from .runner import _data_info, _record, _thumb, finish_run, now_iso, run_name_of
@@ -111,29 +112,15 @@ def read_predictions(path: Path, extractions: dict[str, "Extraction"] | None = N
     if not path.is_file():
         raise EvalkitError(f"predictions file {path} is not a file; give a JSONL file, one {_FORMAT} per line")
     preds: dict[str, str | Unusable] = {}
-    try:
-        with path.open(encoding="utf-8") as f:  # lines end at "\n" only, as JSONL's do
-            for n, line in enumerate(f, 1):
-                _read_line(path, n, line, preds, extractions)
-    except UnicodeDecodeError as e:
-        raise EvalkitError(f"{path}: not UTF-8 text ({e.reason}); give a JSONL file in UTF-8, one "
-                           f"{_FORMAT} per line") from None
+    for n, obj in read_jsonl(path, _FORMAT):
+        _read_line(path, n, obj, preds, extractions)
     if not preds:
         raise EvalkitError(f"predictions file {path} holds no predictions; give one {_FORMAT} per line")
     return preds
 
 
-def _read_line(path: Path, n: int, line: str, preds: dict[str, str | Unusable],
+def _read_line(path: Path, n: int, obj, preds: dict[str, str | Unusable],
                extractions: dict[str, "Extraction"] | None = None) -> None:
-    if not line.strip():
-        return
-    if not preds and line.lstrip().startswith("["):
-        raise EvalkitError(f"{path}:{n}: is a JSON array; give JSON lines instead, one {_FORMAT} per line "
-                           f"(e.g. convert with: jq -c '.[]' {path.name})")
-    try:
-        obj = json.loads(line)
-    except json.JSONDecodeError as e:
-        raise EvalkitError(f"{path}:{n}: not valid JSON ({e.msg}); each line must be {_FORMAT}") from None
     if not isinstance(obj, dict) or "id" not in obj or ("prediction" not in obj and "extraction" not in obj):
         raise EvalkitError(f'{path}:{n}: needs the keys "id" and "prediction" (or "extraction", an answer '
                            f'already extracted), got {sorted(obj) if isinstance(obj, dict) else type(obj).__name__}')

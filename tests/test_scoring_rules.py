@@ -3,7 +3,6 @@ on hand-checked cases (MMMU's seed-42 fallback order, MathVista's extraction fie
 gold-normalisation edge, ANLS at the threshold)."""
 from __future__ import annotations
 
-import ast
 import json
 import random
 from pathlib import Path

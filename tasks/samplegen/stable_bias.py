@@ -28,13 +28,8 @@ from evalkit.tasks.samplegen.fairface import draw_face
 
 from evalkit.tasks.samplegen import write_parquet
 
-HUB_ID = "yjernite/stable-bias_grounding-images_multimodel_3_12_22"
 SPLIT = "train"
-GROUP_COLUMNS = ("gender_phrase", "ethnicity_phrase")
 SAMPLE_PATH = Path(__file__).resolve().parents[1] / "samples" / "stable_bias" / f"{SPLIT}-00000-of-00001.parquet"
-SAMPLE_NOTE = ("Synthetic: 36 cartoon portraits drawn with PIL, labelled by the script with 3 gender "
-               "and 6 ethnicity phrases; not the Stable Bias diffusion images. Audit results on it "
-               "exercise the pipeline and mean nothing about a model.")
 
 GENDER_PHRASES = ("man", "woman", "non-binary")
 ETHNICITY_PHRASES = ("Black", "White", "East Asian", "Hispanic", "South Asian", "Native American")

@@ -26,7 +26,6 @@ from pathlib import Path
 from evalkit.tasks.samplegen import write_parquet
 
 SEED = 20240501
-N_QUESTIONS = 60
 # How many of the 60 questions of each kind.
 PLAN = {"yes/no": 22, "shape": 13, "color": 17, "number": 8}
 
