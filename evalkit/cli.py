@@ -31,7 +31,7 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("model")
     g.add_argument("--model", default="tiny-idefics2",
                    help="backend: tiny-idefics2 (embedded, random weights), hf (transformers), "
-                        "vllm (untested: needs a GPU check)")
+                        "vllm (untested: needs a GPU check), or a plugin package's (see `evalkit models`)")
     g.add_argument("--model-id", help="hub id or local folder for --model hf, e.g. HuggingFaceM4/idefics2-8b")
     g.add_argument("--dtype", default="fp32", help="fp32, bf16 or fp16")
     g.add_argument("--attn", dest="attn_implementation",
@@ -224,7 +224,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--task", help="task name (see `evalkit tasks`) or 'all' (required, here or in --config)")
     e.add_argument("--data", help="local dataset in the hub schema (save_to_disk folder or parquet), or 'hub'")
     e.add_argument("--limit", type=positive_int, help="only the first N samples")
-    e.add_argument("--batch-size", type=batch_size_arg, default=8, help="N or 'auto' (halve on out-of-memory)")
+    e.add_argument("--batch-size", type=batch_size_arg, default=8, help="N or 'auto' (halve on out-of-memory; tested on a simulated one, a real "
+                        "CUDA out-of-memory untested: needs a GPU check)")
     e.add_argument("--run-name", help="folder name under --runs-dir (default <task>-<model>-<split|nosplit>); "
                                       "with --task all, the prefix of each run: <run-name>-<task>")
     e.add_argument("--runs-dir", type=Path, default=Path("runs"))
