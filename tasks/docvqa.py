@@ -8,7 +8,7 @@ the UCSF Industry Documents Library); one row per question, the page image repea
 Metric: ANLS (evalkit.metrics.anls, the official RRC scorer's rule), mean over questions,
 reported on a 0-100 scale; broken down by DocVQA's question_types.
 Prompt: the question, then "Answer the question using a single word or phrase." (as lmms-eval).
-Reference: Idefics2-8B model card, ANLS 67.3 without image splitting and 74.0 with it; the card
+Reference: the Idefics2-8B model card's ANLS without and with image splitting (`reference`); the card
 scored the test split (answers withheld, scored by the RRC server), so a validation number
 is close to, but not the same measurement as, the card's.
 """

@@ -3,7 +3,7 @@
 Measures: math over charts, plots, tables, geometry diagrams, puzzles and natural images;
 multiple-choice questions (answer = the choice's text) and free-form ones with an integer,
 float (to 1 or 2 decimals) or Python-list answer.
-Idefics2-8B model card, MathVista testmini: 51.6 without image splitting, 51.4 with it.
+Idefics2-8B model card, MathVista testmini: without and with image splitting in `reference`.
 
 Source: `AI4Math/MathVista`, split "testmini" (1,000 rows), id field "pid".
 Columns: pid, question, image (a path string), decoded_image (the picture), choices (list of

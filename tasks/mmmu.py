@@ -2,7 +2,7 @@
 
 Measures: expert-level perception and reasoning across 30 subjects in 6 disciplines; about
 90% of validation questions are multiple choice, the rest open (a number or short phrase).
-Idefics2-8B model card, MMMU val: 43.5 without image splitting, 43.0 with it.
+Idefics2-8B model card, MMMU val: without and with image splitting in `reference`.
 
 Source: `lmms-lab/MMMU` (split "validation", 900 rows, all subjects in one split, no config)
 is the default because one `load_dataset` call gets every subject. The official

@@ -18,7 +18,7 @@ str.capitalize, as lmms-eval's TextVQA prompt does), then "Answer the question u
 word or phrase."; at most 16 new tokens, greedy. lmms-eval's default TextVQA prompt does not
 add the OCR tokens (its `ocr` option is off by default), and neither do we: the model reads
 the image itself.
-Reference: Idefics2-8B model card, 70.4 without image splitting and 73.0 with it (validation).
+Reference: the Idefics2-8B model card, without and with image splitting (`reference`), on validation.
 """
 from __future__ import annotations
 

@@ -21,7 +21,7 @@ released for v2.0 in 2017 (scheme "vqav2": golds only punctuation-processed, so 
 "A dog" against "the dog" x3, "dogs" x4, "dog" x3 scores 0.9 there, 1.0 here).
 Prompt: the question, then "Answer the question using a single word or phrase." (lmms-eval's
 VQAv2 prompt), at most 16 new tokens, greedy.
-Reference: Idefics2-8B model card, 80.8 without image splitting and 81.2 with it, measured on
+Reference: the Idefics2-8B model card, without and with image splitting (`reference`), measured on
 test-dev (answers withheld, scored by the EvalAI server); validation is the closest split with
 public answers, so a number here is comparable to but not the same measurement as the card's.
 """
