@@ -96,10 +96,19 @@ def _load_plugin(kind: str, ep: metadata.EntryPoint) -> object:
         first = str(e).splitlines()[0] if str(e) else ""
         raise EvalkitError(f"{kind} {_describe(ep)} named {ep.name!r} failed to import: {type(e).__name__}"
                            f"{': ' + first if first else ''}; fix or uninstall that package") from None
-    declared = getattr(obj, "name", None) if kind == "task" else None
-    if declared is not None and declared != ep.name:
-        raise EvalkitError(f"task {_describe(ep)} is registered as {ep.name!r} but its class is named "
-                           f"{declared!r}; make the entry point name and the Task's `name` the same")
+    if kind == "task":
+        from .task import Task
+
+        if not (isinstance(obj, type) and issubclass(obj, Task)):
+            raise EvalkitError(f"task {_describe(ep)} named {ep.name!r} is {obj!r}, not a subclass of "
+                               f"evalkit.task.Task; point the entry point at the Task class")
+        if getattr(obj, "name", None) != ep.name:
+            raise EvalkitError(f"task {_describe(ep)} is registered as {ep.name!r} but its class is named "
+                               f"{getattr(obj, 'name', None)!r}; make the entry point name and the Task's "
+                               f"`name` the same")
+    elif not callable(obj):
+        raise EvalkitError(f"{kind} {_describe(ep)} named {ep.name!r} is {obj!r}, not a factory; point the "
+                           f"entry point at a function (spec, cache_dir=None) -> Backend")
     return obj
 
 

@@ -228,11 +228,26 @@ def test_plugin_names_that_clash_are_one_line_naming_both(tmp_path, monkeypatch)
 
 
 def test_a_plugin_task_named_apart_from_its_entry_point_is_refused(tmp_path, monkeypatch):
-    (tmp_path / "misnamed.py").write_text("class T:\n    name = 'docvqa'\n")
+    (tmp_path / "misnamed.py").write_text("from evalkit.task import Task\nclass T(Task):\n    name = 'docvqa'\n")
     _dist_info(tmp_path, "misnamed", "evalkit.test-tasks", {"mine": "misnamed:T"})
     monkeypatch.syspath_prepend(str(tmp_path))
     with pytest.raises(EvalkitError, match="registered as 'mine' but its class is named 'docvqa'"):
         Registry("task", _no_builtins(tmp_path), "evalkit.test-tasks").names()
+
+
+@pytest.mark.parametrize("kind,group,module,source,message", [
+    ("task", "evalkit.test-tasks", "not_a_task", "class T:\n    name = 'x'\n",
+     "is <class 'not_a_task.T'>, not a subclass of evalkit.task.Task; point the entry point at the Task class"),
+    ("model", "evalkit.test-backends", "not_a_factory", "T = 3\n",
+     "is 3, not a factory; point the entry point at a function (spec, cache_dir=None) -> Backend"),
+])
+def test_a_plugin_of_the_wrong_kind_is_refused(tmp_path, monkeypatch, kind, group, module, source, message):
+    (tmp_path / f"{module}.py").write_text(source)
+    _dist_info(tmp_path, "wrong-kind", group, {"x": f"{module}:T"})
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(EvalkitError) as e:
+        Registry(kind, _no_builtins(tmp_path), group).names()
+    assert str(e.value) == f"{kind} plugin {module}:T (package wrong-kind) named 'x' {message}"
 
 
 def test_the_wheel_lists_tasks_and_loads_shipped_files_without_the_repository(tmp_path):
