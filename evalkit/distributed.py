@@ -182,12 +182,12 @@ def merge_shards(n: int, shards: Sequence[tuple[Sequence[int], Sequence[Any]]]) 
 
 def merge_stats(stats: Sequence[Any]) -> Any:
     """One GeneratorStats for the whole job: counts add up; ranks run side by side, so the
-    job's model and wall time are the slowest rank's."""
+    job's model and wall time are the slowest rank's; the largest batch is any rank's largest."""
     first = stats[0]
     merged = dataclasses.replace(first)
     for f in dataclasses.fields(first):
         values = [getattr(s, f.name) for s in stats]
-        if f.name in ("model_seconds", "wall_seconds"):
+        if f.name in ("model_seconds", "wall_seconds", "largest_batch"):
             setattr(merged, f.name, max(values))
         elif f.name == "final_batch_size":
             known = [v for v in values if v is not None]
