@@ -12,7 +12,8 @@ command line. Every rank loads the data and builds the same request list, takes 
 request (rank r: r, r+k, r+2k, ...), runs it through its own Generator with its own cache
 file (cache.rank{r}.jsonl), and sends its responses to rank 0. Rank 0 puts them back in
 request order and scores, aggregates and writes the run exactly as a single process would;
-the other ranks write nothing else.
+the other ranks write nothing else. The generation stage (evalkit.generation) is the one user
+of the sharding, gathering and merging here; the runner only joins the job (`setup`).
 """
 from __future__ import annotations
 
