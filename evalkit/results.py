@@ -84,11 +84,16 @@ class ModelInfo(Section):
 class RequestSettings(Section):
     """One distinct setting among the requests a run sent to the model, and how many had it."""
 
-    kind: str | None  # "generate" | "loglikelihood"; None: not recorded (schema 1)
-    n_requests: int | None  # None: not recorded (schema 1)
+    kind: str | None = None  # "generate" | "loglikelihood"; None: not recorded (schema 1)
+    n_requests: int | None = None  # None: not recorded (schema 1)
     max_new_tokens: int | None = None  # generate only
     do_sample: bool | None = None  # generate only; evalkit decodes greedily
     stop: list[str] | None = None  # generate only
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        # A log-likelihood request has no decoding settings: none are written, rather than nulls.
+        return {k: v for k, v in d.items() if k in ("kind", "n_requests") or v is not None}
 
 
 @dataclass
@@ -104,6 +109,9 @@ class Generation(Section):
 
     def __post_init__(self):
         self.requests = [r if isinstance(r, RequestSettings) else RequestSettings.from_dict(r) for r in self.requests]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**dataclasses.asdict(self), "requests": [r.to_dict() for r in self.requests]}
 
     @property
     def max_new_tokens(self) -> list[int]:
