@@ -28,7 +28,7 @@ class GenerationSetup:
     """What the stage needs besides the requests: the model and how to batch and cache."""
 
     model: ModelSpec
-    cache_path: Path  # the run's response cache (each rank adds .rank<r> to the name)
+    run_dir: Path  # holds the response cache: cache.jsonl, or cache.rank<r>.jsonl per rank
     batch_size: int | str = 8
     workers: int = 2
     progress: bool = True
@@ -60,7 +60,7 @@ def generate(requests: list[Request], setup: GenerationSetup, ranks: DistContext
                                    cache_dir=setup.cache_dir)
     backend.reset_peak_memory()
     mine = ranks.shard(len(requests))
-    gen = Generator(backend, batch_size=setup.batch_size, cache_path=setup.cache_path.with_name(ranks.cache_name),
+    gen = Generator(backend, batch_size=setup.batch_size, cache_path=setup.run_dir / ranks.cache_name,
                     workers=setup.workers, progress=setup.progress and ranks.is_main,
                     desc=setup.desc + (f" [rank 0 of {ranks.world_size}]" if ranks.distributed else ""))
     t0 = time.perf_counter()

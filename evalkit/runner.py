@@ -74,7 +74,7 @@ def run_eval(cfg: EvalConfig, backend=None) -> Path | None:
         started, t0 = now_iso(), time.perf_counter()
         built = build_requests(task, data)
         gen = generate(built.requests, GenerationSetup(
-            model=cfg.model, cache_path=run_dir / "cache.jsonl", batch_size=cfg.batch_size, workers=cfg.workers,
+            model=cfg.model, run_dir=run_dir, batch_size=cfg.batch_size, workers=cfg.workers,
             progress=cfg.progress, desc=cfg.task, cache_dir=cfg.cache_dir), ranks, backend)
         if gen is None:  # a rank other than 0: rank 0 scores and writes the run
             return None
