@@ -237,7 +237,11 @@ class Results:
 
     def __post_init__(self):
         for name, cls in _SECTIONS.items():
-            setattr(self, name, _section(cls, getattr(self, name)))
+            try:
+                setattr(self, name, _section(cls, getattr(self, name)))
+            except (TypeError, AttributeError, ValueError) as e:
+                raise EvalkitError(f"section {name!r} does not match results schema {SCHEMA_VERSION} "
+                                   f"({type(e).__name__}: {e})") from None
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"schema_version": self.schema_version}
@@ -254,7 +258,10 @@ class Results:
             raise EvalkitError(f"results schema_version {version!r} is not supported; this evalkit reads versions "
                                f"{', '.join(map(str, READABLE_VERSIONS))}")
         if version == 1:
-            d = upgrade_v1(d)
+            try:
+                d = upgrade_v1(d)
+            except (TypeError, AttributeError, ValueError) as e:
+                raise EvalkitError(f"does not match results schema 1 ({type(e).__name__}: {e})") from None
         return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
 
 
@@ -345,7 +352,10 @@ def read_run(run_dir: Path | str) -> tuple[Results, list[SampleRecord]]:
     missing = [k for k in _required(Results) if k not in d]
     if missing:
         raise EvalkitError(f"{path}: lacks {missing}; it is not a complete results file; {rewrite}")
-    results = Results.from_dict(d)
+    try:
+        results = Results.from_dict(d)
+    except EvalkitError as e:
+        raise EvalkitError(f"{path}: {e}; {rewrite}") from None
     records = []
     sp = run_dir / SAMPLES_FILE
     if sp.exists():

@@ -136,3 +136,21 @@ def test_a_failing_report_leaves_the_results_and_says_how_to_retry(tmp_path, doc
     assert (run / "results.json").exists() and (run / "samples.jsonl").exists() and not (run / "report.html").exists()
     monkeypatch.undo()
     assert main(["report", str(run)]) == 0 and (run / "report.html").exists()
+
+
+def test_a_damaged_section_is_one_line_naming_the_file_and_section(tmp_path):
+    run = write_v1(tmp_path / "old")
+    d = Results.from_dict(v1_results("old")).to_dict()
+    d["counts"] = [4, 4]  # a hand edit: a list where the counts object belongs
+    (run / "results.json").write_text(json.dumps(d), encoding="utf-8")
+    with pytest.raises(EvalkitError) as e:
+        read_run(run)
+    assert str(e.value).startswith(f"{run / 'results.json'}: section 'counts' does not match results schema 2 "
+                                   f"(AttributeError: ")
+    assert "\n" not in str(e.value)
+    (run / "results.json").write_text(json.dumps({**v1_results("old"), "counts": [4, 4]}), encoding="utf-8")
+    with pytest.raises(EvalkitError, match=r"results.json: does not match results schema 1 \(TypeError: "):
+        read_run(run)
+    (run / "results.json").write_text(json.dumps({**v1_results("old"), "schema_version": 7}), encoding="utf-8")
+    with pytest.raises(EvalkitError, match=r"results.json: results schema_version 7 is not supported"):
+        read_run(run)
