@@ -64,7 +64,7 @@ def fairface_accuracy(run_dir: Path | str) -> FairFaceAccuracy:
         raise EvalkitError(f"{run_dir}: is a run of task {task!r}; the audit's FairFace accuracy "
                            f"needs a run of task 'fairface' (evalkit eval --task fairface)")
     ok = [r for r in records if r.error is None]
-    out = FairFaceAccuracy(run_dir=str(run_dir), run_name=results.run_name, model=dict(results.model),
+    out = FairFaceAccuracy(run_dir=str(run_dir), run_name=results.run_name, model=results.model.to_dict(),
                            n_records=len(records), n_errors=len(records) - len(ok))
     for attr in ATTRIBUTES:
         hits = [r.extras[f"{attr}_correct"] for r in ok if r.extras.get(f"{attr}_correct") is not None]

@@ -48,7 +48,7 @@ from evalkit.errors import EvalkitError
 from evalkit.models import ModelSpec
 from evalkit.results import atomic_write_text
 from evalkit.runfolder import locked_run_dir
-from evalkit.runner import now_iso
+from evalkit.records import now_iso
 
 from .analysis import AnalysisOptions, analyze
 from .fairface import fairface_accuracy
@@ -159,11 +159,14 @@ def classify_fairface(cfg: AuditConfig, out: Path, backend) -> Path:
     """The card's FairFace accuracy table needs the classification task on the same images and
     model: run it through the engine (its own resumable run folder inside the audit's), with
     the model already loaded for generation."""
+    from evalkit.reports.run_report import render_new_run_report
     from evalkit.runner import EvalConfig, run_eval
 
-    return run_eval(EvalConfig(task="fairface", model=cfg.model, data=cfg.fairface_data, limit=cfg.limit,
-                               batch_size=cfg.batch_size, run_name="fairface-classification", runs_dir=out,
-                               cache_dir=cfg.cache_dir, progress=cfg.progress), backend=backend)
+    run_dir = run_eval(EvalConfig(task="fairface", model=cfg.model, data=cfg.fairface_data, limit=cfg.limit,
+                                  batch_size=cfg.batch_size, run_name="fairface-classification", runs_dir=out,
+                                  cache_dir=cfg.cache_dir, progress=cfg.progress), backend=backend)
+    render_new_run_report(run_dir)
+    return run_dir
 
 
 def run_audit(cfg: AuditConfig) -> Path:
@@ -229,7 +232,7 @@ def _check_group_columns(rows: list[GenerationRow], cfg: AuditConfig) -> None:
 
 
 def _meta(cfg: AuditConfig, info: dict, rows: list[GenerationRow], started: str, wall: float) -> dict:
-    from evalkit.runner import environment
+    from evalkit.records import environment
 
     models = sorted({r.model for r in rows})
     datasets = sorted({r.dataset for r in rows})

@@ -76,6 +76,8 @@ def child(argv: list[str], spans_out: Path, t_spawn: float) -> int:
     t = time.perf_counter()
     import evalkit.cli as cli
     import evalkit.runner as runner  # what cmd_eval imports first
+    import evalkit.generation as generation
+    import evalkit.records as records
     spans["import"] = time.perf_counter() - t
     t = time.perf_counter()
     import evalkit.reports.run_report as run_report  # imported here only to wrap it: the run pays this at its report
@@ -94,23 +96,12 @@ def child(argv: list[str], spans_out: Path, t_spawn: float) -> int:
 
     cli.quiet_libraries = timed("import", cli.quiet_libraries)  # imports transformers' and datasets' loggers
     runner.load_task_data = timed("data", runner.load_task_data)
-    runner.load_backend = timed("model", runner.load_backend)
-    runner.Generator.run = timed("generation", runner.Generator.run)
-    runner._apply_score = timed("scoring", runner._apply_score)
-    runner._thumb = timed("scoring", runner._thumb)
-    if hasattr(runner, "_thumbs"):
-        runner._thumbs = timed("scoring", runner._thumbs)
+    generation.load_backend = timed("model", generation.load_backend)
+    generation.Generator.run = timed("generation", generation.Generator.run)
+    runner.apply_score = timed("scoring", runner.apply_score)
+    runner.thumbnail = timed("scoring", runner.thumbnail)
     run_report.render_run_report = timed("report", run_report.render_run_report)
-    original_finish = runner.finish_run
-
-    def finish(*a, **kw):
-        t0 = time.perf_counter()
-        before = spans["report"]
-        try:
-            return original_finish(*a, **kw)
-        finally:
-            spans["results"] += time.perf_counter() - t0 - (spans["report"] - before)
-    runner.finish_run = finish
+    runner.write_results = timed("results", records.write_results)
 
     from evalkit.registry import TASKS
     task_cls = TASKS.get("docvqa")

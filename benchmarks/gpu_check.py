@@ -166,12 +166,12 @@ def step_docvqa(plan: Plan, name: str, folder: str) -> dict[str, Any]:
         raise RuntimeError(err.getvalue().strip().splitlines()[-1] if err.getvalue().strip() else f"exit {code}")
     res, _ = read_run(plan.out / "runs" / name)
     t = res.timing
-    return {"n_samples": res.counts["n_samples"], "n_errors": res.counts["n_errors"],
-            "wall_s": t.get("wall_s"), "generation_s": t.get("generation_s"), "samples_per_s": t.get("samples_per_s"),
-            "tokens_per_s": t.get("tokens_per_s"), "final_batch_size": res.generation.get("final_batch_size"),
-            "oom_halvings": t.get("oom_halvings"), "padding_fraction": t.get("padding_fraction"),
-            "memory": res.memory, "image_tokens_per_image": res.tokens.get("image_tokens_per_image"),
-            "model": {k: res.model.get(k) for k in ("name", "dtype", "attn_implementation", "load_in_4bit")}}
+    return {"n_samples": res.counts.n_samples, "n_errors": res.counts.n_errors,
+            "wall_s": t.wall_s, "generation_s": t.generation_s, "samples_per_s": t.samples_per_s,
+            "tokens_per_s": t.tokens_per_s, "final_batch_size": res.generation.final_batch_size,
+            "oom_halvings": t.oom_halvings, "padding_fraction": t.padding_fraction,
+            "memory": res.memory.to_dict(), "image_tokens_per_image": res.tokens.image_tokens_per_image,
+            "model": {k: getattr(res.model, k) for k in ("name", "dtype", "attn_implementation", "load_in_4bit")}}
 
 
 def grid_cells():

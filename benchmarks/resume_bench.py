@@ -44,7 +44,7 @@ def run(backend, task_name: str = "docvqa", batch_size: int = 8, limit: int | No
 
         def cfg(name: str) -> EvalConfig:
             return EvalConfig(task=task_name, model=backend.spec, limit=limit, batch_size=batch_size,
-                              run_name=name, runs_dir=runs, progress=False, report=False)
+                              run_name=name, runs_dir=runs, progress=False)
 
         warm = cfg("warm-up")  # first-call costs (kernels, the processor) go to neither side
         warm.limit = 2
@@ -60,8 +60,8 @@ def run(backend, task_name: str = "docvqa", batch_size: int = 8, limit: int | No
         rerun_s = _timed(cfg("complete"), backend)
     same = ([(r.sample_id, r.prediction, r.score) for r in resumed_records]
             == [(r.sample_id, r.prediction, r.score) for r in full_records] and resumed.metrics == full.metrics)
-    return ResumeBench(n_samples=full.counts["n_samples"], batch_size=batch_size,
-                       n_cached_on_resume=resumed.timing["n_cached"], full_s=round(full_s, 3),
+    return ResumeBench(n_samples=full.counts.n_samples, batch_size=batch_size,
+                       n_cached_on_resume=resumed.timing.n_cached, full_s=round(full_s, 3),
                        resume_half_s=round(resume_s, 3), rerun_complete_s=round(rerun_s, 3),
                        resume_half_over_full=round(resume_s / full_s, 3),
                        rerun_complete_over_full=round(rerun_s / full_s, 3), identical_results=same)

@@ -94,6 +94,7 @@ def cmd_eval(args) -> int:
             run_dir = run_eval(cfg)
             if run_dir is None:  # a rank other than 0: rank 0 writes and prints the run
                 continue
+            _report(run_dir)
             done.append(run_dir)
             _print_summary(run_dir)
     finally:
@@ -102,6 +103,13 @@ def cmd_eval(args) -> int:
         from evalkit.reports.summary import render_summary
         print(f"summary: {render_summary(done, args.runs_dir)}")
     return 0
+
+
+def _report(run_dir: Path) -> Path:
+    """The engine writes the result files; the CLI draws the report from them."""
+    from evalkit.reports.run_report import render_new_run_report
+
+    return render_new_run_report(run_dir)
 
 
 def _run_name_for(run_name: str | None, task: str, tasks: list[str]) -> str | None:
@@ -130,10 +138,10 @@ def _print_summary(run_dir: Path) -> None:
     res, _ = read_run(run_dir)
     m = res.metrics[res.headline]
     value = "n/a" if m["value"] is None else f"{m['value']:.1f} (95% CI {m['ci_low']:.1f}-{m['ci_high']:.1f})"
-    tag = "  [pipeline check: random weights, not a model score]" if res.model.get("pipeline_check") else ""
+    tag = "  [pipeline check: random weights, not a model score]" if res.model.pipeline_check else ""
     c = res.counts
-    print(f"{res.task['name']}: {res.headline} = {value} on {c['n_scored']} scored / {c['n_samples']} samples, "
-          f"{c['n_errors']} errors{tag}")
+    print(f"{res.task['name']}: {res.headline} = {value} on {c.n_scored} scored / {c.n_samples} samples, "
+          f"{c.n_errors} errors{tag}")
     print(f"  results: {run_dir / 'results.json'}\n  report:  {run_dir / 'report.html'}")
 
 
@@ -144,6 +152,7 @@ def cmd_score(args) -> int:
     run_dir = score_predictions(ScoreConfig(task=args.task, predictions=args.predictions, data=args.data,
                                             run_name=args.run_name, runs_dir=args.runs_dir,
                                             allow_missing=args.allow_missing))
+    _report(run_dir)
     _print_summary(run_dir)
     _print_matching(run_dir)
     return 0
@@ -155,9 +164,8 @@ def _print_matching(run_dir: Path) -> None:
 
     res, _ = read_run(run_dir)
     c = res.counts
-    n_matched = c["n_samples"] - c.get("n_missing_predictions", 0)
-    print(f"  predictions: {n_matched} matched, {c.get('n_missing_predictions', 0)} samples without a "
-          f"prediction, {c.get('n_extra_predictions', 0)} predictions for ids not in the data")
+    print(f"  predictions: {c.n_samples - c.n_missing_predictions} matched, {c.n_missing_predictions} samples "
+          f"without a prediction, {c.n_extra_predictions} predictions for ids not in the data")
 
 
 def cmd_report(args) -> int:

@@ -239,10 +239,11 @@ def _labels(results: list[Results]) -> list[str]:
 
 
 def _config(res: Results) -> dict[str, Any]:
+    """The settings a comparison sets side by side; those the run did not record are left out."""
     m = res.model
     keys = ("name", "model_id", "dtype", "attn_implementation", "do_image_splitting", "longest_edge",
             "load_in_4bit", "device", "prompt_style")
-    return {k: m.get(k) for k in keys if k in m}
+    return {k: getattr(m, k) for k in keys if k in ("name", "model_id") or getattr(m, k) is not None}
 
 
 def _scored(r: SampleRecord | None) -> bool:
@@ -286,20 +287,18 @@ def build_comparison(run_dirs: Sequence[Path | str], *, max_changed: int = 1000,
 
     runs = []
     for (path, res, records), label, kr in zip(loaded, labels, keyed):
-        mem = res.memory or {}
         runs.append(RunSummary(
             label=label, run_dir=str(path), run_name=res.run_name, config=_config(res),
-            pipeline_check=bool(res.model.get("pipeline_check")),
-            data={"source": res.data.get("source"), "n_rows": res.data.get("n_rows")},
+            pipeline_check=res.model.pipeline_check,
+            data={"source": res.data.source, "n_rows": res.data.n_rows},
             headline={"name": res.headline, **res.metrics.get(res.headline, {})},
             shared_mean=(100.0 * float(np.mean([kr[k].score for k in all_scored]))) if all_scored else None,
             n_samples=len(records), n_dropped=len(kr) - len(shared),
             n_errors=sum(1 for r in records if r.error is not None),
-            image_tokens_per_sample=(res.tokens or {}).get("image_tokens_per_sample"),
-            image_tokens_per_image=(res.tokens or {}).get("image_tokens_per_image"),
-            input_tokens_mean=(res.tokens or {}).get("input_tokens_mean"),
-            samples_per_s=(res.timing or {}).get("samples_per_s"), wall_s=(res.timing or {}).get("wall_s"),
-            peak_memory_bytes=mem.get("peak_bytes"), memory_kind=mem.get("kind")))
+            image_tokens_per_sample=res.tokens.image_tokens_per_sample,
+            image_tokens_per_image=res.tokens.image_tokens_per_image, input_tokens_mean=res.tokens.input_tokens_mean,
+            samples_per_s=res.timing.samples_per_s, wall_s=res.timing.wall_s,
+            peak_memory_bytes=res.memory.peak_bytes, memory_kind=res.memory.kind))
 
     comparisons = []
     for j in range(1, len(loaded)):
@@ -332,7 +331,7 @@ def build_comparison(run_dirs: Sequence[Path | str], *, max_changed: int = 1000,
     changed.sort(key=lambda c: -_swing(c.scores))
 
     notes = []
-    sources = {(r.data.get("source"), r.data.get("n_rows")) for r in results}
+    sources = {(r.data.source, r.data.n_rows) for r in results}
     if len(sources) > 1:
         notes.append("the runs read different data (source or row count differ); only shared samples are paired")
     return Comparison(

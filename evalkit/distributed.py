@@ -12,7 +12,8 @@ command line. Every rank loads the data and builds the same request list, takes 
 request (rank r: r, r+k, r+2k, ...), runs it through its own Generator with its own cache
 file (cache.rank{r}.jsonl), and sends its responses to rank 0. Rank 0 puts them back in
 request order and scores, aggregates and writes the run exactly as a single process would;
-the other ranks write nothing else.
+the other ranks write nothing else. The generation stage (evalkit.generation) is the one user
+of the sharding, gathering and merging here; the runner only joins the job (`setup`).
 """
 from __future__ import annotations
 
@@ -182,12 +183,12 @@ def merge_shards(n: int, shards: Sequence[tuple[Sequence[int], Sequence[Any]]]) 
 
 def merge_stats(stats: Sequence[Any]) -> Any:
     """One GeneratorStats for the whole job: counts add up; ranks run side by side, so the
-    job's model and wall time are the slowest rank's."""
+    job's model and wall time are the slowest rank's; the largest batch is any rank's largest."""
     first = stats[0]
     merged = dataclasses.replace(first)
     for f in dataclasses.fields(first):
         values = [getattr(s, f.name) for s in stats]
-        if f.name in ("model_seconds", "wall_seconds"):
+        if f.name in ("model_seconds", "wall_seconds", "largest_batch"):
             setattr(merged, f.name, max(values))
         elif f.name == "final_batch_size":
             known = [v for v in values if v is not None]

@@ -34,6 +34,7 @@ class GeneratorStats:
     n_batches: int = 0
     oom_halvings: int = 0
     final_batch_size: int | None = None
+    largest_batch: int = 0  # the largest batch the model ran
     padded_tokens: int = 0
     real_tokens: int = 0
     output_tokens: int = 0
@@ -190,6 +191,7 @@ class Generator:
                                       error=f"the model failed on this sample: {type(e).__name__}: {e}")]
             self.stats.model_seconds += time.perf_counter() - t0
             self.stats.n_batches += 1
+            self.stats.largest_batch = max(self.stats.largest_batch, len(batch))
             if kind == "generate":  # log-likelihood requests run one prompt at a time: no padding
                 longest = max(p.n_input_tokens for p in batch)
                 self.stats.real_tokens += sum(p.n_input_tokens for p in batch)

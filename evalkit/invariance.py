@@ -129,7 +129,7 @@ def run_invariance(cfg: InvarianceConfig, *, runner=None) -> Path:
             spec = replace(cfg.model, dtype=s.dtype, attn_implementation=s.attn)
             ec = EvalConfig(task=cfg.task, model=spec, data=cfg.data, limit=cfg.limit, batch_size=s.batch_size,
                             run_name=label, runs_dir=cfg.out_dir / "runs", cache_dir=cfg.cache_dir,
-                            workers=cfg.workers, progress=False, report=False)
+                            workers=cfg.workers, progress=False)
             try:
                 made[label] = runner(ec)
             except EvalkitError as e:

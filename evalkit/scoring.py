@@ -26,7 +26,8 @@ from .errors import EvalkitError, ImageMissing, SampleError
 from .jsonl import read_jsonl
 from .registry import TASKS
 from .runfolder import locked_run_dir
-from .runner import _data_info, _record, _thumb, finish_run, now_iso, run_name_of
+from .records import data_info, new_record, now_iso, run_name_of, thumbnail, write_results
+from .results import Generation, Memory, ModelInfo, Timing
 from .task import Task
 
 NO_PREDICTION = "no prediction for this sample in the predictions file"
@@ -40,7 +41,6 @@ class ScoreConfig:
     run_name: str | None = None
     runs_dir: Path = Path("runs")
     thumbnails: int = 300
-    report: bool = True
     allow_missing: bool = False  # score when some samples have no prediction (they count as errors)
 
 
@@ -146,7 +146,7 @@ def score_predictions(cfg: ScoreConfig) -> Path:
     started = now_iso()
     records, rows, first_row, missing = [], [], {}, []
     for index, row in enumerate(data.iter_rows()):
-        rec = _record(task, row, index, str(index))
+        rec = new_record(task, row, index, str(index))
         if rec.sample_id in first_row:
             # One prediction per id: two rows with one id would silently share it.
             raise EvalkitError(f"data: rows {first_row[rec.sample_id]} and {index} have the same "
@@ -187,12 +187,12 @@ def score_predictions(cfg: ScoreConfig) -> Path:
         thumbs: dict = {}  # one thumbnail per distinct image, as in eval
         for index, (rec, row) in enumerate(zip(records, rows)):
             if index < cfg.thumbnails:
-                rec.thumb = _thumb(task, row, thumbs)
-        model = {"name": "predictions file", "model_id": str(cfg.predictions), "pipeline_check": False}
-        timing = {"start": started, "end": now_iso()}
-        return finish_run(task, records, run_dir, data_info=_data_info(task, data), model=model,
-                          generation={"source": "predictions file"}, timing=timing, memory={},
-                          missing=missing, extra=extra, report=cfg.report)
+                rec.thumb = thumbnail(task, row, thumbs)
+        write_results(task, records, run_dir, data=data_info(task, data),
+                      model=ModelInfo(name="predictions file", model_id=str(cfg.predictions), pipeline_check=False),
+                      generation=Generation(source="predictions file"), timing=Timing(start=started, end=now_iso()),
+                      memory=Memory(), missing=missing, extra=extra)
+        return run_dir
 
 
 def _check_matching(cfg: ScoreConfig, task: Task, records: list, missing: list[str], preds: dict) -> None:

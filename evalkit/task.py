@@ -13,7 +13,7 @@ from .errors import EvalkitError, SampleError
 from .resources import module_package, shipped_path
 from .sensitivity import Rule
 from .stats import bootstrap_mean
-from .types import GenConfig, MetricValue, Request, Response, SampleRecord, Score
+from .types import Count, GenConfig, MetricValue, Request, Response, SampleRecord, Score
 
 # The short-answer post-prompt lmms-eval uses for VQAv2, TextVQA and DocVQA.
 SHORT_ANSWER_PROMPT = "\nAnswer the question using a single word or phrase."
@@ -28,19 +28,23 @@ def question_request(uid: str, question, image, max_new_tokens: int,
     return [Request(uid, text=question + suffix, images=[image], gen=GenConfig(max_new_tokens=max_new_tokens))]
 
 
-def official_and_strict(metric: str, records: list[SampleRecord],
-                        parse_applies: Callable[[SampleRecord], bool] = lambda r: True) -> dict[str, MetricValue]:
+def official_and_strict(metric: str, records: list[SampleRecord]) -> dict[str, MetricValue]:
     """For benchmarks whose official rule decides unparseable answers (MMMU's random option,
-    MathVista's closest choice): the official score, the score with those answers counted wrong
-    (`<metric>_strict`), and how many there were among the samples the parser applies to
-    (`n_unparseable`, a count, not a percentage), so a reader sees how much the number leans on
-    the rule. Per-sample extras: "parsed" (bool) and "strict" (the 0/1 strict score)."""
+    MathVista's closest choice): the official score and the score with those answers counted
+    wrong (`<metric>_strict`), so a reader sees how much the number leans on the rule (with
+    `unparseable_count` beside them). Per-sample extras: "parsed" (bool) and "strict" (the 0/1
+    strict score)."""
     scored = [r for r in records if r.error is None and r.score is not None]
-    pool = [r for r in scored if parse_applies(r)]
-    n_bad = sum(1 for r in pool if not r.extras.get("parsed", True))
     return {metric: bootstrap_mean([r.score for r in scored]),
-            f"{metric}_strict": bootstrap_mean([r.extras.get("strict", r.score) for r in scored]),
-            "n_unparseable": MetricValue(float(n_bad), None, None, len(pool))}
+            f"{metric}_strict": bootstrap_mean([r.extras.get("strict", r.score) for r in scored])}
+
+
+def unparseable_count(records: list[SampleRecord],
+                      parse_applies: Callable[[SampleRecord], bool] = lambda r: True) -> dict[str, Count]:
+    """`n_unparseable`: the scored samples whose answer the official parser could not read, out
+    of those it applies to."""
+    pool = [r for r in records if r.error is None and r.score is not None and parse_applies(r)]
+    return {"n_unparseable": Count(sum(1 for r in pool if not r.extras.get("parsed", True)), len(pool))}
 
 
 class Task:
@@ -118,6 +122,10 @@ class Task:
         """Headline metric and any extra metrics, each with a 95% bootstrap CI."""
         scored = [r.score for r in records if r.error is None and r.score is not None]
         return {self.metric: bootstrap_mean(scored)}
+
+    def counts(self, records: list[SampleRecord]) -> dict[str, Count]:
+        """The task's own counts of samples, beside the run's (results counts.task_counts)."""
+        return {}
 
     def breakdowns(self, records: list[SampleRecord]) -> dict[str, dict[str, MetricValue]]:
         """Headline metric per group on every axis that `groups` names."""

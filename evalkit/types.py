@@ -130,3 +130,15 @@ class MetricValue:
 
     def to_dict(self) -> dict:
         return {"value": self.value, "ci_low": self.ci_low, "ci_high": self.ci_high, "n": self.n}
+
+
+@dataclass
+class Count:
+    """A task's count of samples and what it is out of (n_unparseable: 3 of the 10 samples the
+    answer parser applies to). A count, never a 0-100 score: it has no interval."""
+
+    count: int
+    of: int
+
+    def to_dict(self) -> dict:
+        return {"count": self.count, "of": self.of}

@@ -17,6 +17,8 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from .results import DataInfo, ModelInfo
+
 DEFAULT_MARGIN = 1.0
 ALPHA = 0.05
 _Z975 = 1.959963984540054
@@ -51,14 +53,15 @@ def tost_p_value(score: float, ci_low: float, ci_high: float, reference: float, 
     return max(p_low, p_high)
 
 
-def card_verdict(task: dict[str, Any], model: dict[str, Any], data: dict[str, Any],
-                 headline: dict[str, Any] | None, *, margin: float = DEFAULT_MARGIN) -> CardVerdict:
-    """The verdict for one run, from results.json's task, model, data and headline metric."""
-    if model.get("pipeline_check"):
-        return CardVerdict("not_applicable", f"The verdict does not apply: {model.get('name') or 'this model'} has "
+def card_verdict(task: dict[str, Any], model: ModelInfo, data: DataInfo, headline: dict[str, Any] | None, *,
+                 from_predictions_file: bool = False, margin: float = DEFAULT_MARGIN) -> CardVerdict:
+    """The verdict for one run, from results.json's task, model, data and headline metric;
+    `from_predictions_file`: the run scored predictions made elsewhere (generation.source)."""
+    if model.pipeline_check:
+        return CardVerdict("not_applicable", f"The verdict does not apply: {model.name or 'this model'} has "
                            "random weights (a pipeline check), so its score is not the card's model's.", margin=margin)
-    splitting = model.get("do_image_splitting")
-    if splitting is None and model.get("name") == "predictions file":
+    splitting = model.do_image_splitting
+    if splitting is None and from_predictions_file:
         return CardVerdict("not_applicable", "The verdict does not apply: predictions scored from a file carry no "
                            "model settings (model, image splitting) to match against the card's rows.", margin=margin)
     if splitting is None:
@@ -73,14 +76,14 @@ def card_verdict(task: dict[str, Any], model: dict[str, Any], data: dict[str, An
     card_split = task.get("reference_split") or task.get("split")
     if card_split != task.get("split"):
         differences.append(f"data split: the card scored {card_split}, this run {task.get('split')}")
-    if data.get("source") == "shipped sample":
+    if data.source == "shipped sample":
         differences.append("data: the shipped sample, not the benchmark's data")
-    elif data.get("n_total") and data.get("n_rows") is not None and data["n_rows"] < data["n_total"]:
-        differences.append(f"data: {data['n_rows']} of {data['n_total']} rows (a --limit subset)")
-    model_id = str(model.get("model_id") or "")
+    elif data.n_total and data.n_rows is not None and data.n_rows < data.n_total:
+        differences.append(f"data: {data.n_rows} of {data.n_total} rows (a --limit subset)")
+    model_id = str(model.model_id or "")
     if "idefics2-8b" not in model_id.lower():
-        differences.append(f"model: {model_id or model.get('name')}, the card's is HuggingFaceM4/idefics2-8b")
-    if model.get("load_in_4bit"):
+        differences.append(f"model: {model_id or model.name}, the card's is HuggingFaceM4/idefics2-8b")
+    if model.load_in_4bit:
         differences.append("weights: 4-bit quantised")
     score = (headline or {}).get("value")
     if differences:

@@ -95,14 +95,14 @@ def read_entry(folder: Path) -> RunEntry:
         raise ValueError(f"{RESULTS_FILE} holds a {type(raw).__name__}, not an object")
     r = Results.from_dict(raw)
     head = r.metrics.get(r.headline) or {}
-    start = str(r.timing.get("start") or "")
+    start = str(r.timing.start or "")
     return RunEntry(
         name=folder.name,
         href=f"{quote(folder.name)}/{REPORT_FILE}" if (folder / REPORT_FILE).is_file() else None,
         task=str(r.task.get("title") or r.task.get("name") or "—"),
-        model=str(r.model.get("name") or r.model.get("model_id") or "—"),
-        pipeline_check=bool(r.model.get("pipeline_check")),
-        data_source=str(r.data.get("source") or "—"),
+        model=str(r.model.name or r.model.model_id or "—"),
+        pipeline_check=bool(r.model.pipeline_check),
+        data_source=str(r.data.source or "—"),
         metric=str(r.headline),
         value=head.get("value"), ci_low=head.get("ci_low"), ci_high=head.get("ci_high"), n=head.get("n"),
         date=_short_date(start), sort_key=start)

@@ -20,7 +20,7 @@ base.html.j2, so one vocabulary reads across pages):
              tr[data-group=LABEL] > td.value td.ci-low td.ci-high td.n
   figures    img[data-figure="breakdown-AXIS"]  img[data-figure="length-histogram"]
   metadata   table#run-metadata  tr[data-key=KEY] > td
-  counts     table#counts  tr[data-count=KEY] > td.num
+  counts     table#counts  tr[data-count=KEY] > td.num  (a task's counts read "k of n")
   errors     #error-count (= number of errors listed)  table#errors tr.error-row
   unscored   #unscored-count  table#unscored
   score mode #missing-predictions #extra-predictions (only when non-empty)
@@ -40,7 +40,8 @@ from pathlib import Path
 from statistics import median
 from typing import Any
 
-from evalkit.results import Results, read_run
+from evalkit.errors import EvalkitError
+from evalkit.results import DataInfo, Generation, ModelInfo, Results, read_run
 from evalkit.types import SampleRecord
 from evalkit.verdict import card_verdict
 
@@ -66,7 +67,6 @@ class Stat:
     ci_high: float | None
     n: int | None
     is_headline: bool = False
-    is_count: bool = False  # a count of samples (e.g. n_unparseable), not a 0-100 score
 
 
 @dataclass
@@ -107,6 +107,19 @@ def render_run_report(run_dir: Path, *, max_sample_rows: int = MAX_SAMPLE_ROWS) 
                        scripts=[load_script("table_filter.js")], **context)
 
 
+def render_new_run_report(run_dir: Path) -> Path:
+    """The report of a run just written. Its results.json and samples.jsonl are already on disk,
+    so a report that fails here costs no work: the error says how to draw it again."""
+    try:
+        return render_run_report(run_dir)
+    except EvalkitError:
+        raise
+    except Exception as e:
+        raise EvalkitError(f"{run_dir}: results.json and samples.jsonl are written, but the report failed "
+                           f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}); "
+                           f"`evalkit report {run_dir}` retries it") from None
+
+
 def build_context(results: Results, records: list[SampleRecord], *,
                   max_sample_rows: int = MAX_SAMPLE_ROWS) -> dict[str, Any]:
     task, model = results.task, results.model
@@ -116,23 +129,25 @@ def build_context(results: Results, records: list[SampleRecord], *,
     return {
         "title": f"{task.get('title') or task.get('name') or 'task'} — {results.run_name}",
         "r": results,
-        "pipeline_check": bool(model.get("pipeline_check")),
-        "model_name": model.get("name") or model.get("model_id") or "the model",
-        "shipped_sample": results.data.get("source") == "shipped sample",
+        "pipeline_check": model.pipeline_check,
+        "model_name": model.name or model.model_id or "the model",
+        "shipped_sample": results.data.source == "shipped sample",
         "headline": _stat(results.headline, results.metrics.get(results.headline), True),
         "references": references(task, model),
         "reference_note": task.get("reference_note") or "",
-        "metrics": metric_rows(results),
+        "metrics": [_stat(k, v, k == results.headline) for k, v in results.metrics.items()],
         "sensitivity": results.scoring_sensitivity or {},
         "max_disagree_shown": MAX_LIST_ROWS,
-        "verdict": card_verdict(task, model, results.data, results.metrics.get(results.headline)),
+        "verdict": card_verdict(task, model, results.data, results.metrics.get(results.headline),
+                                from_predictions_file=results.generation.source == "predictions file"),
         "breakdowns": breakdowns(results.breakdowns, metric_name, results.metrics),
         "max_bars": MAX_BARS,
         "length_figure": length_histogram(lengths),
         "length_stats": {"n": len(lengths), "mean": sum(lengths) / len(lengths) if lengths else None,
                          "median": median(lengths) if lengths else None},
         "metadata": metadata(results),
-        "counts": list(results.counts.items()),
+        "counts": count_rows(results),
+        "task_counts": results.counts.task_counts,
         "errors": results.errors[:MAX_LIST_ROWS],
         "unscored": results.unscored[:MAX_LIST_ROWS],
         "missing": results.missing_predictions[:MAX_LIST_ROWS],
@@ -141,7 +156,7 @@ def build_context(results: Results, records: list[SampleRecord], *,
         "fold_after": FOLD_AFTER,
         "samples": [sample_row(r) for r in shown],
         "n_records": len(records),
-        "raw_json": json.dumps({k: getattr(results, k) for k in (
+        "raw_json": json.dumps({k: v for k, v in results.to_dict().items() if k in (
             "task", "data", "model", "generation", "tokens", "timing", "memory", "environment")},
             indent=2, ensure_ascii=False, default=str),
     }
@@ -149,25 +164,24 @@ def build_context(results: Results, records: list[SampleRecord], *,
 
 def _stat(name: str, m: dict[str, Any] | None, is_headline: bool = False) -> Stat:
     m = m or {}
-    return Stat(name, m.get("value"), m.get("ci_low"), m.get("ci_high"), m.get("n"), is_headline,
-                is_count=is_count_metric(name, m))
+    return Stat(name, m.get("value"), m.get("ci_low"), m.get("ci_high"), m.get("n"), is_headline)
 
 
-def is_count_metric(name: str, m: dict[str, Any]) -> bool:
-    """Metrics named n_* without an interval are counts of samples (task.official_and_strict's
-    n_unparseable): shown as whole numbers "k of n", never as a 0-100 score."""
-    return name.startswith("n_") and m.get("ci_low") is None and m.get("ci_high") is None
+def count_rows(results: Results) -> list[tuple[str, str]]:
+    """(key, text) rows of the counts table: the run's counts that apply (score mode adds the
+    predictions file's), then the task's own as "k of n"."""
+    c = results.counts
+    rows = [("n_samples", c.n_samples), ("n_scored", c.n_scored), ("n_errors", c.n_errors),
+            ("n_unscored", c.n_unscored)]
+    if results.generation.source == "predictions file":
+        rows += [("n_missing_predictions", c.n_missing_predictions), ("n_extra_predictions", c.n_extra_predictions)]
+    out = [(k, f"{v:,}") for k, v in rows]
+    return out + [(k, f"{v.count:,} of {v.of:,}") for k, v in c.task_counts.items()]
 
 
-def metric_rows(results: Results) -> list[Stat]:
-    """Scores first, then counts, each in results order, so the counts read as their own block."""
-    rows = [_stat(k, v, k == results.headline) for k, v in results.metrics.items()]
-    return [s for s in rows if not s.is_count] + [s for s in rows if s.is_count]
-
-
-def references(task: dict[str, Any], model: dict[str, Any]) -> list[Reference]:
+def references(task: dict[str, Any], model: ModelInfo) -> list[Reference]:
     ref = task.get("reference") or {}
-    splitting = model.get("do_image_splitting")
+    splitting = model.do_image_splitting
     return [Reference("no_split", "without image splitting", ref.get("no_split"), splitting is False),
             Reference("split", "with image splitting", ref.get("split"), splitting is True)]
 
@@ -204,51 +218,52 @@ def metadata(r: Results) -> list[tuple[str, str, str]]:
     """(key, label, text) rows of the run metadata table; the key is the row's data-key.
     Optional settings a run did not record are left out; results.json keeps everything."""
     m, g, t, tok, env, d, mem = r.model, r.generation, r.timing, r.tokens, r.environment, r.data, r.memory
-    peak = fmt_bytes(mem.get("peak_bytes"))
-    if mem.get("device") and mem.get("peak_bytes") is not None:
-        peak += f" ({mem['device']})"
-    batch = fmt_value(g.get("batch_size"))
-    if g.get("final_batch_size") not in (None, g.get("batch_size")):
-        batch += f" (ran at {fmt_value(g['final_batch_size'])})"
-    padding = t.get("padding_fraction")
+    peak = fmt_bytes(mem.peak_bytes)
+    if mem.device and mem.peak_bytes is not None:
+        peak += f" ({mem.device})"
+    batch = fmt_value(g.batch_size)
+    if g.final_batch_size not in (None, g.batch_size):
+        batch += f" (ran at {fmt_value(g.final_batch_size)})"
+    padding = t.padding_fraction
     dataset = " / ".join(str(x) for x in (r.task.get("hub_id"), r.task.get("hub_config"), r.task.get("split")) if x)
     rows = [
-        ("model_name", "Model", fmt_value(m.get("name")), True),
-        ("model_id", "Model id", fmt_value(m.get("model_id")), True),
-        ("architecture", "Architecture", fmt_value(m.get("architecture")), False),
-        ("n_parameters", "Parameters", fmt_value(m.get("n_parameters")), False),
-        ("dtype", "dtype", fmt_value(m.get("dtype")), True),
-        ("load_in_4bit", "4-bit weights", fmt_value(m.get("load_in_4bit")) if m.get("load_in_4bit") else "—", False),
-        ("attn_implementation", "Attention", fmt_value(m.get("attn_implementation")), False),
-        ("device", "Device", fmt_value(m.get("device")), False),
-        ("do_image_splitting", "Image splitting", fmt_value(m.get("do_image_splitting")), True),
-        ("longest_edge", "Longest image edge (px)", fmt_value(m.get("longest_edge")), False),
-        ("image_tokens_per_image", "Image tokens per image", fmt_value(tok.get("image_tokens_per_image")), False),
-        ("image_tokens_per_sample", "Image tokens per sample", fmt_value(tok.get("image_tokens_per_sample")), True),
-        ("input_tokens_mean", "Input tokens per sample", fmt_num(tok.get("input_tokens_mean"), 1), False),
-        ("output_tokens_total", "Output tokens (total)", fmt_value(tok.get("output_tokens_total")), False),
-        ("prompt_style", "Prompt style", fmt_value(g.get("prompt_style")), True),
+        ("model_name", "Model", fmt_value(m.name), True),
+        ("model_id", "Model id", fmt_value(m.model_id), True),
+        ("architecture", "Architecture", fmt_value(m.architecture), False),
+        ("n_parameters", "Parameters", fmt_value(m.n_parameters), False),
+        ("dtype", "dtype", fmt_value(m.dtype), True),
+        ("load_in_4bit", "4-bit weights", fmt_value(m.load_in_4bit) if m.load_in_4bit else "—", False),
+        ("attn_implementation", "Attention", fmt_value(m.attn_implementation), False),
+        ("device", "Device", fmt_value(m.device), False),
+        ("do_image_splitting", "Image splitting", fmt_value(m.do_image_splitting), True),
+        ("longest_edge", "Longest image edge (px)", fmt_value(m.longest_edge), False),
+        ("image_tokens_per_image", "Image tokens per image", fmt_value(tok.image_tokens_per_image), False),
+        ("image_tokens_per_sample", "Image tokens per sample", fmt_value(tok.image_tokens_per_sample), True),
+        ("input_tokens_mean", "Input tokens per sample", fmt_num(tok.input_tokens_mean, 1), False),
+        ("output_tokens_total", "Output tokens (total)", fmt_value(tok.output_tokens_total), False),
+        ("prompt_style", "Prompt style", fmt_value(g.prompt_style), True),
         ("batch_size", "Batch size", batch, True),
-        ("max_new_tokens", "Max new tokens", fmt_value(g.get("max_new_tokens", r.task.get("max_new_tokens"))), True),
-        ("do_sample", "Decoding", "greedy" if g.get("do_sample") is False else
-         "sampling" if g.get("do_sample") else "—", False),
-        ("samples_per_s", "Samples / s", _rate_text(fmt_num(t.get("samples_per_s"), 2), r), True),
-        ("tokens_per_s", "Output tokens / s", "— (no tokens generated)" if tok.get("output_tokens_total") == 0
-         else _rate_text(fmt_num(t.get("tokens_per_s"), 1), r), True),
-        ("wall_s", "Wall time", fmt_duration(t.get("wall_s")), True),
-        ("generation_s", "Generation time", fmt_duration(t.get("generation_s")), False),
-        ("n_cached", "Responses from cache", fmt_value(t.get("n_cached")), False),
+        ("largest_batch", "Largest batch run", fmt_value(g.largest_batch), False),
+        ("requests", "Requests sent", requests_text(g), True),
+        ("max_new_tokens", "Max new tokens", ", ".join(map(str, g.max_new_tokens)) or "—", True),
+        ("do_sample", "Decoding", "greedy" if g.do_sample is False else "sampling" if g.do_sample else "—", False),
+        ("samples_per_s", "Samples / s", _rate_text(fmt_num(t.samples_per_s, 2), r), True),
+        ("tokens_per_s", "Output tokens / s", "— (no tokens generated)" if tok.output_tokens_total == 0
+         else _rate_text(fmt_num(t.tokens_per_s, 1), r), True),
+        ("wall_s", "Wall time", fmt_duration(t.wall_s), True),
+        ("generation_s", "Generation time", fmt_duration(t.generation_s), False),
+        ("n_cached", "Responses from cache", fmt_value(t.n_cached), False),
         ("padding_fraction", "Padding in batches", f"{padding * 100:.1f}%" if isinstance(padding, (int, float)) else "—", False),
-        ("oom_halvings", "Batch halvings on OOM", fmt_value(t.get("oom_halvings")), False),
+        ("oom_halvings", "Batch halvings on OOM", fmt_value(t.oom_halvings), False),
         ("peak_memory", "Peak memory", peak, True),
         ("dataset", "Dataset", dataset or "—", True),
-        ("data_source", "Data source", fmt_value(d.get("source")), True),
+        ("data_source", "Data source", fmt_value(d.source), True),
         ("n_rows", "Rows evaluated", _rows_text(d), True),
         ("versions", "Versions", fmt_value(env.get("versions")), True),
         ("git_commit", "Git commit", fmt_value(env.get("git_commit")), True),
         ("host", "Host", fmt_value(env.get("host")), False),
-        ("start", "Start", fmt_value(t.get("start")), True),
-        ("end", "End", fmt_value(t.get("end")), True),
+        ("start", "Start", fmt_value(t.start), True),
+        ("end", "End", fmt_value(t.end), True),
     ]
     # Always-shown rows say "—" when absent (a reader should see it is unknown); optional
     # knobs that this run did not record would only add dashes.
@@ -258,16 +273,35 @@ def metadata(r: Results) -> list[tuple[str, str, str]]:
 def _rate_text(text: str, r: Results) -> str:
     """A throughput says little when responses came from the cache: say so beside it.
     n_cached counts requests (a sample may make several), so no share of samples is claimed."""
-    cached = r.timing.get("n_cached")
+    cached = r.timing.n_cached
     if not cached:
         return text
-    if r.timing.get("n_batches") == 0:  # nothing was run on the model
+    if r.timing.n_batches == 0:  # nothing was run on the model
         return "— (all responses from cache)"
     return text if text == "—" else f"{text} ({cached:,} responses from cache)"
 
 
-def _rows_text(d: dict[str, Any]) -> str:
-    n, total = d.get("n_rows"), d.get("n_total")
+def requests_text(g: Generation) -> str:
+    """The settings of the requests a run sent, e.g. "24 generate (max 32 new tokens, greedy,
+    stop <end_of_utterance>); 6 loglikelihood"."""
+    if g.source == "predictions file":
+        return "— (predictions made elsewhere)"
+    parts = []
+    for s in g.requests:
+        head = f"{s.n_requests:,} {s.kind}" if s.n_requests is not None else (s.kind or "not recorded")
+        if s.kind == "loglikelihood":
+            parts.append(head)
+            continue
+        opts = [f"max {s.max_new_tokens} new tokens" if s.max_new_tokens is not None else None,
+                {True: "sampling", False: "greedy"}.get(s.do_sample),
+                f"stop {', '.join(s.stop)}" if s.stop else None]
+        opts = [o for o in opts if o]
+        parts.append(head + (f" ({', '.join(opts)})" if opts else ""))
+    return "; ".join(parts) or "—"
+
+
+def _rows_text(d: DataInfo) -> str:
+    n, total = d.n_rows, d.n_total
     if n is None:
         return "—"
     return f"{n:,} of {total:,}" if isinstance(total, int) and total != n else f"{n:,}"

@@ -44,16 +44,16 @@ def summary_rows(run_dirs: list[Path], out_dir: Path) -> list[SummaryRow]:
             # URL-quoted: a run named "a#b" or "50% split" is a folder name, not a fragment or escape.
             href=quote(os.path.relpath(run_dir / "report.html", out_dir).replace(os.sep, "/")),
             metric=res.headline, value=m["value"], ci_low=m["ci_low"], ci_high=m["ci_high"], n=m["n"],
-            n_errors=res.counts.get("n_errors", 0), card_no_split=ref.get("no_split"), card_split=ref.get("split"),
-            card_note=res.task.get("reference_note", ""), pipeline_check=bool(res.model.get("pipeline_check")),
-            splitting=res.model.get("do_image_splitting")))
+            n_errors=res.counts.n_errors, card_no_split=ref.get("no_split"), card_split=ref.get("split"),
+            card_note=res.task.get("reference_note", ""), pipeline_check=res.model.pipeline_check,
+            splitting=res.model.do_image_splitting))
     return rows
 
 
 def render_summary(run_dirs: list[Path], out_dir: Path) -> Path:
     out_dir = Path(out_dir)
     rows = summary_rows([Path(p) for p in run_dirs], out_dir)
-    model = ", ".join(sorted({read_run(p)[0].model.get("model_id") or read_run(p)[0].model.get("name", "")
-                              for p in run_dirs}))
+    models = [read_run(p)[0].model for p in run_dirs]
+    model = ", ".join(sorted({m.model_id or m.name or "" for m in models}))
     return render_page(make_env(), "summary.html.j2", out_dir / SUMMARY_FILE, title="evalkit summary",
                        rows=rows, model=model, pipeline_check=any(r.pipeline_check for r in rows))

@@ -20,8 +20,8 @@ Scoring: evalkit.metrics.mathvista -- the official normalisation and exact match
 deterministic rule-based extraction that stands in for the official GPT extractor; pass
 `judge=` to use a model instead. An empty extraction on a multiple-choice question still
 picks the choice nearest to "" under the official rules (`mathvista_acc`);
-`mathvista_acc_strict` counts such samples wrong, and `n_unparseable` counts every sample
-whose extraction came back empty (its `value` is a count; `n` is the number scored).
+`mathvista_acc_strict` counts such samples wrong, and `n_unparseable` (results counts.task_counts)
+counts every sample whose extraction came back empty, out of the samples scored.
 Answers extracted elsewhere: `evalkit score` reads an `extraction` field beside or instead of
 `prediction` (e.g. the official GPT step's, as the MathVista results files store it); such a
 sample gets only the official normalisation and match (`metric.score_extracted`), exactly
@@ -36,8 +36,8 @@ from __future__ import annotations
 from evalkit.metrics import mathvista as metric
 from evalkit.registry import TASKS
 from evalkit.sensitivity import Rule
-from evalkit.task import Task, official_and_strict
-from evalkit.types import GenConfig, MetricValue, Request, SampleRecord, Score
+from evalkit.task import Task, official_and_strict, unparseable_count
+from evalkit.types import Count, GenConfig, MetricValue, Request, SampleRecord, Score
 
 
 _OFFICIAL = "lupantech/MathVista evaluation/calculate_score.py @ e999481e (2024-11-28)"
@@ -156,3 +156,6 @@ class MathVista(Task):
 
     def aggregate(self, records: list[SampleRecord]) -> dict[str, MetricValue]:
         return official_and_strict(self.metric, records)
+
+    def counts(self, records: list[SampleRecord]) -> dict[str, Count]:
+        return unparseable_count(records)

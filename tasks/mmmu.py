@@ -29,8 +29,8 @@ in its CAT_SHORT2LONG order, samples by their number within a subject, as the of
 output.json files list them). `MMMU.finalize` applies that sequence over the whole run, so a
 sample's draw depends on which other unparseable samples the run holds (a --limit run draws
 differently from a full one), never on data order or batching. `mmmu_acc` is that official
-number; `mmmu_acc_strict` counts unparseable answers wrong; `n_unparseable` is their count (its
-`value` is a count, not a percentage; `n` is the number of multiple-choice samples).
+number; `mmmu_acc_strict` counts unparseable answers wrong; `n_unparseable` (results counts.task_counts)
+is their count, out of the multiple-choice samples.
 Variants (results.json `scoring_sensitivity`): `fallback_per_sample` (a random letter from an
 RNG seeded by the sample id, evalkit's rule before 2026-12), `fallback_wrong` (= strict) and
 `fallback_expected` (an unparseable answer scores its expected value under a uniform guess,
@@ -48,8 +48,8 @@ from evalkit.errors import ImageMissing, SampleError
 from evalkit.metrics import mmmu as metric
 from evalkit.registry import TASKS
 from evalkit.sensitivity import Rule
-from evalkit.task import Task, official_and_strict
-from evalkit.types import IMAGE_PLACEHOLDER, GenConfig, MetricValue, Request, SampleRecord, Score
+from evalkit.task import Task, official_and_strict, unparseable_count
+from evalkit.types import IMAGE_PLACEHOLDER, Count, GenConfig, MetricValue, Request, SampleRecord, Score
 
 # The official subject -> discipline map (MMMU repo, mmmu/utils/data_utils.py).
 DISCIPLINES: dict[str, tuple[str, ...]] = {
@@ -251,7 +251,9 @@ class MMMU(Task):
         apply_official_fallback(records)
 
     def aggregate(self, records: list[SampleRecord]) -> dict[str, MetricValue]:
+        return official_and_strict(self.metric, records)
+
+    def counts(self, records: list[SampleRecord]) -> dict[str, Count]:
         # only multiple-choice answers can be unparseable: open answers are matched as extracted
-        return official_and_strict(self.metric, records,
-                                   lambda r: r.extras.get("question_type") == "multiple-choice")
+        return unparseable_count(records, lambda r: r.extras.get("question_type") == "multiple-choice")
 

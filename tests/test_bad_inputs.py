@@ -90,7 +90,7 @@ def test_mmmu_missing_referenced_image_bad_options_and_no_image(tmp_path, tiny_c
         rows[2]["id"]: "no image: image_1..image_7 are all empty",
     }
     # the one good row is scored; the three bad ones are counted, never scored
-    assert res.counts["n_samples"] == 4 and res.counts["n_errors"] == 3 and res.counts["n_scored"] == 1
+    assert res.counts.n_samples == 4 and res.counts.n_errors == 3 and res.counts.n_scored == 1
     assert res.metrics["mmmu_acc"]["n"] == 1
 
 
@@ -107,7 +107,7 @@ def test_mathvista_choices_null_is_normal_for_free_form_and_unscored_for_multi_c
     assert _eval(tmp_path, tiny_cache, "mathvista", data, "mv", limit=5) == 0
     res, records = read_run(tmp_path / "runs" / "mv")
     assert res.unscored == [{"sample_id": "5", "reason": "multi_choice question without choices"}]
-    assert res.counts["n_scored"] == 4 and res.counts["n_errors"] == 0
+    assert res.counts.n_scored == 4 and res.counts.n_errors == 0
     assert [r.score is not None for r in records] == [True] * 4 + [False]
 
 
@@ -143,7 +143,7 @@ def test_fairface_label_outside_the_classes_is_unscored(tmp_path, tiny_cache, co
     res, records = read_run(tmp_path / "runs" / "ff")
     assert res.unscored == [{"sample_id": "0",
                              "reason": f"race label {shown} is not one of FairFace's 7 classes"}]
-    assert res.counts["n_scored"] == 1 and res.metrics["mean_acc"]["n"] == 1
+    assert res.counts.n_scored == 1 and res.metrics["mean_acc"]["n"] == 1
     assert "race" not in records[0].groups  # no bucket for an unknown label
     # the same row through `evalkit score`
     preds = _jsonl(tmp_path / "p.jsonl", [{"id": 0, "prediction": "gender=Male; race=Black; age=20-29"}])
@@ -162,7 +162,7 @@ def test_rows_without_gold_answers_are_unscored(tmp_path, tiny_cache, task, empt
     sid = str(rows[0][TASKS.get(task).id_field])
     assert res.unscored == [{"sample_id": sid, "reason": "no gold answers"}]
     assert records[0].prediction is not None and records[0].score is None
-    assert res.counts["n_scored"] == 1 and res.metrics["vqa_accuracy" if task != "docvqa" else "anls"]["n"] == 1
+    assert res.counts.n_scored == 1 and res.metrics["vqa_accuracy" if task != "docvqa" else "anls"]["n"] == 1
 
 
 def test_vqav2_answer_dicts_without_the_answer_field_are_unscored_with_the_reason():
@@ -265,7 +265,7 @@ def test_non_text_predictions_are_per_sample_errors_numbers_are_text(tmp_path):
     assert errors[ids[2]].startswith("prediction is a JSON object, not text")
     assert errors[ids[3]].startswith("prediction is a JSON boolean, not text")
     assert records[4].prediction == "1999"  # a number is read as its JSON text
-    assert res.counts["n_errors"] == 3 and res.counts["n_scored"] == 2
+    assert res.counts.n_errors == 3 and res.counts.n_scored == 2
     assert records[0].score == 1.0  # the gold answer itself
 
 
@@ -277,12 +277,12 @@ def test_ids_are_compared_as_text(tmp_path):
     p = _jsonl(tmp_path / "dv.jsonl", [{"id": int(dv["questionId"]), "prediction": dv["answers"][0]}])
     assert _score(tmp_path, "docvqa", p, "dv") == 0
     res, _ = read_run(tmp_path / "runs" / "dv")
-    assert res.counts["n_scored"] == 1 and res.counts["n_extra_predictions"] == 0
+    assert res.counts.n_scored == 1 and res.counts.n_extra_predictions == 0
     p = _jsonl(tmp_path / "vq.jsonl", [{"id": str(vq[0]["question_id"]), "prediction": "x"},
                                        {"id": float(vq[1]["question_id"]), "prediction": "x"}])
     assert _score(tmp_path, "vqav2", p, "vq") == 0
     res, _ = read_run(tmp_path / "runs" / "vq")
-    assert res.counts["n_scored"] == 2 and res.extra_predictions == []
+    assert res.counts.n_scored == 2 and res.extra_predictions == []
 
 
 @pytest.mark.parametrize("content,message", [
@@ -328,7 +328,7 @@ def test_mmmu_bad_options_in_score_mode_is_a_sample_error(tmp_path):
     res, _ = read_run(tmp_path / "runs" / "mm")
     assert res.errors[0]["sample_id"] == rows[0]["id"]
     assert "is not a Python list literal" in res.errors[0]["error"]
-    assert res.counts["n_scored"] == 1 and res.metrics["mmmu_acc"]["value"] == 100.0
+    assert res.counts.n_scored == 1 and res.metrics["mmmu_acc"]["value"] == 100.0
 
 
 def test_html_in_predictions_is_escaped_in_the_report(tmp_path):

@@ -79,8 +79,8 @@ def test_two_process_run_equals_single_process(tmp_path, tiny_cache):
     assert [r.to_dict() for r in dist_records] == [r.to_dict() for r in single_records]
     assert dist.metrics == single.metrics and dist.breakdowns == single.breakdowns
     assert dist.counts == single.counts and dist.tokens == single.tokens
-    assert (dist.timing["world_size"], single.timing["world_size"]) == (2, 1)
-    assert len(dist.memory["per_rank_peak_bytes"]) == 2
+    assert (dist.timing.world_size, single.timing.world_size) == (2, 1)
+    assert len(dist.memory.per_rank_peak_bytes) == 2
     # Each rank cached its own share: ranks take requests 0,2,4,6 and 1,3,5,7.
     lines = [len((tmp_path / "dist" / f"cache.rank{r}.jsonl").read_text().splitlines()) for r in (0, 1)]
     assert lines == [4, 4]

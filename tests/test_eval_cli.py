@@ -8,7 +8,7 @@ import datasets
 import pytest
 
 from evalkit.cli import main
-from evalkit.results import read_run
+from evalkit.results import Counts, RequestSettings, read_run
 from evalkit.tasks.docvqa import DocVQA
 
 
@@ -37,26 +37,30 @@ def test_eval_end_to_end_and_resume(tmp_path, tiny_cache, capsys):
     assert "pipeline check" in out
     run = tmp_path / "runs" / "r"
     results, records = read_run(run)
-    assert results.counts["n_samples"] == 6 and len(records) == 6
-    assert results.model["pipeline_check"] is True and results.model["name"] == "tiny-idefics2"
+    assert results.counts.n_samples == 6 and len(records) == 6
+    assert results.model.pipeline_check is True and results.model.name == "tiny-idefics2"
     # the headline is the mean of the per-sample scores on the 0-100 scale
     scores = [r.score for r in records if r.score is not None]
     assert results.metrics["anls"]["value"] == pytest.approx(100 * sum(scores) / len(scores))
-    assert results.tokens["image_tokens_per_sample"] == 8  # tiny model: 8 latents, no splitting
+    assert results.tokens.image_tokens_per_sample == 8  # tiny model: 8 latents, no splitting
+    # the settings of the 6 requests actually sent (DocVQA: 32 new tokens, greedy), in one batch of 6
+    assert results.generation.requests == [RequestSettings("generate", 6, 32, False, ["<end_of_utterance>"])]
+    assert (results.generation.batch_size, results.generation.largest_batch) == (8, 6)
     assert (run / "report.html").exists() and (run / "cache.jsonl").exists()
     # a second run of the same command answers everything from the cache, with identical records
     assert _eval(tmp_path, tiny_cache, "--limit", "6", "--run-name", "r") == 0
     results2, records2 = read_run(run)
-    assert results2.timing["n_cached"] == 6
-    assert results.timing["samples_per_s"] > 0 and results2.timing["samples_per_s"] is None  # no model work
+    assert results2.timing.n_cached == 6
+    assert results2.generation.largest_batch == 0  # every response came from the cache
+    assert results.timing.samples_per_s > 0 and results2.timing.samples_per_s is None  # no model work
     assert [r.prediction for r in records2] == [r.prediction for r in records]
 
 
 def test_image_splitting_gives_five_times_the_image_tokens(tmp_path, tiny_cache):
     assert _eval(tmp_path, tiny_cache, "--limit", "2", "--run-name", "s", "--split-images") == 0
     results, _ = read_run(tmp_path / "runs" / "s")
-    assert results.tokens["image_tokens_per_sample"] == 40  # 4 crops + the full image, 8 tokens each
-    assert results.model["do_image_splitting"] is True
+    assert results.tokens.image_tokens_per_sample == 40  # 4 crops + the full image, 8 tokens each
+    assert results.model.do_image_splitting is True
 
 
 def test_bad_samples_are_records_not_crashes(tmp_path, tiny_cache, docvqa_rows):
@@ -72,8 +76,9 @@ def test_bad_samples_are_records_not_crashes(tmp_path, tiny_cache, docvqa_rows):
     assert errors[rows[0]["questionId"]] == "image file is empty (0 bytes)"
     assert errors[rows[1]["questionId"]] == "empty question"
     assert errors[rows[3]["questionId"]].startswith("prompt too long")
-    assert results.counts == {"n_samples": 5, "n_scored": 1, "n_errors": 3, "n_unscored": 1,
-                              "n_missing_predictions": 0, "n_extra_predictions": 0}
+    assert results.counts == Counts(n_samples=5, n_scored=1, n_errors=3, n_unscored=1)
+    # 4 requests sent to the generator: the empty question made none (the zero-byte image failed there)
+    assert [(s.kind, s.n_requests) for s in results.generation.requests] == [("generate", 4)]
     assert results.unscored == [{"sample_id": rows[2]["questionId"], "reason": "no gold answers"}]
     assert records[2].prediction is not None and records[2].score is None
     assert results.metrics["anls"]["n"] == 1  # errors never count as right or wrong
@@ -129,11 +134,11 @@ def test_score_predictions_counts_missing_and_extra(tmp_path, docvqa_rows):
     results, records = read_run(tmp_path / "runs" / "sc")
     assert results.missing_predictions == [first["questionId"]]
     assert results.extra_predictions == sorted([first["questionId"] + "-typo", "not-a-question"])
-    assert results.counts["n_missing_predictions"] == 1 and results.counts["n_errors"] == 0
+    assert results.counts.n_missing_predictions == 1 and results.counts.n_errors == 0
     # every other prediction is a gold answer, so ANLS is exactly 100 on the scored rows
     assert results.metrics["anls"]["value"] == 100.0
     assert results.metrics["anls"]["n"] == len(docvqa_rows) - 1
-    assert results.model["pipeline_check"] is False
+    assert results.model.pipeline_check is False
 
 
 @pytest.mark.parametrize("content,message", [
@@ -170,7 +175,7 @@ def test_base_prompt_style_is_selectable_and_recorded(tmp_path, tiny_cache, tiny
     assert tiny_backend.render_prompt(req) == "User:<image>What is written here?<end_of_utterance>\nAssistant:"
     assert _eval(tmp_path, tiny_cache, "--limit", "2", "--run-name", "b", "--prompt-style", "base") == 0
     results, records = read_run(tmp_path / "runs" / "b")
-    assert results.generation["prompt_style"] == "base" and results.model["prompt_style"] == "base"
+    assert results.generation.prompt_style == "base" and results.model.prompt_style == "base"
     assert all(r.error is None for r in records)
 
 

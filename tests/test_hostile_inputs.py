@@ -95,9 +95,9 @@ def test_new_weights_saved_into_the_same_folder_are_not_answered_from_the_old_ca
     args = ("--model", "hf", "--model-id", str(model_dir))
     assert _eval(tmp_path, tiny_cache, "docvqa", None, "train", *args) == 0
     first, first_records = read_run(tmp_path / "runs" / "train")
-    assert first.timing["n_cached"] == 0
+    assert first.timing.n_cached == 0
     assert _eval(tmp_path, tiny_cache, "docvqa", None, "train", *args) == 0  # same weights: all cached
-    assert read_run(tmp_path / "runs" / "train")[0].timing["n_cached"] == 3
+    assert read_run(tmp_path / "runs" / "train")[0].timing.n_cached == 3
 
     model = AutoModelForImageTextToText.from_pretrained(model_dir)
     with torch.no_grad():  # a "training step": new output layer, same shapes, same file names
@@ -106,7 +106,7 @@ def test_new_weights_saved_into_the_same_folder_are_not_answered_from_the_old_ca
     model.save_pretrained(model_dir)
     assert _eval(tmp_path, tiny_cache, "docvqa", None, "train", *args) == 0
     second, second_records = read_run(tmp_path / "runs" / "train")
-    assert second.timing["n_cached"] == 0  # every answer regenerated
+    assert second.timing.n_cached == 0  # every answer regenerated
     assert [r.prediction for r in second_records] != [r.prediction for r in first_records]
 
     # The processor config is part of the key too: a new chat template means new prompts.
@@ -115,7 +115,7 @@ def test_new_weights_saved_into_the_same_folder_are_not_answered_from_the_old_ca
     cfg["_evalkit_test"] = 1
     cfg_path.write_text(json.dumps(cfg))
     assert _eval(tmp_path, tiny_cache, "docvqa", None, "train", *args) == 0
-    assert read_run(tmp_path / "runs" / "train")[0].timing["n_cached"] == 0
+    assert read_run(tmp_path / "runs" / "train")[0].timing.n_cached == 0
 
 
 # ---------------------------------------------------------------- 2. null gold answers
@@ -217,7 +217,7 @@ def test_score_mode_refuses_missing_predictions_unless_allowed(tmp_path, capsys)
     out = capsys.readouterr().out
     assert "predictions: 3 matched, 3 samples without a prediction, 1 predictions for ids not in the data" in out
     res, _ = read_run(tmp_path / "runs" / "s")
-    assert res.counts["n_scored"] == 3 and res.counts["n_missing_predictions"] == 3
+    assert res.counts.n_scored == 3 and res.counts.n_missing_predictions == 3
 
 
 def test_score_mode_with_no_matching_id_fails(tmp_path, capsys):
@@ -239,7 +239,7 @@ def test_score_mode_duplicate_data_ids_and_rows_eval_rejects(tmp_path, capsys):
     assert _score(tmp_path, "docvqa", preds, "q", data=_parquet(tmp_path, "q", rows, _features("docvqa"))) == 0
     res, records = read_run(tmp_path / "runs" / "q")
     assert records[0].error == "empty question" and records[0].score is None
-    assert res.counts["n_errors"] == 1 and res.counts["n_scored"] == 1
+    assert res.counts.n_errors == 1 and res.counts.n_scored == 1
 
 
 # ---------------------------------------------------------------- 10. run names
@@ -359,7 +359,7 @@ def test_a_cache_entry_without_text_is_regenerated_in_a_run(tmp_path, tiny_cache
     cache.write_bytes(b"\n".join(lines) + b"\n")
     assert _eval(tmp_path, tiny_cache, "docvqa", None, "c") == 0
     res, after = read_run(tmp_path / "runs" / "c")
-    assert res.timing["n_cached"] == 1 and res.timing["n_cache_ignored"] == 2
+    assert res.timing.n_cached == 1 and res.timing.n_cache_ignored == 2
     assert [r.prediction for r in after] == [r.prediction for r in before]
 
 
@@ -566,7 +566,7 @@ def test_kill_9_mid_run_then_resume_regenerates_only_the_missing_and_matches(tmp
     # The kernel dropped the killed writer's lock: the same command resumes.
     assert main(["eval", *args, "--run-name", "killed"]) == 0
     resumed, resumed_records = read_run(tmp_path / "runs" / "killed")
-    assert resumed.timing["n_cached"] == n_done  # only the missing requests were generated
+    assert resumed.timing.n_cached == n_done  # only the missing requests were generated
     assert len(ResponseCache(cache)) == 60
     assert [(r.sample_id, r.prediction, r.score) for r in resumed_records] == \
         [(r.sample_id, r.prediction, r.score) for r in whole_records]

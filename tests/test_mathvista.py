@@ -4,7 +4,7 @@ import pytest
 from evalkit.data import load_task_data
 from evalkit.metrics import mathvista as m
 from evalkit.registry import TASKS
-from evalkit.types import SampleRecord
+from evalkit.types import Count, SampleRecord
 from evalkit.tasks.mathvista import MathVista
 
 ANGLES = ("135°", "140°", "145°", "150°")
@@ -169,11 +169,12 @@ def test_aggregate_both_ways():
         return SampleRecord(uid, uid, "q", "p", ["x"], score,
                             extras={"parsed": parsed, "strict": float(score and parsed)})
 
-    out = MathVista().aggregate([rec("a", 1.0, True), rec("b", 1.0, False), rec("c", 0.0, False),
-                                 rec("d", 0.0, True)])
+    records = [rec("a", 1.0, True), rec("b", 1.0, False), rec("c", 0.0, False), rec("d", 0.0, True)]
+    out = MathVista().aggregate(records)
     assert out["mathvista_acc"].value == pytest.approx(50.0)
     assert out["mathvista_acc_strict"].value == pytest.approx(25.0)
-    assert (out["n_unparseable"].value, out["n_unparseable"].n) == (2.0, 4)
+    assert "n_unparseable" not in out  # a count, not a metric: Task.counts
+    assert MathVista().counts(records) == {"n_unparseable": Count(2, 4)}
 
 
 # ---------------------------------------------------------------- the shipped sample

@@ -57,8 +57,9 @@ def make_results(name: str = "docvqa-tiny", *, pipeline_check: bool = True, ship
               "n_rows": 6, "n_total": 6, "note": "Synthetic documents rendered by tasks/samplegen/docvqa.py."},
         model={"name": "tiny-idefics2", "model_id": "embedded", "dtype": "float32",
                "do_image_splitting": False, "pipeline_check": pipeline_check},
-        generation={"prompt_style": "instruct", "max_new_tokens": 32, "batch_size": 4, "final_batch_size": 2,
-                    "do_sample": False},
+        generation={"prompt_style": "instruct", "batch_size": 4, "final_batch_size": 2, "largest_batch": 4,
+                    "requests": [{"kind": "generate", "n_requests": 5, "max_new_tokens": 32, "do_sample": False,
+                                  "stop": ["<end_of_utterance>"]}]},
         headline="anls",
         metrics={"anls": {"value": 58.3333, "ci_low": 41.66, "ci_high": 75.0, "n": 3},
                  "exact_match": {"value": 33.3333, "ci_low": 0.0, "ci_high": 100.0, "n": 3}},
@@ -296,7 +297,7 @@ def test_formatters():
 def test_index_lists_runs_and_unreadable_folders(tmp_path):
     a, *_ = make_run(tmp_path, "run-a", pipeline_check=True)
     b, rb, _ = make_run(tmp_path, "run b", pipeline_check=False, shipped=False)
-    rb.timing["start"] = "2024-06-01T09:30:00"  # newer than run-a: listed first
+    rb.timing.start = "2024-06-01T09:30:00"  # newer than run-a: listed first
     (b / "results.json").write_text(json.dumps(rb.to_dict()), encoding="utf-8")
     render_run_report(a)  # run b has no report yet
     (tmp_path / "broken").mkdir()

@@ -16,7 +16,8 @@ from evalkit.metrics.anls import anls, anls_paper
 from evalkit.metrics.vqa import vqa_accuracy
 from evalkit.results import read_run
 from evalkit.scoring import ScoreConfig, score_predictions
-from evalkit.types import SampleRecord
+from evalkit.reports.run_report import render_run_report
+from evalkit.types import Count, SampleRecord
 from evalkit.tasks.docvqa import DocVQA
 from evalkit.tasks.mathvista import MathVista
 from evalkit.tasks.mmmu import MMMU, official_order_key
@@ -72,7 +73,7 @@ def test_mmmu_headline_uses_the_official_draw_sequence_whatever_the_data_order(o
     out = task.aggregate(records)
     assert out["mmmu_acc"].value == pytest.approx(80.0)
     assert out["mmmu_acc_strict"].value == pytest.approx(20.0)
-    assert out["n_unparseable"].value == 4
+    assert task.counts(records) == {"n_unparseable": Count(4, 5)}
     drawn = {r.sample_id: r.extras["parsed_pred"] for r in records}
     assert drawn == {"validation_Accounting_5": "A", "validation_Agriculture_9": "A", "validation_Agriculture_10": "C",
                      "validation_Art_2": "B", "validation_Accounting_3": "B"}
@@ -136,8 +137,7 @@ def test_score_reads_extraction_beside_or_instead_of_prediction(tmp_path):
         {"id": "5", "prediction": "I think Monday", "extraction": "Tues"},    # closest choice Tue: right
         {"id": "7", "prediction": "(C) 2018"},                                # no extraction: rules -> C -> 2018
     ]
-    run = score_predictions(ScoreConfig("mathvista", _preds(tmp_path, lines), runs_dir=tmp_path, run_name="r", allow_missing=True,
-                                        report=False))
+    run = score_predictions(ScoreConfig("mathvista", _preds(tmp_path, lines), runs_dir=tmp_path, run_name="r", allow_missing=True))
     res, recs = read_run(run)
     by = {r.sample_id: r for r in recs}
     assert [by[i].score for i in ("1", "2", "5", "7")] == [0.0, 1.0, 1.0, 1.0]
@@ -153,13 +153,13 @@ def test_score_reads_extraction_beside_or_instead_of_prediction(tmp_path):
 def test_extraction_that_is_an_object_is_a_sample_error_and_other_tasks_refuse_the_field(tmp_path):
     run = score_predictions(ScoreConfig("mathvista", _preds(tmp_path, [{"id": "1", "extraction": {"a": 1}},
                                                                           {"id": "2", "extraction": "2"}]),
-                                        runs_dir=tmp_path, run_name="r", report=False, allow_missing=True))
+                                        runs_dir=tmp_path, run_name="r", allow_missing=True))
     res, recs = read_run(run)
     bad = next(r for r in recs if r.sample_id == "1")
     assert bad.error.startswith("extraction is a JSON object")
     with pytest.raises(EvalkitError, match="task docvqa does not read"):
         score_predictions(ScoreConfig("docvqa", _preds(tmp_path, [{"id": 1, "prediction": "x", "extraction": "x"}]),
-                                      runs_dir=tmp_path, run_name="d", report=False))
+                                      runs_dir=tmp_path, run_name="d"))
 
 
 def test_mathvista_judge_is_a_variant_when_an_extraction_is_given():
@@ -207,7 +207,7 @@ def test_evalkit_score_applies_the_official_fallback_over_the_run(tmp_path):
     run = score_predictions(ScoreConfig("mmmu", _preds(tmp_path, lines), runs_dir=tmp_path, run_name="m", allow_missing=True))
     res, recs = read_run(run)
     assert res.metrics["mmmu_acc"]["value"] == pytest.approx(50.0) and res.metrics["mmmu_acc"]["n"] == 4
-    assert res.metrics["n_unparseable"]["value"] == 3
+    assert res.counts.task_counts == {"n_unparseable": Count(3, 4)} and "n_unparseable" not in res.metrics
     drawn = {r.sample_id: r.extras["parsed_pred"] for r in recs if r.error is None}
     assert drawn == {"validation_Accounting_2": "A", "validation_Math_1": "A", "validation_Physics_1": "C",
                      "validation_Geography_1": "A"}
@@ -216,7 +216,7 @@ def test_evalkit_score_applies_the_official_fallback_over_the_run(tmp_path):
     assert names == ["fallback_per_sample", "fallback_wrong", "fallback_expected"]
     wrong = res.scoring_sensitivity["variants"][1]
     assert (wrong["value"], wrong["diff"], wrong["disagree_ids"]) == (25.0, -25.0, ["validation_Physics_1"])
-    assert "Scoring sensitivity" in (run / "report.html").read_text(encoding="utf-8")
+    assert "Scoring sensitivity" in render_run_report(run).read_text(encoding="utf-8")
 
 
 def test_score_mode_ignores_missing_images_but_eval_refuses_them(tmp_path):
@@ -241,7 +241,7 @@ def test_score_mode_ignores_missing_images_but_eval_refuses_them(tmp_path):
                                             else str(eval(r["answer"])[0]) if r["answer"].startswith("[")
                                             else r["answer"])} for r in rows]
     run = score_predictions(ScoreConfig("mmmu", _preds(tmp_path, preds), data=data, runs_dir=tmp_path,
-                                        run_name="noimg", report=False))
+                                        run_name="noimg"))
     res, recs = read_run(run)
     assert [r.error for r in recs] == [None] * len(rows)
     assert res.metrics["mmmu_acc"]["value"] == 100.0 and res.metrics["mmmu_acc"]["n"] == len(rows)

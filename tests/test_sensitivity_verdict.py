@@ -2,9 +2,11 @@
 results.json and the report, and the model-card verdict, on constructed runs."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
-from evalkit.results import Results, write_run
+from evalkit.results import DataInfo, ModelInfo, Results, write_run
 from evalkit.sensitivity import Rule, scoring_sensitivity, variant_result
 from evalkit.types import SampleRecord
 from evalkit.verdict import card_verdict, tost_p_value
@@ -63,8 +65,8 @@ def test_sensitivity_section_in_results_and_report(tmp_path):
 
 TASK = {"name": "textvqa", "split": "validation", "reference_split": "validation",
         "reference": {"no_split": 70.4, "split": 73.0}}
-REAL = {"name": "hf", "model_id": "HuggingFaceM4/idefics2-8b", "pipeline_check": False, "do_image_splitting": True}
-FULL = {"source": "hub", "n_rows": 5000, "n_total": 5000}
+REAL = ModelInfo(name="hf", model_id="HuggingFaceM4/idefics2-8b", pipeline_check=False, do_image_splitting=True)
+FULL = DataInfo(source="hub", n_rows=5000, n_total=5000)
 
 
 def test_verdict_equivalent_when_the_90pct_interval_lies_inside_the_margin():
@@ -83,12 +85,12 @@ def test_verdict_not_equivalent_when_the_interval_is_wide_or_far():
 
 def test_verdict_lists_settings_that_differ_and_does_not_apply_to_random_weights():
     docvqa = {**TASK, "name": "docvqa", "reference_split": "test", "reference": {"no_split": 67.3, "split": 74.0}}
-    v = card_verdict(docvqa, {**REAL, "do_image_splitting": False}, {"source": "hub", "n_rows": 100, "n_total": 5349},
+    v = card_verdict(docvqa, replace(REAL, do_image_splitting=False), DataInfo(source="hub", n_rows=100, n_total=5349),
                      {"value": 67.3, "ci_low": 67.0, "ci_high": 67.6})
     assert v.status == "settings_differ" and v.card_row == "no_split"
     assert v.differences == ["data split: the card scored test, this run validation",
                              "data: 100 of 5349 rows (a --limit subset)"]
-    tiny = card_verdict(TASK, {"name": "tiny-idefics2", "pipeline_check": True, "do_image_splitting": False}, FULL,
+    tiny = card_verdict(TASK, ModelInfo(name="tiny-idefics2", pipeline_check=True, do_image_splitting=False), FULL,
                         {"value": 0.0, "ci_low": 0.0, "ci_high": 0.0})
     assert tiny.status == "not_applicable" and "random weights" in tiny.summary
 
@@ -110,6 +112,6 @@ def test_bootstrap_in_blocks_equals_one_draw(monkeypatch):
 
 
 def test_verdict_for_scored_predictions_says_why_it_does_not_apply():
-    v = card_verdict(TASK, {"name": "predictions file", "pipeline_check": False}, FULL,
-                     {"value": 70.0, "ci_low": 69.0, "ci_high": 71.0})
+    v = card_verdict(TASK, ModelInfo(name="predictions file", pipeline_check=False), FULL,
+                     {"value": 70.0, "ci_low": 69.0, "ci_high": 71.0}, from_predictions_file=True)
     assert v.status == "not_applicable" and "scored from a file" in v.summary

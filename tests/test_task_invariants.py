@@ -101,5 +101,5 @@ def test_evalkit_score_on_gold_predictions(task_and_rows, tmp_path):
                  "--run-name", "gold"]) == 0
     results, _ = read_run(tmp_path / "gold")
     assert results.metrics[results.headline]["value"] == 100.0
-    assert results.counts["n_missing_predictions"] == 0 and results.counts["n_extra_predictions"] == 0
-    assert results.counts["n_scored"] == len(rows)
+    assert results.counts.n_missing_predictions == 0 and results.counts.n_extra_predictions == 0
+    assert results.counts.n_scored == len(rows)

@@ -1,7 +1,7 @@
 """The report's thumbnails are made once per distinct image, not once per question."""
 from __future__ import annotations
 
-from evalkit import runner
+from evalkit import records as shared
 from evalkit.models import ModelSpec
 from evalkit.results import read_run
 from evalkit.runner import EvalConfig, run_eval
@@ -9,13 +9,13 @@ from evalkit.runner import EvalConfig, run_eval
 
 def test_one_thumbnail_per_distinct_image(tmp_path, tiny_backend, docvqa_rows, monkeypatch):
     made = []
-    real = runner.thumbnail_data_uri
-    monkeypatch.setattr(runner, "thumbnail_data_uri", lambda img: made.append(img.size) or real(img))
+    real = shared.thumbnail_data_uri
+    monkeypatch.setattr(shared, "thumbnail_data_uri", lambda img: made.append(img.size) or real(img))
     n = 20
     pages = [bytes(r["image"]["bytes"]) for r in docvqa_rows[:n]]
     assert len(set(pages)) < n  # the sample asks several questions per page
     run_dir = run_eval(EvalConfig(task="docvqa", model=ModelSpec(name="tiny-idefics2", device="cpu"), limit=n,
-                                  runs_dir=tmp_path, run_name="t", progress=False, report=False,
+                                  runs_dir=tmp_path, run_name="t", progress=False,
                                   thumbnails=15), backend=tiny_backend)
     _, records = read_run(run_dir)
     assert len(made) == len(set(pages[:15]))
