@@ -49,6 +49,44 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--tensor-parallel-size", type=positive_int, default=1,
                    help="GPUs to shard one model over (--model vllm; untested: needs a GPU check)")
     g.add_argument("--cache-dir", type=Path, help="where the embedded tiny model is built (default ~/.cache/evalkit)")
+    add_server_args(p)
+
+
+def positive_float(value: str) -> float:
+    try:
+        x = float(value)
+    except ValueError:
+        x = 0.0
+    if not x > 0:
+        raise argparse.ArgumentTypeError(f"{value!r}: use a positive number")
+    return x
+
+
+def non_negative_int(value: str) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        n = -1
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"{value!r}: use 0 or a positive integer")
+    return n
+
+
+def add_server_args(p: argparse.ArgumentParser) -> None:
+    """Options of a served model (--model openai), and of the judge model that extracts answers."""
+    g = p.add_argument_group("served model (--model openai: vLLM, SGLang, TGI, transformers serve, API providers)")
+    g.add_argument("--base-url", help="the OpenAI-compatible API root, e.g. http://127.0.0.1:8000/v1 "
+                                      "(--model-id: the served model's name; default: the only one served)")
+    g.add_argument("--api-key-env", help="NAME of the environment variable holding the API key (the key itself "
+                                         "is never written anywhere); default: no key")
+    g.add_argument("--concurrency", type=positive_int, default=8, help="requests in flight at once (default 8)")
+    g.add_argument("--timeout", type=positive_float, default=300.0, help="seconds per HTTP request (default 300)")
+    g.add_argument("--max-retries", type=non_negative_int, default=5,
+                   help="retries after a 429, 5xx or connection error, with exponential backoff and jitter, "
+                        "honouring Retry-After (default 5); a request that still fails is that sample's error")
+    g.add_argument("--no-server-stop", dest="server_stop", action="store_false",
+                   help="do not send the task's stop strings to the server (transformers serve 5.x fails on stop "
+                        "strings with a multimodal processor); they are still cut from the answers")
 
 
 def spec_from_args(args):
@@ -57,7 +95,9 @@ def spec_from_args(args):
     return ModelSpec(name=args.model, model_id=args.model_id, dtype=args.dtype,
                      attn_implementation=args.attn_implementation, do_image_splitting=args.do_image_splitting,
                      longest_edge=args.longest_edge, load_in_4bit=args.load_in_4bit, device=args.device,
-                     prompt_style=args.prompt_style, tensor_parallel_size=args.tensor_parallel_size)
+                     prompt_style=args.prompt_style, tensor_parallel_size=args.tensor_parallel_size,
+                     base_url=args.base_url, api_key_env=args.api_key_env, concurrency=args.concurrency,
+                     timeout=args.timeout, max_retries=args.max_retries, server_stop=args.server_stop)
 
 
 def quiet_libraries() -> None:
@@ -202,7 +242,9 @@ def cmd_models(args) -> int:
 
     notes = {"tiny-idefics2": "embedded Idefics2 with random weights, built offline (pipeline check only)",
              "hf": "transformers AutoModelForImageTextToText from --model-id (hub id or local folder)",
-             "vllm": "vLLM engine for --model-id (needs vllm installed; tensor parallel; untested: needs a GPU check)"}
+             "vllm": "vLLM engine for --model-id (needs vllm installed; tensor parallel; untested: needs a GPU check)",
+             "openai": "a served model over an OpenAI-compatible API at --base-url (vLLM, SGLang, TGI, "
+                       "transformers serve, API providers)"}
     for name in MODELS.names():
         print(f"{name:<14} {notes.get(name, '')}")
     return 0
