@@ -57,8 +57,9 @@ class ModelSpec:
         if not isinstance(self.timeout, (int, float)) or isinstance(self.timeout, bool) or not self.timeout > 0:
             raise EvalkitError(f"timeout {self.timeout!r} is not valid; use a positive number of seconds")
         if self.api_key_env is not None and not _ENV_NAME.fullmatch(self.api_key_env):
-            raise EvalkitError(f"--api-key-env {self.api_key_env!r} is not an environment variable name; give the "
-                               f"variable's name (e.g. OPENAI_API_KEY), never the key itself")
+            # not echoed: a user who passed the key itself must not see it printed or logged
+            raise EvalkitError("--api-key-env is not an environment variable name (letters, digits and _); give "
+                               "the variable's name (e.g. OPENAI_API_KEY), never the key itself")
 
     def to_dict(self) -> dict:
         return asdict(self)
