@@ -89,6 +89,32 @@ def add_server_args(p: argparse.ArgumentParser) -> None:
                         "strings with a multimodal processor); they are still cut from the answers")
 
 
+def add_judge_args(p: argparse.ArgumentParser) -> None:
+    j = p.add_argument_group("judge (answer extraction by a served model: mathvista, mmmu multiple choice)")
+    j.add_argument("--judge", metavar="MODEL_ID",
+                   help="the served model that extracts each response's final answer; the report shows rule-based "
+                        "and judge scores side by side (its calls are cached in judge_cache.jsonl)")
+    j.add_argument("--judge-base-url", help="the judge server's API root (default: --base-url)")
+    j.add_argument("--judge-api-key-env", help="NAME of the environment variable with the judge's API key "
+                                               "(default: --api-key-env)")
+
+
+def judge_spec_from_args(args):
+    """The judge's ModelSpec (--concurrency, --timeout, --max-retries shared with the model), or None."""
+    from .models import ModelSpec
+
+    if not getattr(args, "judge", None):
+        if getattr(args, "judge_base_url", None) or getattr(args, "judge_api_key_env", None):
+            raise EvalkitError("--judge-base-url and --judge-api-key-env need --judge MODEL_ID (the served judge model)")
+        return None
+    base_url = args.judge_base_url or args.base_url
+    if not base_url:
+        raise EvalkitError("--judge needs a server: give --judge-base-url (or --base-url when the model is served too)")
+    return ModelSpec(name="openai", model_id=args.judge, base_url=base_url,
+                     api_key_env=args.judge_api_key_env or args.api_key_env, concurrency=args.concurrency,
+                     timeout=args.timeout, max_retries=args.max_retries, server_stop=args.server_stop)
+
+
 def spec_from_args(args):
     from .models import ModelSpec
 
@@ -123,6 +149,13 @@ def cmd_eval(args) -> int:
     from . import distributed
 
     tasks = _task_list(args.task)
+    judge = judge_spec_from_args(args)
+    if judge is not None and len(tasks) == 1:
+        from .registry import TASKS
+
+        if not TASKS.get(tasks[0]).judges:
+            raise EvalkitError(f"--judge: task {tasks[0]} has no answer-extraction step for a judge; tasks that "
+                               f"have one: {', '.join(n for n in TASKS.names() if TASKS.get(n).judges)}")
     done = []
     try:
         for task in tasks:
@@ -130,7 +163,8 @@ def cmd_eval(args) -> int:
                              batch_size=args.batch_size, run_name=_run_name_for(args.run_name, task, tasks),
                              runs_dir=args.runs_dir, cache_dir=args.cache_dir, workers=args.workers,
                              progress=not args.no_progress, launcher=args.launcher,
-                             config_file=str(args.config) if args.config else None)
+                             config_file=str(args.config) if args.config else None,
+                             judge=judge)
             run_dir = run_eval(cfg)
             if run_dir is None:  # a rank other than 0: rank 0 writes and prints the run
                 continue
@@ -279,6 +313,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "each rank takes every N-th request, rank 0 writes the run (tested: gloo on CPU; "
                         "nccl on GPUs untested: needs a GPU check)")
     add_model_args(e)
+    add_judge_args(e)
     e.set_defaults(func=cmd_eval)
 
     s = sub.add_parser("score", help="score predictions made elsewhere (no model)")

@@ -46,6 +46,7 @@ class EvalConfig:
     report: bool = True
     launcher: str | None = None  # "torchrun" / "accelerate": data-parallel ranks, see evalkit.distributed
     config_file: str | None = None  # the --config file these settings were read from (already applied)
+    judge: ModelSpec | None = None  # a served model that extracts answers (evalkit.judging), or None
 
 
 def default_run_name(task: str, spec: ModelSpec) -> str:
@@ -153,6 +154,8 @@ def _run_eval_locked(cfg: EvalConfig, ctx, run_dir: Path, backend) -> Path | Non
             backend = load_backend(replace(cfg.model, device=distributed.rank_device(cfg.model.device, ctx)),
                                    cache_dir=cfg.cache_dir)
     backend.reset_peak_memory()
+    # Loaded before generation so a wrong judge URL fails in a second, not after the model's run.
+    judge_backend = load_backend(cfg.judge) if cfg.judge is not None and task.judges and ctx.is_main else None
 
     records: list[SampleRecord] = []
     rows: list[dict] = []
@@ -197,6 +200,14 @@ def _run_eval_locked(cfg: EvalConfig, ctx, run_dir: Path, backend) -> Path | Non
     by_record: dict[int, list[Response]] = {}
     for owner, resp in zip(owners, responses):
         by_record.setdefault(owner, []).append(resp)
+    judge_info = None
+    if judge_backend is not None:
+        from .judging import apply_judge
+        try:
+            judge_info = apply_judge(task, judge_backend, rows, [by_record.get(i, []) for i in range(len(records))],
+                                     run_dir, progress=cfg.progress)
+        finally:
+            judge_backend.close()
     thumbs: dict = {}
     for i, rec in enumerate(records):
         if rec.error is None:
@@ -217,7 +228,8 @@ def _run_eval_locked(cfg: EvalConfig, ctx, run_dir: Path, backend) -> Path | Non
               "padding_fraction": round(stats.padding_fraction, 4), "oom_halvings": stats.oom_halvings,
               "world_size": ctx.world_size}
     generation = {"prompt_style": cfg.model.prompt_style, "max_new_tokens": task.max_new_tokens,
-                  "batch_size": cfg.batch_size, "final_batch_size": stats.final_batch_size, "do_sample": False}
+                  "batch_size": cfg.batch_size, "final_batch_size": stats.final_batch_size, "do_sample": False,
+                  "judge": judge_info}
     return finish_run(task, records, run_dir, data_info=_data_info(task, data), model=backend.describe(),
                       generation=generation, timing=timing, memory=memory, report=cfg.report)
 
