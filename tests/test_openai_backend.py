@@ -133,8 +133,10 @@ def test_loglikelihood_task_is_one_clear_error(tmp_path, served_tiny, capsys):
                  "--limit", "2", "--runs-dir", str(tmp_path / "runs"), "--no-progress"])
     err = capsys.readouterr().err
     assert code == 2 and len(err.strip().splitlines()) == 1
-    assert "log-likelihood tasks (fairface) cannot run through --model openai" in err
-    assert "no log-probabilities" in err
+    # transformers serve refuses vLLM's fields by name: the error says what is missing and where
+    assert "log-likelihood tasks (fairface) need prompt log-probabilities (vLLM's prompt_logprobs)" in err
+    assert f"the server at {served_tiny.base_url} does not give them" in err
+    assert "HTTP 422" in err and "prompt_logprobs" in err
 
 
 def test_server_problems_are_named_at_load(served_tiny, tmp_path):
@@ -286,6 +288,39 @@ def test_backend_through_429_sends_the_key_and_cuts_stop_strings(scripted):
         assert failed.error == "server request failed: POST /chat/completions: HTTP 500: {} after 2 attempts"
         r = backend.describe()["requests"]
         assert (r["n_requests"], r["n_failed"], r["n_retries"]) == (2, 1, 2)
+    finally:
+        backend.close()
+
+
+def _lp(token, logprob):
+    return {"7": {"logprob": logprob, "rank": 1, "decoded_token": token}}
+
+
+def test_loglikelihood_sums_the_choice_tokens_of_vllm_prompt_logprobs(scripted):
+    """vLLM's reply format (prompt_logprobs: one {token_id: {logprob, rank, decoded_token}} per
+    prompt position, None first): the choice is found from the end by its decoded tokens."""
+    handler, url = scripted
+    prompt = [None, _lp("User", -1.0), _lp(":", -0.5), _lp(" Assistant", -0.25), _lp(":", -0.125)]
+    handler.script += [
+        (200, {}, {"choices": [{"message": {"content": "x"}}], "usage": {"prompt_tokens": 7},
+                   "prompt_logprobs": prompt + [_lp(" East", -2.0), _lp(" Asian", -3.0)]}),
+        (200, {}, {"choices": [{"message": {"content": "x"}}], "usage": {"prompt_tokens": 6},
+                   "prompt_logprobs": prompt + [_lp(" White", -1.5), _lp("\n", -9.0)]}),
+    ]
+    backend = OpenAIBackend(ModelSpec(name="openai", base_url=url, concurrency=1), policy=RetryPolicy(max_retries=0))
+    try:
+        req = Request("f", "Race?", kind="loglikelihood", choices=["East Asian", "White"])
+        r = backend.loglikelihood([backend.prepare(req)])[0]
+        # two tokens for "East Asian"; " White" alone (the trailing newline is the template's)
+        assert (r.logprobs, r.choice_n_tokens, r.n_input_tokens, r.error) == ([-5.0, -1.5], [2, 1], 7, None)
+        sent = handler.seen[0]["body"]
+        assert sent["prompt_logprobs"] == 0 and sent["continue_final_message"] is True
+        assert sent["add_generation_prompt"] is False and sent["max_tokens"] == 1
+        assert sent["messages"][-1] == {"role": "assistant", "content": [{"type": "text", "text": "East Asian"}]}
+        # a choice whose first token merged with the prompt cannot be aligned: that sample's error
+        handler.script += [(200, {}, {"choices": [], "prompt_logprobs": prompt[:-1] + [_lp(":East", -1.0)]})]
+        bad = backend.loglikelihood([backend.prepare(Request("g", "Race?", kind="loglikelihood", choices=["East"]))])[0]
+        assert bad.logprobs is None and bad.error.startswith("cannot find the choice 'East' among the prompt's last")
     finally:
         backend.close()
 

@@ -19,8 +19,15 @@ server does the scaling (data and tensor parallelism, continuous batching); eval
   (/models: root, revision, max_model_len), and the settings that change answers. Never
   the API key, which is read from the environment variable that `--api-key-env` names and
   lives only in the HTTP client's headers.
-- log-likelihood (FairFace): chat completions give no log-probabilities of a given
-  continuation, so `loglikelihood` raises one error naming the limitation.
+- log-likelihood (FairFace): OpenAI's chat completions give no log-probabilities of a given
+  continuation; vLLM's extension does (`prompt_logprobs`). Each choice is sent as the start of
+  the assistant's turn (`continue_final_message`, no generation prompt, one new token) and the
+  log-probabilities of the prompt's last tokens, those that spell the choice, are summed. The
+  choice's tokens are found from the server's own decoded tokens, read from the end; a choice
+  whose first token merged with the text before it cannot be aligned and is that sample's
+  error. A server that refuses these fields (transformers serve, API providers) stops the run
+  with one error naming the limitation. Untested against vLLM itself (needs a GPU check); the
+  arithmetic is tested against a scripted reply in vLLM's format.
 """
 from __future__ import annotations
 
@@ -126,8 +133,8 @@ class OpenAIBackend(Backend):
         return len(request.text) // 4 + 64 * len(request.images)
 
     def prepare(self, request: Request) -> Prepared:
-        if request.kind == "loglikelihood":
-            raise self._no_loglikelihood()
+        if request.kind == "loglikelihood" and not request.choices:
+            raise SampleError("log-likelihood request without choices")
         messages = chat_messages(request)
         images = iter(request.images)
         for part in messages[0]["content"]:
@@ -192,13 +199,51 @@ class OpenAIBackend(Backend):
                 self._completion_tokens += int((usage or {}).get("completion_tokens") or 0)
 
     def loglikelihood(self, batch: list[Prepared]) -> list[Response]:
-        raise self._no_loglikelihood()
+        jobs = [(i, c) for i, p in enumerate(batch) for c in p.request.choices]
+        scored = list(self._pool.map(lambda job: self._choice_logprob(batch[job[0]], job[1]), jobs))
+        out = []
+        k = 0
+        for p in batch:
+            mine = scored[k:k + len(p.request.choices)]
+            k += len(mine)
+            problem = next((m for m in mine if isinstance(m, str)), None)
+            if problem is not None:
+                out.append(Response(uid=p.request.uid, error=problem))
+                continue
+            out.append(Response(uid=p.request.uid, logprobs=[m[0] for m in mine], choice_n_tokens=[m[1] for m in mine],
+                                n_input_tokens=max(m[2] for m in mine), n_image_tokens=0))
+        return out
 
-    def _no_loglikelihood(self) -> EvalkitError:
+    def _choice_logprob(self, p: Prepared, choice: str) -> tuple[float, int, int] | str:
+        """(summed log-probability of the choice's tokens, their count, prompt tokens), or an error text."""
+        body = {"model": self.model_id, "max_tokens": 1, "temperature": 0.0, "prompt_logprobs": 0,
+                "add_generation_prompt": False, "continue_final_message": True,
+                "messages": p.inputs["messages"] + [{"role": "assistant", "content": [{"type": "text", "text": choice}]}]}
+        record = CallRecord()
+        try:
+            reply = self.client.post("/chat/completions", body, record)
+        except HTTPFailure as e:
+            self._count(record, None, failed=True)
+            if e.status in AUTH_STATUS:
+                raise EvalkitError(f"{self.base_url}: the server refused the API key ({e}); check --api-key-env") from None
+            if e.status in (400, 404, 422):
+                raise self._no_loglikelihood(str(e)) from None
+            return f"server request failed: {e}"
+        self._count(record, reply.get("usage") if isinstance(reply, dict) else None, failed=False)
+        entries = reply.get("prompt_logprobs") if isinstance(reply, dict) else None
+        if not isinstance(entries, list):
+            raise self._no_loglikelihood("its reply has no prompt_logprobs")
+        try:
+            total, n = _trailing_logprob(entries, choice)
+        except SampleError as e:
+            return str(e)
+        usage = reply.get("usage") if isinstance(reply.get("usage"), dict) else {}
+        return total, n, int(usage.get("prompt_tokens") or len(entries))
+
+    def _no_loglikelihood(self, why: str) -> EvalkitError:
         return EvalkitError(
-            "log-likelihood tasks (fairface) cannot run through --model openai: an OpenAI-compatible chat "
-            "completions server returns no log-probabilities of given answer choices; run them with "
-            "--model hf or --model vllm")
+            f"log-likelihood tasks (fairface) need prompt log-probabilities (vLLM's prompt_logprobs), and the server "
+            f"at {self.base_url} does not give them ({why}); run them against vLLM, or with --model hf")
 
     # ----- identity and reporting -----
     def cache_key(self) -> str:
@@ -269,6 +314,32 @@ def _reply_text(reply: Any) -> tuple[str, dict]:
         raise SampleError("the server's reply holds no text")
     usage = reply.get("usage") if isinstance(reply.get("usage"), dict) else {}
     return content, usage
+
+
+def _trailing_logprob(entries: list, choice: str) -> tuple[float, int]:
+    """Sum the log-probabilities of the last prompt tokens that spell `choice`. Each entry is
+    vLLM's {token_id: {"logprob", "rank", "decoded_token"}} for one prompt position (None for
+    the first); with prompt_logprobs=0 it holds the prompt token alone."""
+    want = "".join(choice.split())
+    total, pieces = 0.0, []
+    for entry in reversed(entries):
+        if not isinstance(entry, dict) or len(entry) != 1:
+            raise SampleError("the server's prompt_logprobs do not hold exactly the prompt token per position")
+        info = next(iter(entry.values()))
+        if not isinstance(info, dict) or not isinstance(info.get("logprob"), (int, float)):
+            raise SampleError("the server's prompt_logprobs entry has no logprob")
+        token = str(info.get("decoded_token") or "")
+        if not pieces and not token.strip():
+            continue  # whitespace a template puts after the turn is not part of the choice
+        total += float(info["logprob"])
+        pieces.insert(0, token)
+        spelled = "".join("".join(pieces).replace("\u2581", " ").split())
+        if spelled == want:
+            return total, len(pieces)
+        if len(spelled) > len(want) or not want.endswith(spelled):
+            break
+    raise SampleError(f"cannot find the choice {choice!r} among the prompt's last tokens (it merged with the text "
+                      f"before it); cannot score")
 
 
 def _quantile(sorted_values: list[float], q: float) -> float:
