@@ -104,6 +104,8 @@ def _apply_score(task: Task, rec: SampleRecord, row: dict, responses: list[Respo
     rec.n_input_tokens = sum(r.n_input_tokens for r in responses)
     rec.n_image_tokens = max((r.n_image_tokens for r in responses), default=0)
     rec.n_output_tokens = sum(r.n_output_tokens for r in responses)
+    latencies = [r.latency_s for r in responses if r.latency_s is not None]
+    rec.latency_s = round(sum(latencies), 4) if latencies else None
     if errors:
         rec.error = errors[0]
         return

@@ -49,6 +49,8 @@ def test_docvqa_through_the_server_equals_the_hf_backend(tmp_path, served_tiny):
     # the server's usage counts are the local token counts (image tokens included in the prompt)
     assert [r.n_output_tokens for r in rec_s] == [r.n_output_tokens for r in rec_l]
     assert [r.n_input_tokens for r in rec_s] == [r.n_input_tokens for r in rec_l]
+    # each served sample records its request's latency; a local model's records have none
+    assert all(r.latency_s > 0 for r in rec_s) and all(r.latency_s is None for r in rec_l)
     m = res_s.model
     assert m["name"] == "openai" and m["base_url"] == served_tiny.base_url
     assert m["model_id"] == str(served_tiny.model_dir) and m["image_tokens_per_image"] is None
@@ -279,6 +281,7 @@ def test_backend_through_429_sends_the_key_and_cuts_stop_strings(scripted):
         req = Request("a", "What?", gen=GenConfig(max_new_tokens=5, stop=("<end_of_utterance>",)))
         ok = backend.generate([backend.prepare(req)])[0]
         assert (ok.text, ok.n_input_tokens, ok.n_output_tokens, ok.error) == ("Finance", 7, 3, None)
+        assert ok.latency_s >= 0 and ok.to_dict()["latency_s"] == ok.latency_s  # cached with the answer
         assert handler.seen[0]["auth"] == f"Bearer {FAKE_KEY}"
         assert handler.seen[0]["body"] == {"model": "stub-model", "max_tokens": 5, "temperature": 0.0,
                                            "stop": ["<end_of_utterance>"],

@@ -186,7 +186,8 @@ class OpenAIBackend(Backend):
             if s in text:
                 text = text[:text.index(s)]
         return Response(uid=p.request.uid, text=text.strip(), n_input_tokens=int(usage.get("prompt_tokens") or 0),
-                        n_image_tokens=0, n_output_tokens=int(usage.get("completion_tokens") or 0))
+                        n_image_tokens=0, n_output_tokens=int(usage.get("completion_tokens") or 0),
+                        latency_s=round(record.latency_s, 4))
 
     def _count(self, record: CallRecord, usage: dict | None, failed: bool) -> None:
         with self._lock:
@@ -211,11 +212,12 @@ class OpenAIBackend(Backend):
                 out.append(Response(uid=p.request.uid, error=problem))
                 continue
             out.append(Response(uid=p.request.uid, logprobs=[m[0] for m in mine], choice_n_tokens=[m[1] for m in mine],
-                                n_input_tokens=max(m[2] for m in mine), n_image_tokens=0))
+                                n_input_tokens=max(m[2] for m in mine), n_image_tokens=0,
+                                latency_s=round(sum(m[3] for m in mine), 4)))
         return out
 
-    def _choice_logprob(self, p: Prepared, choice: str) -> tuple[float, int, int] | str:
-        """(summed log-probability of the choice's tokens, their count, prompt tokens), or an error text."""
+    def _choice_logprob(self, p: Prepared, choice: str) -> tuple[float, int, int, float] | str:
+        """(summed log-probability of the choice's tokens, their count, prompt tokens, latency), or an error text."""
         body = {"model": self.model_id, "max_tokens": 1, "temperature": 0.0, "prompt_logprobs": 0,
                 "add_generation_prompt": False, "continue_final_message": True,
                 "messages": p.inputs["messages"] + [{"role": "assistant", "content": [{"type": "text", "text": choice}]}]}
@@ -238,7 +240,7 @@ class OpenAIBackend(Backend):
         except SampleError as e:
             return str(e)
         usage = reply.get("usage") if isinstance(reply.get("usage"), dict) else {}
-        return total, n, int(usage.get("prompt_tokens") or len(entries))
+        return total, n, int(usage.get("prompt_tokens") or len(entries)), record.latency_s
 
     def _no_loglikelihood(self, why: str) -> EvalkitError:
         return EvalkitError(
