@@ -166,7 +166,18 @@ class OpenAIBackend(Backend):
         stop = [s for s in gen.stop if s]
         if stop and self.spec.server_stop:
             body["stop"] = stop[:4]  # the OpenAI API takes at most 4
-        return list(self._pool.map(lambda p: self._one(p, body, stop), batch))
+        return self._all(lambda p: self._one(p, body, stop), batch)
+
+    def _all(self, fn, items: list) -> list:
+        """fn over items on the request threads, results in order. On Ctrl-C (or any error) the
+        requests not yet sent are cancelled, so the process ends after those in flight."""
+        futures = [self._pool.submit(fn, x) for x in items]
+        try:
+            return [f.result() for f in futures]
+        except BaseException:
+            for f in futures:
+                f.cancel()
+            raise
 
     def _one(self, p: Prepared, body: dict, stop: list[str]) -> Response:
         record = CallRecord()
@@ -201,7 +212,7 @@ class OpenAIBackend(Backend):
 
     def loglikelihood(self, batch: list[Prepared]) -> list[Response]:
         jobs = [(i, c) for i, p in enumerate(batch) for c in p.request.choices]
-        scored = list(self._pool.map(lambda job: self._choice_logprob(batch[job[0]], job[1]), jobs))
+        scored = self._all(lambda job: self._choice_logprob(batch[job[0]], job[1]), jobs)
         out = []
         k = 0
         for p in batch:
