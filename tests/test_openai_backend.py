@@ -148,6 +148,11 @@ def test_server_problems_are_named_at_load(served_tiny, tmp_path):
         OpenAIBackend(replace(_spec(served_tiny), base_url=served_tiny.base_url[:-3]))
     with pytest.raises(EvalkitError, match="EVALKIT_UNSET_KEY: that environment variable is not set"):
         OpenAIBackend(_spec(served_tiny, api_key_env="EVALKIT_UNSET_KEY"), env={})
+    from benchmarks.serve_bench import free_port
+
+    with pytest.raises(EvalkitError, match=r"no usable answer from the server \(GET /models: ConnectError.* after 3 "
+                                           r"attempts\); is it running\?"):
+        OpenAIBackend(ModelSpec(name="openai", base_url=f"http://127.0.0.1:{free_port()}/v1"))
 
 
 def test_cache_key_names_the_server_and_model_not_the_key(served_tiny):

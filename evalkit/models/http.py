@@ -93,13 +93,14 @@ class JSONClient:
     def close(self) -> None:
         self._client.close()
 
-    def get(self, path: str, record: CallRecord | None = None) -> Any:
-        return self._call("GET", path, None, record)
+    def get(self, path: str, record: CallRecord | None = None, policy: RetryPolicy | None = None) -> Any:
+        return self._call("GET", path, None, record, policy or self.policy)
 
     def post(self, path: str, body: dict, record: CallRecord | None = None) -> Any:
-        return self._call("POST", path, body, record)
+        return self._call("POST", path, body, record, self.policy)
 
-    def _call(self, method: str, path: str, body: dict | None, record: CallRecord | None) -> Any:
+    def _call(self, method: str, path: str, body: dict | None, record: CallRecord | None,
+              policy: RetryPolicy) -> Any:
         record = record if record is not None else CallRecord()
         url = f"{self.base_url}{path}"
         start = time.perf_counter()
@@ -125,11 +126,11 @@ class JSONClient:
                 if status not in RETRY_STATUS:
                     record.latency_s = time.perf_counter() - start
                     raise HTTPFailure(f"{method} {path}: {problem}", status, record.attempts)
-            if attempt >= self.policy.max_retries:
+            if attempt >= policy.max_retries:
                 record.latency_s = time.perf_counter() - start
                 tries = f"after {record.attempts} attempts" if record.attempts > 1 else "(no retries)"
                 raise HTTPFailure(f"{method} {path}: {problem} {tries}", status, record.attempts)
-            wait = self.policy.delay(attempt, retry_after, self._rng)
+            wait = policy.delay(attempt, retry_after, self._rng)
             record.waits_s.append(wait)
             self._sleep(wait)
             attempt += 1

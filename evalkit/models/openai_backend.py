@@ -104,7 +104,9 @@ class OpenAIBackend(Backend):
     # ----- the server -----
     def _served_model(self, wanted: str | None) -> dict:
         try:
-            listing = self.client.get("/models")
+            # at most two quick retries: a server that is not running should be named in seconds
+            listing = self.client.get("/models", policy=RetryPolicy(max_retries=min(2, self.policy.max_retries),
+                                                                    base_s=0.5))
         except HTTPFailure as e:
             if e.status in AUTH_STATUS:
                 raise EvalkitError(f"{self.base_url}: the server refused the API key ({e}); check --api-key-env") from None
