@@ -31,7 +31,7 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("model")
     g.add_argument("--model", default="tiny-idefics2",
                    help="backend: tiny-idefics2 (embedded, random weights), hf (transformers), "
-                        "vllm (untested: needs a GPU check)")
+                        "vllm (untested: needs a GPU check), openai (a served model at --base-url)")
     g.add_argument("--model-id", help="hub id or local folder for --model hf, e.g. HuggingFaceM4/idefics2-8b")
     g.add_argument("--dtype", default="fp32", help="fp32, bf16 or fp16")
     g.add_argument("--attn", dest="attn_implementation",
