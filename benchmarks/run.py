@@ -21,6 +21,7 @@ def main(argv=None) -> int:
     ap.add_argument("--tfidf-docs", type=int, default=30_000)
     ap.add_argument("--tfidf-permutations", type=int, default=2000, help="toxicity group test shuffles")
     ap.add_argument("--skip-tfidf", action="store_true")
+    ap.add_argument("--skip-serve", action="store_true", help="skip the served-model throughput (transformers serve)")
     ap.add_argument("--profile-rows", type=int, default=384,
                     help="DocVQA rows for the whole-process profile of `evalkit eval` (0 skips it)")
     ap.add_argument("--torch-threads", type=int, default=1,
@@ -54,6 +55,11 @@ def main(argv=None) -> int:
         print(f"whole-process profile: `evalkit eval` on {args.profile_rows} DocVQA rows ...")
         results["eval_profile"] = asdict(eval_profile.run(args.cache_dir, batch_size=8, n_rows=args.profile_rows))
         print(json.dumps(results["eval_profile"], indent=2))
+    if not args.skip_serve:
+        from benchmarks import serve_bench
+        print("served model: requests/s at concurrency 1 vs 8, transformers serve with and without continuous batching ...")
+        results["serve"] = asdict(serve_bench.run(args.cache_dir))
+        print(json.dumps(results["serve"], indent=2))
     if not args.skip_tfidf:
         from benchmarks.bench_tfidf import run as tfidf_run
         print(f"audit terms: {args.tfidf_docs} synthetic generations (TF-IDF, stratified CMH test, effects; toxicity test with {args.tfidf_permutations} shuffles) ...")

@@ -31,7 +31,8 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("model")
     g.add_argument("--model", default="tiny-idefics2",
                    help="backend: tiny-idefics2 (embedded, random weights), hf (transformers), "
-                        "vllm (untested: needs a GPU check), or a plugin package's (see `evalkit models`)")
+                        "vllm (untested: needs a GPU check), openai (a served model at --base-url), "
+                        "or a plugin package's (see `evalkit models`)")
     g.add_argument("--model-id", help="hub id or local folder for --model hf, e.g. HuggingFaceM4/idefics2-8b")
     g.add_argument("--dtype", default="fp32", help="fp32, bf16 or fp16")
     g.add_argument("--attn", dest="attn_implementation",
@@ -49,6 +50,70 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--tensor-parallel-size", type=positive_int, default=1,
                    help="GPUs to shard one model over (--model vllm; untested: needs a GPU check)")
     g.add_argument("--cache-dir", type=Path, help="where the embedded tiny model is built (default ~/.cache/evalkit)")
+    add_server_args(p)
+
+
+def positive_float(value: str) -> float:
+    try:
+        x = float(value)
+    except ValueError:
+        x = 0.0
+    if not x > 0:
+        raise argparse.ArgumentTypeError(f"{value!r}: use a positive number")
+    return x
+
+
+def non_negative_int(value: str) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        n = -1
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"{value!r}: use 0 or a positive integer")
+    return n
+
+
+def add_server_args(p: argparse.ArgumentParser) -> None:
+    """Options of a served model (--model openai), and of the judge model that extracts answers."""
+    g = p.add_argument_group("served model (--model openai: vLLM, SGLang, TGI, transformers serve, API providers)")
+    g.add_argument("--base-url", help="the OpenAI-compatible API root, e.g. http://127.0.0.1:8000/v1 "
+                                      "(--model-id: the served model's name; default: the only one served)")
+    g.add_argument("--api-key-env", help="NAME of the environment variable holding the API key (the key itself "
+                                         "is never written anywhere); default: no key")
+    g.add_argument("--concurrency", type=positive_int, default=8, help="requests in flight at once (default 8)")
+    g.add_argument("--timeout", type=positive_float, default=300.0, help="seconds per HTTP request (default 300)")
+    g.add_argument("--max-retries", type=non_negative_int, default=5,
+                   help="retries after a 429, 5xx or connection error, with exponential backoff and jitter, "
+                        "honouring Retry-After (default 5); a request that still fails is that sample's error")
+    g.add_argument("--no-server-stop", dest="server_stop", action="store_false",
+                   help="do not send the task's stop strings to the server (transformers serve 5.x fails on stop "
+                        "strings with a multimodal processor); they are still cut from the answers")
+
+
+def add_judge_args(p: argparse.ArgumentParser) -> None:
+    j = p.add_argument_group("judge (answer extraction by a served model: mathvista, mmmu multiple choice)")
+    j.add_argument("--judge", metavar="MODEL_ID",
+                   help="the served model that extracts each response's final answer; the report shows rule-based "
+                        "and judge scores side by side (its calls are cached in judge_cache.jsonl)")
+    j.add_argument("--judge-base-url", help="the judge server's API root (default: --base-url)")
+    j.add_argument("--judge-api-key-env", help="NAME of the environment variable with the judge's API key "
+                                               "(default: --api-key-env)")
+
+
+def judge_spec_from_args(args):
+    """The judge's ModelSpec (--concurrency, --timeout, --max-retries shared with the model), or None."""
+    from .models import ModelSpec
+
+    if not getattr(args, "judge", None):
+        if getattr(args, "judge_base_url", None) or getattr(args, "judge_api_key_env", None):
+            raise EvalkitError("--judge-base-url and --judge-api-key-env need --judge MODEL_ID (the served judge model)")
+        return None
+    base_url = args.judge_base_url or args.base_url
+    if not base_url:
+        raise EvalkitError("--judge needs a server: give --judge-base-url (or --base-url when the model is served too)")
+    return ModelSpec(name="openai", model_id=args.judge, base_url=base_url,
+                     api_key_env=args.judge_api_key_env or args.api_key_env, concurrency=args.concurrency,
+                     timeout=args.timeout, max_retries=args.max_retries, server_stop=args.server_stop)
 
 
 def spec_from_args(args):
@@ -57,7 +122,9 @@ def spec_from_args(args):
     return ModelSpec(name=args.model, model_id=args.model_id, dtype=args.dtype,
                      attn_implementation=args.attn_implementation, do_image_splitting=args.do_image_splitting,
                      longest_edge=args.longest_edge, load_in_4bit=args.load_in_4bit, device=args.device,
-                     prompt_style=args.prompt_style, tensor_parallel_size=args.tensor_parallel_size)
+                     prompt_style=args.prompt_style, tensor_parallel_size=args.tensor_parallel_size,
+                     base_url=args.base_url, api_key_env=args.api_key_env, concurrency=args.concurrency,
+                     timeout=args.timeout, max_retries=args.max_retries, server_stop=args.server_stop)
 
 
 def quiet_libraries() -> None:
@@ -83,6 +150,13 @@ def cmd_eval(args) -> int:
     from . import distributed
 
     tasks = _task_list(args.task)
+    judge = judge_spec_from_args(args)
+    if judge is not None and len(tasks) == 1:
+        from .registry import TASKS
+
+        if not TASKS.get(tasks[0]).judges:
+            raise EvalkitError(f"--judge: task {tasks[0]} has no answer-extraction step for a judge; tasks that "
+                               f"have one: {', '.join(n for n in TASKS.names() if TASKS.get(n).judges)}")
     done = []
     try:
         for task in tasks:
@@ -90,7 +164,8 @@ def cmd_eval(args) -> int:
                              batch_size=args.batch_size, run_name=_run_name_for(args.run_name, task, tasks),
                              runs_dir=args.runs_dir, cache_dir=args.cache_dir, workers=args.workers,
                              progress=not args.no_progress, launcher=args.launcher,
-                             config_file=str(args.config) if args.config else None)
+                             config_file=str(args.config) if args.config else None,
+                             judge=judge)
             run_dir = run_eval(cfg)
             if run_dir is None:  # a rank other than 0: rank 0 writes and prints the run
                 continue
@@ -245,6 +320,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "each rank takes every N-th request, rank 0 writes the run (tested: gloo on CPU; "
                         "nccl on GPUs untested: needs a GPU check)")
     add_model_args(e)
+    add_judge_args(e)
     e.set_defaults(func=cmd_eval)
 
     s = sub.add_parser("score", help="score predictions made elsewhere (no model)")

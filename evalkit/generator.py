@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .cache import ResponseCache, request_key
-from .errors import OutOfMemory, SampleError
+from .errors import EvalkitError, OutOfMemory, SampleError
 from .images import image_key
 from .models.base import Backend, Prepared
 from .types import Request, Response
@@ -67,6 +67,8 @@ class Generator:
             raise ValueError(f"batch size {self.batch_size!r}: use a positive integer or 'auto'")
         self.cache = ResponseCache(self.cache_path)
         self._bs = AUTO_START if self.batch_size == "auto" else int(self.batch_size)
+        if getattr(self.backend, "batch_size", None) is not None:  # a served model's batch follows its concurrency
+            self._bs = int(self.backend.batch_size)
         self._model_key: str | None = None
 
     def run(self, requests: list[Request]) -> list[Response]:
@@ -145,6 +147,8 @@ class Generator:
                     except SampleError as e:
                         results[j] = Response(uid=requests[j].uid, error=str(e))
                         self.stats.n_errors += 1
+                    except EvalkitError:  # a problem with the whole run (a backend that cannot do this kind)
+                        raise
                     except Exception as e:  # an unexpected per-sample failure must not end the run
                         results[j] = Response(uid=requests[j].uid, error=f"{type(e).__name__}: {e}")
                         self.stats.n_errors += 1
@@ -179,6 +183,8 @@ class Generator:
                     continue
             except SampleError as e:
                 responses = [Response(uid=p.request.uid, error=str(e)) for p in batch]
+            except EvalkitError:  # the whole run's problem (a refused API key): one line, finished batches cached
+                raise
             except Exception as e:
                 # One sample can break a batch (an odd shape, a tokenizer edge case): run the halves
                 # apart to find it, so it becomes one error record and the rest still run.

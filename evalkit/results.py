@@ -107,6 +107,8 @@ class Generation(Section):
     final_batch_size: int | None = None  # after any halvings on out-of-memory
     largest_batch: int | None = None  # the largest batch the model ran (0: every response came from the cache)
     requests: list[RequestSettings] = field(default_factory=list)
+    # the served model that extracted answers (evalkit.judging.apply_judge's summary), or None
+    judge: dict[str, Any] | None = None
 
     def __post_init__(self):
         self.requests = [r if isinstance(r, RequestSettings) else RequestSettings.from_dict(r) for r in self.requests]

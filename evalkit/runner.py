@@ -16,7 +16,7 @@ from . import distributed
 from .data import load_task_data
 from .errors import SampleError
 from .generation import Generated, GenerationSetup, generate
-from .models import ModelSpec
+from .models import ModelSpec, load_backend
 from .records import data_info, new_record, now_iso, run_name_of, thumbnail, write_results
 from .registry import TASKS
 from .results import Generation, Timing, request_settings
@@ -40,6 +40,7 @@ class EvalConfig:
     thumbnails: int = 300  # how many samples get an image thumbnail in the report
     launcher: str | None = None  # "torchrun" / "accelerate": data-parallel ranks, see evalkit.distributed
     config_file: str | None = None  # the --config file these settings were read from (already applied)
+    judge: ModelSpec | None = None  # a served model that extracts answers (evalkit.judging), or None
 
 
 def default_run_name(task: str, spec: ModelSpec) -> str:
@@ -72,17 +73,38 @@ def run_eval(cfg: EvalConfig, backend=None) -> Path | None:
         if ranks.is_main:
             write_config(cfg, run_dir)
         started, t0 = now_iso(), time.perf_counter()
-        built = build_requests(task, data)
-        gen = generate(built.requests, GenerationSetup(
-            model=cfg.model, run_dir=run_dir, batch_size=cfg.batch_size, workers=cfg.workers,
-            progress=cfg.progress, desc=cfg.task, cache_dir=cfg.cache_dir), ranks, backend)
-        if gen is None:  # a rank other than 0: rank 0 scores and writes the run
-            return None
+        # Loaded before generation so a wrong judge URL fails in a second, not after the model's run.
+        judge = load_backend(cfg.judge) if cfg.judge is not None and task.judges and ranks.is_main else None
+        try:
+            built = build_requests(task, data)
+            gen = generate(built.requests, GenerationSetup(
+                model=cfg.model, run_dir=run_dir, batch_size=cfg.batch_size, workers=cfg.workers,
+                progress=cfg.progress, desc=cfg.task, cache_dir=cfg.cache_dir), ranks, backend)
+            if gen is None:  # a rank other than 0: rank 0 scores and writes the run
+                return None
+            judge_info = judge_stage(task, judge, built, gen.responses, run_dir, cfg.progress)
+        finally:
+            if judge is not None:
+                judge.close()
         score_records(task, built, gen.responses, cfg.thumbnails)
         write_results(task, built.records, run_dir, data=data_info(task, data), model=gen.model,
-                      generation=generation_section(cfg, built.requests, gen),
+                      generation=generation_section(cfg, built.requests, gen, judge_info),
                       timing=timing_section(gen, len(built.records), started, t0), memory=gen.memory)
         return run_dir
+
+
+def judge_stage(task: Task, judge, built: "Built", responses: list[Response], run_dir: Path,
+                progress: bool) -> dict | None:
+    """The judge's extractions, put on the responses for the task's scorer (see evalkit.judging)."""
+    if judge is None:
+        return None
+    from .judging import apply_judge
+
+    by_record: dict[int, list[Response]] = {}
+    for owner, resp in zip(built.owners, responses):
+        by_record.setdefault(owner, []).append(resp)
+    return apply_judge(task, judge, built.rows, [by_record.get(i, []) for i in range(len(built.records))],
+                       run_dir, progress=progress)
 
 
 def write_config(cfg: EvalConfig, run_dir: Path) -> None:
@@ -128,6 +150,8 @@ def apply_score(task: Task, rec: SampleRecord, row: dict, responses: list[Respon
     rec.n_input_tokens = sum(r.n_input_tokens for r in responses)
     rec.n_image_tokens = max((r.n_image_tokens for r in responses), default=0)
     rec.n_output_tokens = sum(r.n_output_tokens for r in responses)
+    latencies = [r.latency_s for r in responses if r.latency_s is not None]
+    rec.latency_s = round(sum(latencies), 4) if latencies else None
     if errors:
         rec.error = errors[0]
         return
@@ -143,11 +167,12 @@ def apply_score(task: Task, rec: SampleRecord, row: dict, responses: list[Respon
         rec.extras = {**score.extras, "unscored_reason": score.reason or "not scorable"}
 
 
-def generation_section(cfg: EvalConfig, requests: list[Request], gen: Generated) -> Generation:
+def generation_section(cfg: EvalConfig, requests: list[Request], gen: Generated,
+                       judge: dict | None = None) -> Generation:
     """The settings of the requests actually sent, and the batch sizes asked for and run."""
     return Generation(source="model", prompt_style=cfg.model.prompt_style, batch_size=cfg.batch_size,
                       final_batch_size=gen.stats.final_batch_size, largest_batch=gen.stats.largest_batch,
-                      requests=request_settings(requests))
+                      requests=request_settings(requests), judge=judge)
 
 
 def timing_section(gen: Generated, n_samples: int, started: str, t0: float) -> Timing:

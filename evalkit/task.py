@@ -70,6 +70,10 @@ class Task:
     reference_note: ClassVar[str] = ""
     reference_split: ClassVar[str | None] = None  # the split the card scored, when not `split`
     sample_note: ClassVar[str] = ""  # what the shipped sample is (synthetic, rendered, ...)
+    # --- judge-based answer extraction (evalkit.judging) ---
+    judges: ClassVar[bool] = False  # whether `--judge` can extract this task's answers
+    judge_prompt_name: ClassVar[str] = ""  # which extraction prompt (name and version), for results.json
+    judge: Callable[[str, str], str] | None = None  # (query, response) -> extraction; set by evalkit.judging
 
     # --- data ---
     @classmethod
@@ -107,6 +111,15 @@ class Task:
         `extraction` field); `prediction` is the raw response when the file has one too."""
         raise EvalkitError(f"task {self.name} does not read an `extraction` field; give the answer as "
                            f"`prediction` (only tasks with an answer-extraction step accept `extraction`)")
+
+    def judge_query(self, row: dict) -> str | None:
+        """The question a judge sees beside the response (with the options for multiple choice);
+        None: this row has no extraction step."""
+        return None
+
+    def judge_prompt(self, query: str, response: str) -> str:
+        """The judge's whole prompt for one response (tasks with `judges = True` write it)."""
+        raise NotImplementedError
 
     def finalize(self, records: list[SampleRecord]) -> None:
         """Set-level scoring step run once over all records before aggregation, for official

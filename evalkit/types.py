@@ -63,19 +63,25 @@ class Response:
     n_output_tokens: int = 0
     error: str | None = None
     cached: bool = False
+    latency_s: float | None = None  # a served request's time from first attempt to answer; None for local models
 
     def to_dict(self) -> dict:
-        return {k: getattr(self, k) for k in (
+        d = {k: getattr(self, k) for k in (
             "uid", "text", "logprobs", "choice_n_tokens", "n_input_tokens",
             "n_image_tokens", "n_output_tokens", "error")}
+        if self.latency_s is not None:  # local models' cache lines stay as they were
+            d["latency_s"] = self.latency_s
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> "Response":
+        latency = d.get("latency_s")
         return cls(**{k: d.get(k) for k in (
             "uid", "text", "logprobs", "choice_n_tokens", "error")},
             n_input_tokens=d.get("n_input_tokens", 0) or 0,
             n_image_tokens=d.get("n_image_tokens", 0) or 0,
-            n_output_tokens=d.get("n_output_tokens", 0) or 0)
+            n_output_tokens=d.get("n_output_tokens", 0) or 0,
+            latency_s=float(latency) if isinstance(latency, (int, float)) and not isinstance(latency, bool) else None)
 
 
 @dataclass
@@ -108,6 +114,7 @@ class SampleRecord:
     n_input_tokens: int = 0
     n_image_tokens: int = 0
     n_output_tokens: int = 0
+    latency_s: float | None = None  # served models: the sample's requests' summed latency (seconds)
     thumb: str | None = None  # small JPEG as a data URI, for the report's sample browser
 
     def to_dict(self) -> dict:

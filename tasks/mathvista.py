@@ -56,6 +56,47 @@ VARIANT_RULES = (
 )
 
 
+# evalkit's own few-shot extraction prompt (the official one is GPT-specific and not reused):
+# four worked examples, one per answer form MathVista normalises (an option, an integer, a
+# float, a list), and the "no answer" case, which must come back empty so the official
+# normalisation treats it as MathVista's GPT step would an empty extraction.
+JUDGE_PROMPT_NAME = "evalkit-mathvista-extract-v1"
+JUDGE_INSTRUCTIONS = """\
+You read a model's response to a math question and write down only the final answer it gives.
+Rules: for a multiple-choice question write the chosen option's letter; for a number write the
+number alone, without units or words; for a list write it as [a, b]; if the response gives no
+answer, write nothing after "Extracted answer:".
+
+Question: Which bar is the tallest?
+Choices:
+(A) red
+(B) green
+(C) blue
+Response: Comparing the heights, the green bar reaches about 40 while the others stay under 30, so the answer is (B).
+Extracted answer: B
+
+Question: How many triangles are in the figure? (Answer with an integer.)
+Response: I count three small triangles and one large one that contains them: 4 triangles in total.
+Extracted answer: 4
+
+Question: What is the slope of the line? Answer with a float to two decimal places.
+Response: The line rises 3 units over a run of 4, a slope of 0.75.
+Extracted answer: 0.75
+
+Question: Which years had sales above 50? Answer with a Python list.
+Response: Sales passed 50 in 2014 and again in 2016.
+Extracted answer: [2014, 2016]
+
+Question: What is the area of the shaded region?
+Response: The picture shows a shaded region inside a square.
+Extracted answer:
+"""
+
+
+def judge_prompt(query: str, response: str) -> str:
+    return f"{JUDGE_INSTRUCTIONS}\n{query.strip()}\nResponse: {response.strip()}\nExtracted answer:"
+
+
 def problem_of(row: dict) -> metric.Problem:
     choices = row.get("choices")
     precision = row.get("precision")
@@ -94,6 +135,8 @@ class MathVista(Task):
     headline_rule = HEADLINE_RULE
     variant_rules = VARIANT_RULES
     accepts_extraction = True
+    judges = True
+    judge_prompt_name = JUDGE_PROMPT_NAME
     max_new_tokens = 512
     reference = {"no_split": 51.6, "split": 51.4}
     reference_note = "Idefics2-8B model card, MathVista testmini"
@@ -111,6 +154,12 @@ class MathVista(Task):
 
     def question(self, row: dict) -> str:
         return str(row.get("query") or row.get("question") or "")
+
+    def judge_query(self, row: dict) -> str | None:
+        return problem_of(row).query  # what metric.score passes the judge
+
+    def judge_prompt(self, query: str, response: str) -> str:
+        return judge_prompt(query, response)
 
     def gold(self, row: dict) -> list[str]:
         answer = row.get("answer")

@@ -88,7 +88,28 @@ VARIANT_RULES = (
     Rule("fallback_wrong", "unparseable answer counted wrong (mmmu_acc_strict)", "evalkit"),
     Rule("fallback_expected", "unparseable answer scores its expected value under a uniform guess: "
          "gold options / options", "evalkit"),
+    Rule("judge_extraction", "multiple choice: the option letter the configured judge model reads in the "
+         "response (nothing read counts wrong); open questions as the headline", "evalkit (judge backend)"),
 )
+# evalkit's judge prompt for multiple-choice answers: the judge names the letter, or nothing.
+JUDGE_PROMPT_NAME = "evalkit-mmmu-letter-v1"
+JUDGE_INSTRUCTIONS = """\
+You read a model's answer to a multiple-choice question and write down only the letter of the
+option it chose. If it chose none, or several, write nothing after "Chosen letter:".
+
+Question: Which metal conducts electricity best?
+A. iron
+B. silver
+C. lead
+Answer: Silver has the highest conductivity of the three.
+Chosen letter: B
+
+Question: What does the chart show for 2020?
+A. a rise
+B. a fall
+Answer: It is hard to tell from the image.
+Chosen letter:
+"""
 
 
 def subject_of(sample_id: str) -> str:
@@ -206,6 +227,8 @@ class MMMU(Task):
     headline_rule = HEADLINE_RULE
     variant_rules = VARIANT_RULES
     max_new_tokens = 32
+    judges = True
+    judge_prompt_name = JUDGE_PROMPT_NAME
     reference = {"no_split": 43.5, "split": 43.0}
     reference_note = "Idefics2-8B model card, MMMU val"
     sample_note = ("synthetic: 30 questions over drawn charts, diagrams and shapes in the hub schema, "
@@ -222,6 +245,24 @@ class MMMU(Task):
         subject = subject_of(row["id"])
         return {"subject": [subject], "discipline": [SUBJECT_TO_DISCIPLINE.get(subject, "unknown")]}
 
+    def judge_query(self, row: dict) -> str | None:
+        if not is_multiple_choice(row):
+            return None
+        options = parse_options(row)
+        lines = "\n".join(f"{letter}. {opt}" for letter, opt in zip(metric.option_letters(len(options)), options))
+        return f"{str(row.get('question') or '').strip()}\n{lines}"
+
+    def judge_prompt(self, query: str, response: str) -> str:
+        return f"{JUDGE_INSTRUCTIONS}\nQuestion: {query}\nAnswer: {response.strip()}\nChosen letter:"
+
+    def _judge_variant(self, row: dict, prediction: str, options: list[str], golds: list[str]) -> dict[str, float]:
+        """The judge's letter scored strictly: anything but one valid letter counts wrong."""
+        if self.judge is None or not prediction:
+            return {}
+        said = self.judge(self.judge_query(row), prediction).strip().strip("().:").upper()
+        letters = metric.option_letters(len(options))
+        return {"judge_extraction": float(said in letters and metric.score_multi_choice(said, golds))}
+
     def score_text(self, row: dict, prediction: str) -> Score:
         golds = gold_answers(row)
         prediction = prediction or ""
@@ -237,15 +278,19 @@ class MMMU(Task):
                 letters = metric.option_letters(len(options))
                 variants = {"fallback_per_sample": correct, "fallback_wrong": 0.0,
                             "fallback_expected": sum(l in golds for l in letters) / len(letters)}
+            variants.update(self._judge_variant(row, prediction, options, golds))
             # Unparseable: the per-sample draw stands until MMMU.finalize gives the official one.
             return Score(correct, extras={
                 "question_type": "multiple-choice", "parsed": parsed, "n_options": len(options),
                 "strict": correct if parsed else 0.0, "parsed_pred": letter, "variants": variants})
         preds = metric.parse_open(prediction)
         correct = float(metric.score_open(preds, golds))
+        variants = dict.fromkeys(("fallback_per_sample", "fallback_wrong", "fallback_expected"), correct)
+        if self.judge is not None:
+            variants["judge_extraction"] = correct
         return Score(correct, extras={
             "question_type": "open", "parsed": True, "strict": correct, "parsed_pred": preds,
-            "variants": dict.fromkeys(("fallback_per_sample", "fallback_wrong", "fallback_expected"), correct)})
+            "variants": variants})
 
     def finalize(self, records: list[SampleRecord]) -> None:
         apply_official_fallback(records)

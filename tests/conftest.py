@@ -26,3 +26,17 @@ def docvqa_rows():
     from evalkit.tasks.docvqa import DocVQA
 
     return list(load_task_data(DocVQA()).rows)
+
+
+@pytest.fixture(scope="session")
+def served_tiny(tiny_cache, tmp_path_factory):
+    """A real `transformers serve` process on 127.0.0.1 (free port) serving the tiny model, once
+    per session; tests that kill it start it again on the same port (`.start()`)."""
+    from benchmarks.serve_bench import LocalServer, served_copy
+    from evalkit.models.tiny import tiny_path
+
+    work = tmp_path_factory.mktemp("served")
+    server = LocalServer(served_copy(tiny_path(tiny_cache), work / "tiny-idefics2-served"),
+                         log_path=work / "serve.log").start()
+    yield server
+    server.kill()

@@ -65,7 +65,7 @@ def test_unknown_key_names_it_and_the_valid_keys(tmp_path, capsys):
     cfg = _write(tmp_path, 'task = "docvqa"\nbatchsize = 4\n')
     err = _error(capsys, ["eval", "--config", str(cfg)])
     assert "unknown key 'batchsize'" in err and str(cfg) in err
-    assert "valid keys: attn, batch-size, cache-dir," in err and "workers" in err
+    assert "valid keys: api-key-env, attn, base-url, batch-size, cache-dir," in err and "workers" in err
     assert "config," not in err and "help" not in err  # not settings
 
 

@@ -34,6 +34,9 @@ class Backend(ABC):
     # Tokens one image costs in the prompt, measured by the backend; None when it cannot be
     # known ahead (a served model expands images itself; Qwen2-VL's count varies per image).
     image_tokens_per_image: int | None = None
+    # A backend whose batch is a set of concurrent server requests sizes its own batches (from
+    # --concurrency); the generator then ignores --batch-size. None: --batch-size decides.
+    batch_size: int | None = None
 
     @abstractmethod
     def estimate_length(self, request: Request) -> int:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import asdict, dataclass
 
 from ..errors import EvalkitError
@@ -10,6 +11,11 @@ from ..errors import EvalkitError
 DTYPES = ("fp32", "bf16", "fp16")
 ATTN = ("eager", "sdpa", "flash_attention_2")
 PROMPT_STYLES = ("instruct", "base")
+# Settings only a served model (--model openai) reads. None of them is in `cache_key`: the
+# served backend keys its outputs on the server and model it reached (OpenAIBackend.cache_key),
+# and a local model's key stays what it was before these fields existed.
+SERVER_FIELDS = ("base_url", "concurrency", "timeout", "max_retries", "api_key_env", "server_stop")
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 @dataclass(frozen=True)
@@ -24,6 +30,13 @@ class ModelSpec:
     device: str = "auto"  # "auto" = cuda if available else cpu
     prompt_style: str = "instruct"
     tensor_parallel_size: int = 1  # GPUs one model is sharded over (the vllm backend)
+    # --- a served model (the openai backend) ---
+    base_url: str | None = None  # the OpenAI-compatible API root, e.g. http://127.0.0.1:8000/v1
+    concurrency: int = 8  # requests in flight at once
+    timeout: float = 300.0  # seconds one HTTP request may take
+    max_retries: int = 5  # retries of a request after a 429, a 5xx or a connection error
+    api_key_env: str | None = None  # the NAME of the environment variable holding the key, never the key
+    server_stop: bool = True  # send the task's stop strings to the server (always applied to the text too)
 
     def __post_init__(self):
         if self.dtype not in DTYPES:
@@ -37,6 +50,16 @@ class ModelSpec:
             raise EvalkitError(f"tensor parallel size {self.tensor_parallel_size!r} is not valid; use a positive integer")
         if self.longest_edge is not None and (self.longest_edge <= 0 or self.longest_edge % 14):
             raise EvalkitError(f"longest edge {self.longest_edge} is not valid; use a positive multiple of 14 (e.g. 980)")
+        if not isinstance(self.concurrency, int) or isinstance(self.concurrency, bool) or self.concurrency < 1:
+            raise EvalkitError(f"concurrency {self.concurrency!r} is not valid; use a positive integer")
+        if not isinstance(self.max_retries, int) or isinstance(self.max_retries, bool) or self.max_retries < 0:
+            raise EvalkitError(f"max retries {self.max_retries!r} is not valid; use 0 or a positive integer")
+        if not isinstance(self.timeout, (int, float)) or isinstance(self.timeout, bool) or not self.timeout > 0:
+            raise EvalkitError(f"timeout {self.timeout!r} is not valid; use a positive number of seconds")
+        if self.api_key_env is not None and not _ENV_NAME.fullmatch(self.api_key_env):
+            # not echoed: a user who passed the key itself must not see it printed or logged
+            raise EvalkitError("--api-key-env is not an environment variable name (letters, digits and _); give "
+                               "the variable's name (e.g. OPENAI_API_KEY), never the key itself")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -51,4 +74,6 @@ class ModelSpec:
         d = self.to_dict()
         d.pop("device")
         d.pop("tensor_parallel_size")
+        for k in SERVER_FIELDS:
+            d.pop(k)
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
