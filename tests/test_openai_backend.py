@@ -32,7 +32,7 @@ def _spec(server, **kw) -> ModelSpec:
 
 def _run(tmp_path, spec, name, limit, task="docvqa", **kw):
     return run_eval(EvalConfig(task=task, model=spec, limit=limit, run_name=name, runs_dir=tmp_path / "runs",
-                               progress=False, report=kw.pop("report", False), **kw))
+                               progress=False, **kw))
 
 
 # ---------------------------------------------------------------- the real server
