@@ -200,11 +200,13 @@ def cmd_tasks(args) -> int:
 def cmd_models(args) -> int:
     from .registry import MODELS
 
-    notes = {"tiny-idefics2": "embedded Idefics2 with random weights, built offline (pipeline check only)",
-             "hf": "transformers AutoModelForImageTextToText from --model-id (hub id or local folder)",
+    from .models.tinybuild import tiny_build_of
+
+    notes = {"hf": "transformers AutoModelForImageTextToText from --model-id (hub id or local folder)",
              "vllm": "vLLM engine for --model-id (needs vllm installed; tensor parallel; untested: needs a GPU check)"}
     for name in MODELS.names():
-        print(f"{name:<14} {notes.get(name, '')}")
+        build = tiny_build_of(name)
+        print(f"{name:<16} {build.description if build else notes.get(name, '')}")
     return 0
 
 

@@ -1,10 +1,10 @@
 """The transformers backend: AutoProcessor + AutoModelForImageTextToText, from a hub id or a folder.
 
-Built for Idefics2 and the families whose processor takes the same calls (Idefics3, SmolVLM).
 Each request is prepared alone (decode, chat template, processor) in a worker thread so its
-exact token count and any per-sample error are known; batches are then collated with left
-padding for text and zero padding for pixels, which is what the Idefics2 processor itself
-does when given a batch.
+exact token count and any per-sample error are known; batches are then collated. What differs
+between architectures (prompt rendering, stop tokens, the image token, collation, the
+log-likelihood choice pass, images per prompt) is asked of the model's `Family`
+(evalkit.models.families), chosen from the loaded config's model_type.
 """
 from __future__ import annotations
 
@@ -19,10 +19,10 @@ from ..registry import MODELS
 from ..types import Request, Response
 from .base import Backend, Prepared
 from .continuation import split_continuations
+from .families import family_for
 from .fingerprint import model_fingerprint
 from .image_memo import KEY as IMAGE_KEY
 from .image_memo import MemoImageProcessor, SharedMemo
-from .prompt import render_prompt
 from .spec import ModelSpec
 
 TORCH_DTYPES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
@@ -121,15 +121,12 @@ class HFBackend(Backend):
         if ip is not None:
             self.processor.image_processor = MemoImageProcessor(ip)
         self._decode_memo = SharedMemo(max_entries=8)
+        self.family = family_for(self.model.config)
         tok = self.processor.tokenizer
         self.tokenizer = tok
         self.pad_id = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
-        self.image_token_id = getattr(self.model.config, "image_token_id", None)
-        stop_ids = {tok.eos_token_id}
-        eou = tok.convert_tokens_to_ids("<end_of_utterance>")
-        if eou is not None and eou != tok.unk_token_id:
-            stop_ids.add(eou)
-        self.stop_ids = sorted(i for i in stop_ids if i is not None)
+        self.image_token_id = self.family.image_token_id(self.model.config, tok)
+        self.stop_ids = self.family.stop_token_ids(tok, getattr(self.model, "generation_config", None))
         text_cfg = getattr(self.model.config, "text_config", self.model.config)
         self.max_context = getattr(text_cfg, "max_position_embeddings", None)
         self.image_tokens_per_image = self._measure_tokens_per_image()
@@ -153,7 +150,7 @@ class HFBackend(Backend):
             return None
 
     def render_prompt(self, request: Request) -> str:
-        return render_prompt(self.processor, request, self.spec.prompt_style, self.model_path)
+        return self.family.render_prompt(self.processor, request, self.spec.prompt_style, self.model_path)
 
     def _decoded(self, ref):
         """Decode once per distinct image (requests for one image arrive together); the
@@ -219,29 +216,7 @@ class HFBackend(Backend):
 
     # ----- collation -----
     def _collate(self, batch: list[Prepared]) -> dict[str, Any]:
-        import torch
-        import torch.nn.functional as F
-
-        out: dict[str, Any] = {}
-        max_len = max(p.inputs["input_ids"].shape[1] for p in batch)
-        for key in ("input_ids", "attention_mask"):
-            fill = self.pad_id if key == "input_ids" else 0
-            rows = [F.pad(p.inputs[key], (max_len - p.inputs[key].shape[1], 0), value=fill) for p in batch]
-            out[key] = torch.cat(rows, 0)
-        for key in batch[0].inputs:
-            if key in out:
-                continue
-            tensors = [p.inputs[key] for p in batch]
-            if not all(isinstance(t, torch.Tensor) for t in tensors):
-                continue
-            shape = [max(t.shape[d] for t in tensors) for d in range(tensors[0].dim())]
-            padded = []
-            for t in tensors:
-                pad = []
-                for d in reversed(range(1, t.dim())):
-                    pad += [0, shape[d] - t.shape[d]]
-                padded.append(F.pad(t, pad, value=0) if any(pad) else t)
-            out[key] = torch.cat(padded, 0)
+        out = self.family.collate([p.inputs for p in batch], self.pad_id)
         return {k: v.to(self.device) for k, v in out.items()}
 
     # ----- request kinds -----
@@ -300,7 +275,9 @@ class HFBackend(Backend):
                 cache.batch_repeat_interleave(n)
                 # Padding sits after each choice's last token, so causal attention keeps it out of the scores.
                 mask = torch.ones((n, inputs["input_ids"].shape[1] + longest), dtype=torch.long, device=self.device)
-                out = self.model(input_ids=ids, attention_mask=mask, use_cache=True, **{self._cache_kwarg: cache})
+                extra = self.family.continuation_inputs(self.model, inputs, prefix, n)
+                out = self.model(input_ids=ids, attention_mask=mask, use_cache=True, **{self._cache_kwarg: cache},
+                                 **extra)
                 logp = F.log_softmax(out.logits.float(), -1)
         except Exception as e:
             if is_oom(e):
@@ -316,7 +293,10 @@ class HFBackend(Backend):
                         n_input_tokens=p.n_input_tokens, n_image_tokens=p.n_image_tokens)
 
     def cache_key(self) -> str:
-        return f"{self.spec.cache_key()}|{model_fingerprint(self.model_path)}"
+        key = f"{self.spec.cache_key()}|{model_fingerprint(self.model_path)}"
+        # Only a family with its own post-prompts changes outputs beyond spec and weights.
+        convention = self.family.convention_key()
+        return f"{key}|{convention}" if convention else key
 
     # ----- reporting -----
     def describe(self) -> dict[str, Any]:
@@ -329,6 +309,7 @@ class HFBackend(Backend):
             "prompt_style": self.spec.prompt_style, "image_tokens_per_image": self.image_tokens_per_image,
             "n_parameters": self.model.num_parameters(),  # counts 4-bit weights unpacked
             "architecture": type(self.model).__name__, "pipeline_check": self.random_weights,
+            "family": self.family.name, "family_conventions": self.family.describe(),
         }
 
     def _longest_edge(self) -> int | None:
