@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import shutil
+import string
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,6 +53,8 @@ The image shows a table with numbers and a line plot. The answer is yes. The ans
 F G H I. Hint: Please answer the question and provide the correct option letter, e.g., A, B, C, D, at
 the end. Choices: (A) red (B) blue (C) green (D) yellow. Find the area of the triangle in the diagram.
 The user asks the assistant about the picture, and the assistant gives helpful, short answers.
+User: What is shown? Assistant: A chart. USER: Describe the image. ASSISTANT: A document. [INST] What
+is in the picture? [/INST] A person.
 """
 
 
@@ -99,10 +102,13 @@ def train_bpe_tokenizer(special_tokens: Sequence[str], *, vocab_size: int = 600,
         tok = Tokenizer(models.BPE(unk_token=special_tokens[0] if special_tokens else None))
         tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="first")
         tok.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="first")
-        alphabet = []
+        # Every printable ASCII character (newline included) is a piece, so ASCII text never
+        # hits <unk>; other characters do (Mistral's real tokenizer falls back to bytes there).
+        alphabet = list(string.printable)
     trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=list(special_tokens),
                                   initial_alphabet=alphabet, show_progress=False)
-    tok.train_from_iterator(corpus.splitlines(), trainer=trainer)
+    # Paragraph by paragraph with the newlines kept, so "\n" is learnt as text does use it.
+    tok.train_from_iterator(corpus.split("\n\n"), trainer=trainer)
     return tok
 
 
