@@ -6,7 +6,7 @@ import pytest
 from evalkit.generator import Generator
 from evalkit.models import ModelSpec, load_backend
 from family_checks import (batched_and_single, fairface_requests, mmmu_request, per_choice_forward,
-                           processor_image_tokens, varied_requests)
+                           processor_image_tokens, same_answers_through_hf, varied_requests)
 
 
 @pytest.fixture(scope="module")
@@ -62,3 +62,7 @@ def test_multi_image_mmmu_question_keeps_every_image_in_place(idefics3):
     assert resp.error is None and resp.n_image_tokens == 3 * 4
     ids = idefics3.prepare(req).inputs["input_ids"][0].tolist()
     assert ids.count(idefics3.tokenizer.convert_tokens_to_ids("<global-img>")) == 3
+
+
+def test_local_folder_through_hf_backend(idefics3, tiny_cache):
+    same_answers_through_hf(idefics3, "tiny-idefics3", tiny_cache)
