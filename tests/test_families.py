@@ -18,7 +18,8 @@ SHORT = "\nAnswer the question using a single word or phrase."
 
 
 def test_families_found_by_model_type_and_unknown_types_get_generic():
-    assert family_for(SimpleNamespace(model_type="idefics2")).name == "idefics2"
+    assert [family_for(SimpleNamespace(model_type=t)).name for t in ("idefics2", "idefics3", "smolvlm", "llava_next")] \
+        == ["idefics2", "idefics3", "idefics3", "llava-next"]
     assert family_for(SimpleNamespace(model_type="no-such-model")) is GENERIC
     names = [f.name for f in all_families()]
     assert "idefics2" in names and len(names) == len(set(names))

@@ -106,7 +106,9 @@ class HFBackend(Backend):
             raise EvalkitError(f"could not load model {path!r}: {str(e).splitlines()[0]}; give a local folder "
                                f"with config.json, weights and processor files, or a reachable hub id") from None
         except ImportError as e:
-            raise EvalkitError(f"model {path!r} needs a package that is not installed: {e}") from None
+            # transformers' messages run over several lines with install instructions: keep the first sentence.
+            first = " ".join(str(e).split()).split(". ")[0]
+            raise EvalkitError(f"model {path!r} needs a package that is not installed: {first}") from None
         except (ValueError, RuntimeError) as e:  # e.g. flash_attention_2 without CUDA or flash_attn
             raise EvalkitError(f"could not load model {path!r} with dtype={spec.dtype}, attention="
                                f"{spec.attn_implementation or 'default'}: {str(e).splitlines()[0]}") from None
