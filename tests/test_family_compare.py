@@ -46,7 +46,9 @@ def test_compare_across_families_shows_family_image_tokens_and_speed(tmp_path, t
                      "--run-name", model, "--cache-dir", str(tiny_cache), "--no-progress"]) == 0
         runs.append(tmp_path / model)
     out = tmp_path / "cmp"
+    capsys.readouterr()
     assert main(["compare", *map(str, runs), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
     comp = json.loads((out / "compare.json").read_text())
     assert comp["n_shared"] == 3 and [r["label"] for r in comp["runs"]] == list(MODELS)
     assert [r["config"]["family"] for r in comp["runs"]] == ["idefics2", "idefics3", "llava-next"]
@@ -61,6 +63,9 @@ def test_compare_across_families_shows_family_image_tokens_and_speed(tmp_path, t
     # One image per DocVQA question: 8 perceiver latents (Idefics2), one 56 px crop = 4 tokens
     # (Idefics3 without splitting); LLaVA-NeXT's count follows each page's aspect ratio.
     assert per_sample[0] == [8, 8, 8] and per_sample[1] == [4, 4, 4]
+    assert "  tiny-idefics2: anls = 0.0 (0.0-0.0); 8.0 image tokens/sample; " in printed
+    assert "  tiny-idefics3: anls = 0.0 (0.0-0.0); 4.0 image tokens/sample; " in printed
+    assert f"{comp['runs'][2]['samples_per_s']:.2f} samples/s; dropped 0 unshared samples" in printed
     assert all(14 <= n <= 24 for n in per_sample[2])
     page = _Cells()
     page.feed((out / "compare.html").read_text())

@@ -65,3 +65,11 @@ def test_multi_image_mmmu_question_puts_every_image_first(llava):
 
 def test_local_folder_through_hf_backend(llava, tiny_cache):
     same_answers_through_hf(llava, "tiny-llava-next", tiny_cache)
+
+
+def test_split_images_flag_is_refused_where_the_processor_has_no_switch(tiny_cache):
+    from evalkit.errors import EvalkitError
+
+    with pytest.raises(EvalkitError, match=r"^--split-images: LlavaNextForConditionalGeneration \(llava-next family\) "
+                                           r"has no image splitting switch; drop the flag"):
+        load_backend(ModelSpec(name="tiny-llava-next", device="cpu", do_image_splitting=True), cache_dir=tiny_cache)

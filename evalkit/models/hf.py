@@ -115,15 +115,18 @@ class HFBackend(Backend):
         if not spec.load_in_4bit:
             self.model.to(self.device)
         self.model.eval()
+        self.family = family_for(self.model.config)
         ip = getattr(self.processor, "image_processor", None)
         if ip is not None and hasattr(ip, "do_image_splitting"):
             ip.do_image_splitting = spec.do_image_splitting
+        elif spec.do_image_splitting:  # recorded as on but without effect would mislabel every result
+            raise EvalkitError(f"--split-images: {type(self.model).__name__} ({self.family.name} family) has no "
+                               f"image splitting switch; drop the flag (its processor decides the image layout)")
         if ip is not None and spec.longest_edge is not None:
             _set_longest_edge(ip, spec.longest_edge)
         if ip is not None:
             self.processor.image_processor = MemoImageProcessor(ip)
         self._decode_memo = SharedMemo(max_entries=8)
-        self.family = family_for(self.model.config)
         tok = self.processor.tokenizer
         self.tokenizer = tok
         self.pad_id = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
