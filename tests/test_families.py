@@ -112,3 +112,18 @@ def test_seeded_restores_the_global_generator():
     with seeded(99):
         torch.rand(5)
     assert torch.rand(1) == expected
+
+
+def test_a_family_post_prompt_reaches_the_prompt_and_the_cache_key(tiny_cache, tiny_backend):
+    """Through a real backend: the family's convention rewrites the rendered prompt, and the
+    response-cache key changes with it (answers cached under the tasks' prompt are not reused)."""
+    from evalkit.models import ModelSpec, load_backend
+
+    backend = load_backend(ModelSpec(name="tiny-idefics2", device="cpu"), cache_dir=tiny_cache)
+    req = Request("u", text="What is it?" + SHORT, images=[b"unused"])
+    assert backend.render_prompt(req) == "User:<image>What is it?" + SHORT + "<end_of_utterance>\nAssistant:"
+    assert backend.cache_key() == tiny_backend.cache_key()
+    backend.family = dataclasses.replace(backend.family, post_prompts={SHORT: " Answer:"})
+    assert backend.render_prompt(req) == "User:<image>What is it? Answer:<end_of_utterance>\nAssistant:"
+    assert backend.cache_key() == tiny_backend.cache_key() + f"|idefics2:{SHORT!r}->' Answer:'"
+    assert backend.describe()["family_conventions"]["post_prompts"] == {SHORT: " Answer:"}

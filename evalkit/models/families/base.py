@@ -24,7 +24,8 @@ from ..prompt import render_prompt
 
 @dataclass(frozen=True)
 class Family:
-    """One model family's facts. Field defaults reproduce Idefics2."""
+    """One model family's facts. The method defaults are Idefics2's behaviour (the idefics2
+    module only adds its stop token); fields default to "nothing family-specific"."""
 
     name: str  # short name shown in results.json ("idefics2", "llava-next", ...)
     # transformers `config.model_type` values this family handles (the top-level config's).
