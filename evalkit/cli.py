@@ -30,9 +30,9 @@ def batch_size_arg(value: str):
 def add_model_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("model")
     g.add_argument("--model", default="tiny-idefics2",
-                   help="backend: tiny-idefics2 (embedded, random weights), hf (transformers), "
-                        "vllm (untested: needs a GPU check), openai (a served model at --base-url), "
-                        "or a plugin package's (see `evalkit models`)")
+                   help="backend: tiny-idefics2 (embedded, random weights; tiny-idefics3, tiny-llava-next, ... "
+                        "likewise), hf (transformers), vllm (untested: needs a GPU check), openai (a served model "
+                        "at --base-url), or a plugin package's (see `evalkit models`)")
     g.add_argument("--model-id", help="hub id or local folder for --model hf, e.g. HuggingFaceM4/idefics2-8b")
     g.add_argument("--dtype", default="fp32", help="fp32, bf16 or fp16")
     g.add_argument("--attn", dest="attn_implementation",
@@ -286,7 +286,7 @@ def cmd_models(args) -> int:
     for name in MODELS.names():
         # each backend describes itself: the first line of its registered factory's docstring
         doc = (MODELS.get(name).__doc__ or "").strip()
-        print(f"{name:<14} {doc.splitlines()[0] if doc else ''}")
+        print(f"{name:<16} {doc.splitlines()[0] if doc else ''}")
     return 0
 
 

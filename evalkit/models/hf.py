@@ -1,10 +1,10 @@
 """The transformers backend: AutoProcessor + AutoModelForImageTextToText, from a hub id or a folder.
 
-Built for Idefics2 and the families whose processor takes the same calls (Idefics3, SmolVLM).
 Each request is prepared alone (decode, chat template, processor) in a worker thread so its
-exact token count and any per-sample error are known; batches are then collated with left
-padding for text and zero padding for pixels, which is what the Idefics2 processor itself
-does when given a batch.
+exact token count and any per-sample error are known; batches are then collated. What differs
+between architectures (prompt rendering, stop tokens, the image token, collation, the
+log-likelihood choice pass, images per prompt) is asked of the model's `Family`
+(evalkit.models.families), chosen from the loaded config's model_type.
 """
 from __future__ import annotations
 
@@ -19,10 +19,10 @@ from ..registry import MODELS
 from ..types import Request, Response
 from .base import Backend, Prepared
 from .continuation import split_continuations
+from .families import family_for
 from .fingerprint import model_fingerprint
 from .image_memo import KEY as IMAGE_KEY
 from .image_memo import MemoImageProcessor, SharedMemo
-from .prompt import render_prompt
 from .spec import ModelSpec
 
 TORCH_DTYPES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
@@ -106,16 +106,22 @@ class HFBackend(Backend):
             raise EvalkitError(f"could not load model {path!r}: {str(e).splitlines()[0]}; give a local folder "
                                f"with config.json, weights and processor files, or a reachable hub id") from None
         except ImportError as e:
-            raise EvalkitError(f"model {path!r} needs a package that is not installed: {e}") from None
+            # transformers' messages run over several lines with install instructions: keep the first sentence.
+            first = " ".join(str(e).split()).split(". ")[0]
+            raise EvalkitError(f"model {path!r} needs a package that is not installed: {first}") from None
         except (ValueError, RuntimeError) as e:  # e.g. flash_attention_2 without CUDA or flash_attn
             raise EvalkitError(f"could not load model {path!r} with dtype={spec.dtype}, attention="
                                f"{spec.attn_implementation or 'default'}: {str(e).splitlines()[0]}") from None
         if not spec.load_in_4bit:
             self.model.to(self.device)
         self.model.eval()
+        self.family = family_for(self.model.config)
         ip = getattr(self.processor, "image_processor", None)
         if ip is not None and hasattr(ip, "do_image_splitting"):
             ip.do_image_splitting = spec.do_image_splitting
+        elif spec.do_image_splitting:  # recorded as on but without effect would mislabel every result
+            raise EvalkitError(f"--split-images: {type(self.model).__name__} ({self.family.name} family) has no "
+                               f"image splitting switch; drop the flag (its processor decides the image layout)")
         if ip is not None and spec.longest_edge is not None:
             _set_longest_edge(ip, spec.longest_edge)
         if ip is not None:
@@ -124,15 +130,16 @@ class HFBackend(Backend):
         tok = self.processor.tokenizer
         self.tokenizer = tok
         self.pad_id = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
-        self.image_token_id = getattr(self.model.config, "image_token_id", None)
-        stop_ids = {tok.eos_token_id}
-        eou = tok.convert_tokens_to_ids("<end_of_utterance>")
-        if eou is not None and eou != tok.unk_token_id:
-            stop_ids.add(eou)
-        self.stop_ids = sorted(i for i in stop_ids if i is not None)
+        self.image_token_id = self.family.image_token_id(self.model.config, tok)
+        self.stop_ids = self.family.stop_token_ids(tok, getattr(self.model, "generation_config", None))
         text_cfg = getattr(self.model.config, "text_config", self.model.config)
         self.max_context = getattr(text_cfg, "max_position_embeddings", None)
-        self.image_tokens_per_image = self._measure_tokens_per_image()
+        # Per image when it is the same for every image; None when it follows the image's shape
+        # (LLaVA-NeXT grids, Idefics3 crops, Qwen2-VL): then only per-sample counts are reported,
+        # and the square image's count still orders batches.
+        square, wide = self._measure_tokens_per_image((448, 448)), self._measure_tokens_per_image((448, 224))
+        self._length_tokens_per_image = square or 0
+        self.image_tokens_per_image = square if square == wide else None
         # transformers renamed `past_key_values` to `cache`; use whichever this version takes.
         params = inspect.signature(self.model.forward).parameters
         self._cache_kwarg = "cache" if "cache" in params else "past_key_values"
@@ -141,19 +148,19 @@ class HFBackend(Backend):
         self._last_logits_only = {"logits_to_keep": 1} if "logits_to_keep" in params else {}
 
     # ----- preparation -----
-    def _measure_tokens_per_image(self) -> int | None:
-        """Image tokens the processor inserts for one image, measured rather than assumed
+    def _measure_tokens_per_image(self, size: tuple[int, int]) -> int | None:
+        """Image tokens the processor inserts for one image of `size`, measured rather than assumed
         (None when the probe fails: reports then say unknown rather than a guess)."""
         from PIL import Image
 
         try:
-            p = self.prepare(Request(uid="probe", text="x", images=[Image.new("RGB", (448, 448), "white")]))
+            p = self.prepare(Request(uid="probe", text="x", images=[Image.new("RGB", size, "white")]))
             return p.n_image_tokens
         except Exception:
             return None
 
     def render_prompt(self, request: Request) -> str:
-        return render_prompt(self.processor, request, self.spec.prompt_style, self.model_path)
+        return self.family.render_prompt(self.processor, request, self.spec.prompt_style, self.model_path)
 
     def _decoded(self, ref):
         """Decode once per distinct image (requests for one image arrive together); the
@@ -169,7 +176,7 @@ class HFBackend(Backend):
 
     def estimate_length(self, request: Request) -> int:
         n_text = len(self.tokenizer(request.text, add_special_tokens=False)["input_ids"])
-        return n_text + len(request.images) * (self.image_tokens_per_image or 0)
+        return n_text + len(request.images) * self._length_tokens_per_image
 
     def prepare(self, request: Request) -> Prepared:
         images = [self._decoded(ref) for ref in request.images]
@@ -219,29 +226,7 @@ class HFBackend(Backend):
 
     # ----- collation -----
     def _collate(self, batch: list[Prepared]) -> dict[str, Any]:
-        import torch
-        import torch.nn.functional as F
-
-        out: dict[str, Any] = {}
-        max_len = max(p.inputs["input_ids"].shape[1] for p in batch)
-        for key in ("input_ids", "attention_mask"):
-            fill = self.pad_id if key == "input_ids" else 0
-            rows = [F.pad(p.inputs[key], (max_len - p.inputs[key].shape[1], 0), value=fill) for p in batch]
-            out[key] = torch.cat(rows, 0)
-        for key in batch[0].inputs:
-            if key in out:
-                continue
-            tensors = [p.inputs[key] for p in batch]
-            if not all(isinstance(t, torch.Tensor) for t in tensors):
-                continue
-            shape = [max(t.shape[d] for t in tensors) for d in range(tensors[0].dim())]
-            padded = []
-            for t in tensors:
-                pad = []
-                for d in reversed(range(1, t.dim())):
-                    pad += [0, shape[d] - t.shape[d]]
-                padded.append(F.pad(t, pad, value=0) if any(pad) else t)
-            out[key] = torch.cat(padded, 0)
+        out = self.family.collate([p.inputs for p in batch], self.pad_id)
         return {k: v.to(self.device) for k, v in out.items()}
 
     # ----- request kinds -----
@@ -300,7 +285,9 @@ class HFBackend(Backend):
                 cache.batch_repeat_interleave(n)
                 # Padding sits after each choice's last token, so causal attention keeps it out of the scores.
                 mask = torch.ones((n, inputs["input_ids"].shape[1] + longest), dtype=torch.long, device=self.device)
-                out = self.model(input_ids=ids, attention_mask=mask, use_cache=True, **{self._cache_kwarg: cache})
+                extra = self.family.continuation_inputs(self.model, inputs, prefix, n)
+                out = self.model(input_ids=ids, attention_mask=mask, use_cache=True, **{self._cache_kwarg: cache},
+                                 **extra)
                 logp = F.log_softmax(out.logits.float(), -1)
         except Exception as e:
             if is_oom(e):
@@ -316,7 +303,10 @@ class HFBackend(Backend):
                         n_input_tokens=p.n_input_tokens, n_image_tokens=p.n_image_tokens)
 
     def cache_key(self) -> str:
-        return f"{self.spec.cache_key()}|{model_fingerprint(self.model_path)}"
+        key = f"{self.spec.cache_key()}|{model_fingerprint(self.model_path)}"
+        # Only a family with its own post-prompts changes outputs beyond spec and weights.
+        convention = self.family.convention_key()
+        return f"{key}|{convention}" if convention else key
 
     # ----- reporting -----
     def describe(self) -> dict[str, Any]:
@@ -329,6 +319,7 @@ class HFBackend(Backend):
             "prompt_style": self.spec.prompt_style, "image_tokens_per_image": self.image_tokens_per_image,
             "n_parameters": self.model.num_parameters(),  # counts 4-bit weights unpacked
             "architecture": type(self.model).__name__, "pipeline_check": self.random_weights,
+            "family": self.family.name, "family_conventions": self.family.describe(),
         }
 
     def _longest_edge(self) -> int | None:

@@ -11,16 +11,14 @@ same version string always gives the same weights and tokenizer.
 """
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 from ..errors import EvalkitError
-from ..registry import MODELS
-from .hf import HFBackend
 from .spec import ModelSpec
+from .tinybuild import (SEED, TinyBackend, TinyBuild, default_cache_dir, register_tiny, save_atomically,  # noqa: F401
+                        seeded, sharpen_output_head)
 
 VERSION = "v2"  # v2: Idefics2's real tokenizer (Mistral v0.1 SentencePiece + 3 added tokens, 32,003)
-SEED = 1234
 IMAGE_SIZE = 112  # vision tower input; the processor's longest edge
 PATCH = 14
 LATENTS = 8  # perceiver latents = image tokens per image (64 in idefics2-8b)
@@ -81,12 +79,7 @@ def build_tokenizer():
     return tok
 
 
-def build_tiny_idefics2(path: Path) -> Path:
-    """Build the tiny model and processor into `path` (atomically) and return it."""
-    import shutil
-    import tempfile
-
-    import torch
+def _write_tiny_idefics2(folder: Path) -> None:
     from transformers import Idefics2Config, Idefics2ForConditionalGeneration, Idefics2Processor
     try:  # transformers' PIL image processor: no torchvision needed
         from transformers.models.idefics2.image_processing_pil_idefics2 import \
@@ -110,52 +103,32 @@ def build_tiny_idefics2(path: Path) -> Path:
                          max_position_embeddings=2048, pad_token_id=tok.pad_token_id,
                          bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id),
     )
-    torch.manual_seed(SEED)
-    model = Idefics2ForConditionalGeneration(config)
-    # Random init gives near-uniform logits, where greedy choice would hinge on float noise
-    # (and batched vs single runs could disagree). A larger output layer makes the argmax clear.
-    with torch.no_grad():
-        head = model.get_output_embeddings()
-        head.weight.mul_(40.0)
+    with seeded(SEED):
+        model = Idefics2ForConditionalGeneration(config)
+    sharpen_output_head(model)
     model.eval()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=".tiny-"))
-    try:
-        model.save_pretrained(tmp)
-        processor.save_pretrained(tmp)
-        if path.exists():
-            shutil.rmtree(path)
-        tmp.rename(path)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-    return path
+    model.save_pretrained(folder)
+    processor.save_pretrained(folder)
 
 
-def default_cache_dir() -> Path:
-    return Path.home() / ".cache" / "evalkit"
+BUILD = TinyBuild(name="tiny-idefics2", version=VERSION, build=_write_tiny_idefics2, seed=SEED,
+                  description="embedded Idefics2 with random weights, built offline (pipeline check only)")
+
+
+def build_tiny_idefics2(path: Path) -> Path:
+    """Build the tiny model and processor into `path` (atomically) and return it."""
+    return save_atomically(path, _write_tiny_idefics2)
 
 
 def tiny_path(cache_dir: Path | None = None) -> Path:
-    path = (cache_dir or default_cache_dir()) / f"tiny-idefics2-{VERSION}"
-    if not (path / "config.json").exists():
-        build_tiny_idefics2(path)
-    return path
+    return BUILD.path(cache_dir)
 
 
-class TinyIdefics2Backend(HFBackend):
+class TinyIdefics2Backend(TinyBackend):
     name = "tiny-idefics2"
-    random_weights = True
 
-    def __init__(self, spec: ModelSpec, model_path: str | None = None):
-        super().__init__(spec, model_path=model_path)
-        # The response cache is keyed by the spec: naming the build version in it means a
-        # rebuilt tiny model (new weights or tokenizer) never reuses answers cached for an older one.
-        if spec.model_id is None:
-            self.spec = dataclasses.replace(spec, model_id=f"tiny-idefics2-{VERSION}")
+    def __init__(self, spec: ModelSpec, model_path: str | None = None, build: TinyBuild = BUILD):
+        super().__init__(spec, model_path=model_path or str(tiny_path()), build=build)
 
 
-@MODELS.register("tiny-idefics2")
-def load_tiny(spec: ModelSpec, cache_dir: Path | None = None) -> TinyIdefics2Backend:
-    """Embedded Idefics2 with random weights, built offline (pipeline check only)."""
-    return TinyIdefics2Backend(spec, model_path=str(tiny_path(cache_dir)))
+load_tiny = register_tiny(BUILD, TinyIdefics2Backend)
