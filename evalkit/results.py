@@ -63,6 +63,7 @@ class ModelInfo(Section):
     prompt_style: str | None = None
     n_parameters: int | None = None
     architecture: str | None = None
+    family: str | None = None  # the model family whose prompt/collation rules ran (evalkit.models.families)
     extra: dict[str, Any] = field(default_factory=dict)
 
     ALWAYS: ClassVar[tuple[str, ...]] = ("name", "model_id", "pipeline_check", "image_tokens_per_image")

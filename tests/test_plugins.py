@@ -169,7 +169,7 @@ def test_an_installed_plugin_task_and_backend_are_listed_and_run(plugin_path, tm
     assert (rc_tasks, rc_models, rc_echo, rc_tiny) == (0, 0, 0, 0)
     row = next(line for line in tasks.splitlines() if line.startswith("demo-count"))
     assert row.split() == ["demo-count", "local/demo-count", "validation", "exact_match", "-", "/", "-"]
-    assert "demo-echo      Answers every question with its first word (a plugin test backend)." in models
+    assert "demo-echo        Answers every question with its first word (a plugin test backend)." in models
 
     res = json.loads((runs / "echo" / "results.json").read_text())
     assert res["task"]["name"] == "demo-count" and res["model"]["name"] == "demo-echo"
