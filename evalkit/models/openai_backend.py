@@ -364,5 +364,5 @@ def _quantile(sorted_values: list[float], q: float) -> float:
 
 @MODELS.register("openai")
 def load_openai(spec: ModelSpec, cache_dir=None) -> OpenAIBackend:
-    """a served model over an OpenAI-compatible API at --base-url (vLLM, SGLang, TGI, transformers serve, API providers)"""
+    """A served model over an OpenAI-compatible API at --base-url (vLLM, SGLang, TGI, transformers serve, API providers)."""
     return OpenAIBackend(spec)

@@ -112,7 +112,7 @@ def _write_tiny_idefics2(folder: Path) -> None:
 
 
 BUILD = TinyBuild(name="tiny-idefics2", version=VERSION, build=_write_tiny_idefics2, seed=SEED,
-                  description="embedded Idefics2 with random weights, built offline (pipeline check only)")
+                  description="Embedded Idefics2 with random weights, built offline (pipeline check only).")
 
 
 def build_tiny_idefics2(path: Path) -> Path:

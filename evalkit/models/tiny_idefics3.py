@@ -72,6 +72,6 @@ def _write(folder: Path) -> None:
 
 
 BUILD = TinyBuild(name="tiny-idefics3", version=VERSION, build=_write,
-                  description="embedded Idefics3 (SmolVLM family) with random weights, offline BPE tokenizer "
-                              "(pipeline check only)")
+                  description="Embedded Idefics3 (SmolVLM family) with random weights, offline BPE tokenizer "
+                              "(pipeline check only).")
 load_tiny_idefics3 = register_tiny(BUILD)

@@ -75,6 +75,6 @@ def _write(folder: Path) -> None:
 
 
 BUILD = TinyBuild(name="tiny-llava-next", version=VERSION, build=_write,
-                  description="embedded LLaVA-NeXT (Mistral) with random weights, offline BPE tokenizer "
-                              "(pipeline check only)")
+                  description="Embedded LLaVA-NeXT (Mistral) with random weights, offline BPE tokenizer "
+                              "(pipeline check only).")
 load_tiny_llava_next = register_tiny(BUILD)
