@@ -67,7 +67,7 @@ class Generator:
             raise ValueError(f"batch size {self.batch_size!r}: use a positive integer or 'auto'")
         self.cache = ResponseCache(self.cache_path)
         self._bs = AUTO_START if self.batch_size == "auto" else int(self.batch_size)
-        if getattr(self.backend, "batch_size", None) is not None:  # a served model's batch follows its concurrency
+        if self.backend.batch_size is not None:  # a served model's batch follows its concurrency
             self._bs = int(self.backend.batch_size)
         self._model_key: str | None = None
 
