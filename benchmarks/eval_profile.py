@@ -20,7 +20,7 @@ the main thread, so the shares partition the child's wall time:
   scoring     the task's per-sample scoring and its aggregates (metrics, intervals, breakdowns)
   thumbnails  the report's thumbnails (one per distinct image)
   results     writing results.json / samples.jsonl, less the scoring inside it
-  report      rendering report.html
+  report      rendering report.html (every render_* function of evalkit.reports.run_report)
   exit        interpreter shutdown after the command returned
   other       the rest (argument parsing, the run folder, the response cache, the summary)
 
@@ -248,7 +248,8 @@ def child(argv: list[str], spans_out: Path, t_spawn: float) -> int:
                       ("thumbnails", first_function(("evalkit.records", "thumbnail"), ("evalkit.runner", "_thumb"))),
                       ("results", first_function(("evalkit.records", "write_results"),
                                                  ("evalkit.runner", "finish_run"))),
-                      ("report", run_report.render_run_report)):
+                      *[("report", fn) for name, fn in vars(run_report).items()
+                        if name.startswith("render_") and callable(fn)]):
         if wrap_everywhere(fn, clock.timed(stage, fn)) == 0:
             raise RuntimeError(f"the profile could not wrap {fn.__qualname__} ({stage})")
     thumb = evalkit.images.thumbnail_data_uri
