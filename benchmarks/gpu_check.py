@@ -35,6 +35,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA_VERSION = 1
 MARK = "GPU-CHECK-STEP "
+PARTIAL = "GPU-CHECK-PARTIAL "  # a step's data so far, kept if the step is killed at its time limit
 # Failures that say the machine lacks something, not that evalkit is wrong.
 SKIP_MARKERS = ("not installed", "needs a package", "no module named", "needs a cuda", "has no cuda",
                 "flash_attn", "flashattention", "bitsandbytes", "needs vllm", "pip install")
@@ -186,9 +187,11 @@ def grid_cells():
     return sorted(dict.fromkeys(cells), key=lambda c: (c.dtype == "fp32", c.split))
 
 
-def step_grid(plan: Plan, deadline: float) -> dict[str, Any]:
+def step_grid(plan: Plan, deadline: float, limit: float) -> dict[str, Any]:
     """The rows in this one process (each model is freed before the next is built; peaks are
-    reset after each row's warm-up), stopping at the deadline."""
+    reset after each row's warm-up). A row starts only before `deadline` and when the slowest
+    row so far would still end before `limit`, the time this process is killed at; each
+    finished row is printed at once (PARTIAL), so a kill keeps the rows measured before it."""
     import torch
 
     from benchmarks.card import card_rows
@@ -198,33 +201,37 @@ def step_grid(plan: Plan, deadline: float) -> dict[str, Any]:
     source = (Source(model="tiny-idefics2", device="cpu", cache_dir=str(plan.cache_dir)) if plan.dry_run
               else Source(device="cuda", cache_dir=str(plan.cache_dir), full_size_random=True))
     card = {(r.split, r.dtype, r.flash_attention_2, r.quant4_bnb): r for r in card_rows() if r.measurable}
-    rows = []
+    head = {"source": asdict(source), "n_generations": plan.generations, "new_tokens": plan.new_tokens}
+    rows: list[dict[str, Any]] = []
+    slowest = 0.0
     for cell in grid_cells():
         ref = card[(cell.split, cell.dtype, cell.attn == "flash_attention_2", cell.quant4)]
         beside = {"card_peak_gb": ref.peak_gb, "card_time_s_20_generations": ref.time_s}
         skip = skip_reason(cell, caps, source)
-        if skip is None and time.time() > deadline:
+        now = time.time()
+        if skip is None and (now > deadline or now + slowest > limit):
             skip = "the check's time budget ran out before this row"
         if skip:
             rows.append({**CellResult(cell, "skipped", reason=skip).to_dict(), **beside})
-            continue
-        r = run_cell(cell, source, n_generations=plan.generations, new_tokens=plan.new_tokens)
-        rows.append({**r.to_dict(), **beside})
-        gc.collect()
-        if torch.cuda.is_available():
-            torch.cuda.empty_cache()
-    return {"source": asdict(source), "n_generations": plan.generations, "new_tokens": plan.new_tokens,
-            "rows": rows}
+        else:
+            r = run_cell(cell, source, n_generations=plan.generations, new_tokens=plan.new_tokens)
+            slowest = max(slowest, time.time() - now)
+            rows.append({**r.to_dict(), **beside})
+            gc.collect()
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+        print(PARTIAL + json.dumps({**head, "rows": rows}), flush=True)
+    return {**head, "rows": rows}
 
 
 # ------------------------------------------------------------------ driver
-def run_step_child(plan: Plan, name: str, arg: str | None, deadline: float) -> dict[str, Any]:
+def run_step_child(plan: Plan, name: str, arg: str | None, deadline: float, limit: float) -> dict[str, Any]:
     if name == "environment":
         return step_environment(plan)
     if name == "model":
         return step_model(plan)
     if name == "grid":
-        return step_grid(plan, deadline)
+        return step_grid(plan, deadline, limit)
     return step_docvqa(plan, name, arg)
 
 
@@ -232,23 +239,40 @@ def run_step(plan: Plan, name: str, arg: str | None, timeout_s: float) -> Step:
     """One step in a fresh Python process: a CUDA error or a crash stays in that step."""
     if timeout_s < 5:
         return Step(name, "skipped", reason="the check's time budget ran out before this step")
-    payload = json.dumps({"plan": _plan_dict(plan), "name": name, "arg": arg, "deadline": time.time() + timeout_s * 0.8})
+    now = time.time()
+    payload = json.dumps({"plan": _plan_dict(plan), "name": name, "arg": arg, "deadline": now + timeout_s * 0.8,
+                          "limit": now + timeout_s - 5})
     t0 = time.time()
     try:
         proc = subprocess.run([sys.executable, "-m", "benchmarks.gpu_check", "--step", payload], cwd=ROOT,
                               capture_output=True, text=True, timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        return Step(name, "error", reason=f"timed out after {timeout_s:.0f} s", seconds=round(time.time() - t0, 1))
-    seconds = round(time.time() - t0, 1)
-    for line in reversed(proc.stdout.splitlines()):
-        if line.startswith(MARK):
+    except subprocess.TimeoutExpired as e:
+        return step_result(name, e.stdout, e.stderr, None, timeout_s, round(time.time() - t0, 1))
+    return step_result(name, proc.stdout, proc.stderr, proc.returncode, timeout_s, round(time.time() - t0, 1))
+
+
+def step_result(name: str, stdout: str | bytes | None, stderr: str | bytes | None, returncode: int | None,
+                timeout_s: float, seconds: float) -> Step:
+    """A step's Step from its process' output; returncode None: killed at its time limit. What
+    the step printed as PARTIAL before dying is kept in `data`."""
+    out, err = (x.decode("utf-8", "replace") if isinstance(x, bytes) else (x or "") for x in (stdout, stderr))
+    partial: dict[str, Any] = {}
+    for line in reversed(out.splitlines()):
+        if line.startswith(MARK) and returncode is not None:
             step = Step(**json.loads(line[len(MARK):]))
             step.seconds = seconds
             return step
-    if proc.returncode in (-9, 137):
-        return Step(name, "oom", reason="process killed (SIGKILL): most likely out of host memory", seconds=seconds)
-    tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
-    return Step(name, classify(tail[0]), reason=f"exit code {proc.returncode}: {tail[0][:300]}", seconds=seconds)
+        if line.startswith(PARTIAL) and not partial:
+            partial = json.loads(line[len(PARTIAL):])
+    if returncode is None:
+        kept = ", the rows finished before it kept" if partial else ""
+        return Step(name, "error", reason=f"timed out after {timeout_s:.0f} s{kept}", seconds=seconds, data=partial)
+    if returncode in (-9, 137):
+        return Step(name, "oom", reason="process killed (SIGKILL): most likely out of host memory", seconds=seconds,
+                    data=partial)
+    tail = (err or out).strip().splitlines()[-1:] or ["no output"]
+    return Step(name, classify(tail[0]), reason=f"exit code {returncode}: {tail[0][:300]}", seconds=seconds,
+                data=partial)
 
 
 def child_main(payload: str) -> int:
@@ -256,7 +280,7 @@ def child_main(payload: str) -> int:
     p = d["plan"]
     plan = Plan(**{**p, "out": Path(p["out"]), "cache_dir": Path(p["cache_dir"])})
     try:
-        data = run_step_child(plan, d["name"], d["arg"], d["deadline"])
+        data = run_step_child(plan, d["name"], d["arg"], d["deadline"], d["limit"])
         step = Step(d["name"], "ok", data=data)
     except Exception as e:  # the step's result, whatever it is
         msg = f"{type(e).__name__}: {' '.join(str(e).split())[:400]}"

@@ -53,7 +53,8 @@ def main(argv=None) -> int:
     print(json.dumps(results["resume"], indent=2))
     if args.profile_rows:
         print(f"whole-process profile: `evalkit eval` on {args.profile_rows} DocVQA rows ...")
-        results["eval_profile"] = asdict(eval_profile.run(args.cache_dir, batch_size=8, n_rows=args.profile_rows))
+        results["eval_profile"] = asdict(eval_profile.run(args.cache_dir, batch_size=8, n_rows=args.profile_rows,
+                                                          threads=args.torch_threads or None))
         print(json.dumps(results["eval_profile"], indent=2))
     if not args.skip_serve:
         from benchmarks import serve_bench

@@ -61,3 +61,30 @@ def test_failures_are_classified():
     assert gpu_check.precheck("docvqa-hf-bf16-flash2", env) is None
     assert gpu_check.precheck("docvqa-hf-4bit", env).startswith("bitsandbytes is not installed")
     assert gpu_check.precheck("docvqa-hf-bf16-sdpa", env) is None
+
+
+def test_a_step_killed_at_its_time_limit_keeps_what_it_printed_before():
+    rows1 = {"n_generations": 20, "rows": [{"label": "no split · bf16 · sdpa", "status": "ok", "time_s": 14.0}]}
+    rows2 = {**rows1, "rows": rows1["rows"] + [{"label": "split · bf16 · sdpa", "status": "ok", "time_s": 20.5}]}
+    out = "\n".join(["loading ...", gpu_check.PARTIAL + json.dumps(rows1), "warm-up ...",
+                     gpu_check.PARTIAL + json.dumps(rows2), "generating ..."])
+    # subprocess.run hands the output read before a timeout over as bytes, even with text=True
+    step = gpu_check.step_result("grid", out.encode(), None, None, 300.0, 301.2)
+    assert (step.status, step.seconds, step.data) == ("error", 301.2, rows2)
+    assert step.reason == "timed out after 300 s, the rows finished before it kept"
+    # nothing printed yet: no data, and the reason says so by omission
+    step = gpu_check.step_result("grid", b"loading ...", b"", None, 300.0, 300.5)
+    assert (step.status, step.reason, step.data) == ("error", "timed out after 300 s", {})
+
+
+def test_a_finished_step_is_its_result_line_and_a_crash_its_last_error_line():
+    done = {"name": "grid", "status": "ok", "reason": None, "seconds": None, "data": {"rows": []}}
+    out = gpu_check.PARTIAL + json.dumps({"rows": [{"status": "ok"}]}) + "\n" + gpu_check.MARK + json.dumps(done)
+    step = gpu_check.step_result("grid", out, "", 0, 300.0, 12.3)
+    assert (step.status, step.data, step.seconds) == ("ok", {"rows": []}, 12.3)
+    err = "Traceback (most recent call last):\n  ...\nModuleNotFoundError: No module named 'bitsandbytes'"
+    step = gpu_check.step_result("docvqa-hf-4bit", "", err, 1, 150.0, 3.0)
+    assert step.status == "skipped"
+    assert step.reason == "exit code 1: ModuleNotFoundError: No module named 'bitsandbytes'"
+    step = gpu_check.step_result("grid", gpu_check.PARTIAL + json.dumps({"rows": [1]}), "", -9, 300.0, 40.0)
+    assert (step.status, step.data) == ("oom", {"rows": [1]})
