@@ -36,7 +36,6 @@ Not a test; `make bench` runs it. Shares, not seconds, are the result.
 from __future__ import annotations
 
 import functools
-import importlib
 import json
 import os
 import subprocess
@@ -202,18 +201,6 @@ def wrap_everywhere(original, wrapper) -> int:
     return n
 
 
-def first_function(*candidates: tuple[str, str]):
-    """The first of (module, name) that exists: the engine's helpers move between modules."""
-    for module, name in candidates:
-        try:
-            fn = getattr(importlib.import_module(module), name, None)
-        except ModuleNotFoundError:
-            fn = None
-        if fn is not None:
-            return fn
-    raise RuntimeError(f"the profile found none of {candidates}: update benchmarks/eval_profile.py to the engine")
-
-
 def child(argv: list[str], spans_out: Path, t_spawn: float) -> int:
     """Run the `evalkit` command in this process with the stages timed; write the spans as JSON."""
     t_start = time.time()
@@ -242,12 +229,12 @@ def child(argv: list[str], spans_out: Path, t_spawn: float) -> int:
         return wrapper
 
     import evalkit.data
+    import evalkit.records
 
     for stage, fn in (("import", cli.quiet_libraries), ("data", evalkit.data.load_task_data),
                       ("model", evalkit.models.load_backend),
-                      ("thumbnails", first_function(("evalkit.records", "thumbnail"), ("evalkit.runner", "_thumb"))),
-                      ("results", first_function(("evalkit.records", "write_results"),
-                                                 ("evalkit.runner", "finish_run"))),
+                      ("thumbnails", evalkit.records.thumbnail),
+                      ("results", evalkit.records.write_results),
                       *[("report", fn) for name, fn in vars(run_report).items()
                         if name.startswith("render_") and callable(fn)]):
         if wrap_everywhere(fn, clock.timed(stage, fn)) == 0:
