@@ -151,7 +151,7 @@ def run_invariance(cfg: InvarianceConfig, *, runner=None) -> Path:
             continue
         results.append(compare_answers(pair, a.label(), b.label(), ra, rb))
     # Random weights is the backend's fact, recorded in each run's model section.
-    pipeline_check = any(read_run(r)[0].model.get("pipeline_check") for r in made.values() if isinstance(r, Path))
+    pipeline_check = any(read_run(r)[0].model.pipeline_check for r in made.values() if isinstance(r, Path))
     doc = {"task": cfg.task, "model": {k: v for k, v in asdict(cfg.model).items()}, "pipeline_check": pipeline_check,
            "data": cfg.data or "shipped sample",
            "limit": cfg.limit, "batch_size": cfg.batch_size,

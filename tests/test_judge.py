@@ -3,23 +3,18 @@ scripted handler where exact judge answers are needed) extracts answers; calls a
 and resumable; the report shows the rule-based and judge scores side by side."""
 from __future__ import annotations
 
-import json
-import threading
-from http.server import ThreadingHTTPServer
 
 import pytest
 
 from evalkit.cli import main
 from evalkit.data import load_task_data
 from evalkit.judging import JUDGE_CACHE, apply_judge
-from evalkit.models.http import RetryPolicy
 from evalkit.models.openai_backend import OpenAIBackend
 from evalkit.models.spec import ModelSpec
 from evalkit.results import read_run
 from evalkit.tasks.mathvista import JUDGE_INSTRUCTIONS, MathVista
 from evalkit.types import Response
 from tests.htmldom import parse
-from tests.test_openai_backend import _Script
 
 
 def _mmmu_judged(tmp_path, server, *extra):
@@ -79,25 +74,17 @@ def test_judge_needs_a_task_with_an_extraction_step(tmp_path, capsys):
     assert "--judge needs a server" in capsys.readouterr().err
 
 
-@pytest.fixture
-def scripted_judge():
-    handler = type("Handler", (_Script,), {"script": [], "seen": []})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-    yield handler, f"http://127.0.0.1:{server.server_address[1]}/v1"
-    server.shutdown()
-    server.server_close()
 
 
 def _reply(text):
     return (200, {}, {"choices": [{"message": {"content": text}}], "usage": {"prompt_tokens": 1, "completion_tokens": 1}})
 
 
-def test_mathvista_judge_extraction_then_official_normalisation(tmp_path, scripted_judge):
+def test_mathvista_judge_extraction_then_official_normalisation(tmp_path, scripted):
     """Exact judge answers from a scripted server: the headline uses the judge's extraction and the
     official normalisation; the rule-based score is the `rule_extraction` variant; a failed judge
     call is that sample's error."""
-    handler, url = scripted_judge
+    handler, url = scripted
     task = MathVista()
     rows = list(load_task_data(task).rows)
     mc = next(r for r in rows if r["question_type"] == "multi_choice")

@@ -9,8 +9,6 @@ import sys
 import threading
 import time
 from dataclasses import replace
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import pytest
 
@@ -185,42 +183,7 @@ def test_longest_edge_resizes_before_sending(served_tiny, docvqa_rows):
         backend.close()
 
 
-# ---------------------------------------------------------------- retries against a scripted handler
-class _Script(BaseHTTPRequestHandler):
-    """Answers POSTs from `script` in turn (status, headers, body); GET /v1/models lists one model."""
-
-    script: list = []
-    seen: list = []
-
-    def do_GET(self):
-        self._send(200, {}, {"object": "list", "data": [{"id": "stub-model", "object": "model"}]})
-
-    def do_POST(self):
-        n = int(self.headers.get("content-length") or 0)
-        self.seen.append({"auth": self.headers.get("authorization"), "body": json.loads(self.rfile.read(n))})
-        status, headers, body = self.script.pop(0)
-        self._send(status, headers, body)
-
-    def _send(self, status, headers, body):
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        for k, v in {**headers, "Content-Type": "application/json", "Content-Length": str(len(data))}.items():
-            self.send_header(k, v)
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args):
-        pass
-
-
-@pytest.fixture
-def scripted():
-    handler = type("Handler", (_Script,), {"script": [], "seen": []})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-    yield handler, f"http://127.0.0.1:{server.server_address[1]}/v1"
-    server.shutdown()
-    server.server_close()
+# ---------------------------------------------------------------- retries against a scripted handler (tests/scripted_server.py)
 
 
 _OK = (200, {}, {"choices": [{"message": {"content": "Finance<end_of_utterance> tail"}}],

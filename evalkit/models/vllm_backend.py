@@ -132,7 +132,7 @@ class VLLMBackend(Backend):
                 "do_image_splitting": self.spec.do_image_splitting, "longest_edge": self.spec.longest_edge,
                 "tensor_parallel_size": self.tensor_parallel_size, "prompt_style": self.spec.prompt_style,
                 "image_tokens_per_image": None, "engine": f"vllm {self._vllm.__version__}",
-                "pipeline_check": False}
+                "pipeline_check": self.random_weights}
 
     def cache_key(self) -> str:
         return f"{self.spec.cache_key()}|{model_fingerprint(self.model_path)}"
