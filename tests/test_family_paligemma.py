@@ -88,3 +88,10 @@ def test_multi_image_mmmu_question_is_a_per_sample_error_and_one_image_is_asked(
     assert out[1].error is None and out[1].n_image_tokens == 16
     # The image goes first; its inline reference leaves the question.
     assert pali.render_prompt(single).startswith("<image>answer en What is the area of the rectangle in ?")
+
+
+def test_listed_by_evalkit_models(capsys):
+    from evalkit.cli import main
+
+    assert main(["models"]) == 0
+    assert "tiny-paligemma   embedded PaliGemma with random weights" in capsys.readouterr().out

@@ -107,3 +107,24 @@ def test_qwen2_5_vl_takes_the_same_path(qwen25):
                   choices=["red", "dark blue", "green"])
     resp = Generator(qwen25, batch_size=1, progress=False).run([req])[0]
     assert resp.logprobs == pytest.approx(per_choice_forward(qwen25, req), abs=1e-3)
+
+
+def test_the_tiny_folder_loads_through_hf_as_a_checkpoint_would(qwen, capsys):
+    import json
+    from pathlib import Path
+
+    from evalkit.cli import main
+
+    folder = Path(qwen.model_path)
+    # Laid out as Qwen/Qwen2-VL-*: the real processor class named, no video processor config.
+    assert json.loads((folder / "processor_config.json").read_text())["processor_class"] == "Qwen2VLProcessor"
+    assert not (folder / "video_preprocessor_config.json").exists()
+    hf = load_backend(ModelSpec(name="hf", model_id=str(folder), device="cpu"))
+    assert (hf.family.name, hf.random_weights, type(hf.processor).__name__) == \
+        ("qwen2-vl", False, "Qwen2VLProcessorImagesOnly")
+    req = varied_requests()[1]
+    assert Generator(hf, batch_size=1, progress=False).run([req])[0].text == \
+        Generator(qwen, batch_size=1, progress=False).run([req])[0].text
+    assert main(["models"]) == 0
+    listed = capsys.readouterr().out
+    assert "tiny-qwen2-vl " in listed and "tiny-qwen2.5-vl " in listed and "embedded Qwen2-VL" in listed
