@@ -30,7 +30,8 @@ def batch_size_arg(value: str):
 def add_model_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("model")
     g.add_argument("--model", default="tiny-idefics2",
-                   help="backend: tiny-idefics2 (embedded, random weights), hf (transformers), "
+                   help="backend: tiny-idefics2 (embedded, random weights; tiny-idefics3, tiny-llava-next likewise), "
+                        "hf (transformers), "
                         "vllm (untested: needs a GPU check)")
     g.add_argument("--model-id", help="hub id or local folder for --model hf, e.g. HuggingFaceM4/idefics2-8b")
     g.add_argument("--dtype", default="fp32", help="fp32, bf16 or fp16")

@@ -240,7 +240,7 @@ def _labels(results: list[Results]) -> list[str]:
 
 def _config(res: Results) -> dict[str, Any]:
     m = res.model
-    keys = ("name", "model_id", "dtype", "attn_implementation", "do_image_splitting", "longest_edge",
+    keys = ("name", "model_id", "family", "dtype", "attn_implementation", "do_image_splitting", "longest_edge",
             "load_in_4bit", "device", "prompt_style")
     return {k: m.get(k) for k in keys if k in m}
 

@@ -33,7 +33,10 @@ def cmd_compare(args) -> int:
     for r in comp.runs:
         h = r.headline
         value = "n/a" if h.get("value") is None else f"{h['value']:.1f} ({h['ci_low']:.1f}-{h['ci_high']:.1f})"
-        print(f"  {r.label}: {comp.metric} = {value}; dropped {r.n_dropped} unshared samples")
+        cost = "; ".join(x for x in (
+            None if r.image_tokens_per_sample is None else f"{r.image_tokens_per_sample:.1f} image tokens/sample",
+            None if r.samples_per_s is None else f"{r.samples_per_s:.2f} samples/s") if x)
+        print(f"  {r.label}: {comp.metric} = {value}; {cost + '; ' if cost else ''}dropped {r.n_dropped} unshared samples")
     for c in comp.comparisons:
         if c.delta is None:
             print(f"  {c.other} - {c.baseline}: no scored pairs")

@@ -88,3 +88,17 @@ def mmmu_request(sample_id: str) -> Request:
     rows = list(load_task_data(task).rows)
     i, row = next((i, r) for i, r in enumerate(rows) if r["id"] == sample_id)
     return task.build_requests(row, str(i))[0]
+
+
+def same_answers_through_hf(tiny_backend, tiny_name: str, cache_dir) -> None:
+    """The tiny build's folder loaded as a user's local checkpoint (`--model hf --model-id DIR`)
+    picks the same family and gives the same greedy text; only the tiny name marks it random."""
+    from evalkit.models import ModelSpec, load_backend
+    from evalkit.models.tinybuild import tiny_build_of
+
+    folder = tiny_build_of(tiny_name).path(cache_dir)
+    hf = load_backend(ModelSpec(name="hf", model_id=str(folder), device="cpu"))
+    assert (hf.family.name, hf.random_weights, tiny_backend.random_weights) == (tiny_backend.family.name, False, True)
+    reqs = varied_requests(max_new_tokens=4)[:2]
+    texts = [r.text for r in Generator(hf, batch_size=2, progress=False).run(reqs)]
+    assert texts == [r.text for r in Generator(tiny_backend, batch_size=2, progress=False).run(reqs)]

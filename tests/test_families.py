@@ -18,7 +18,8 @@ SHORT = "\nAnswer the question using a single word or phrase."
 
 
 def test_families_found_by_model_type_and_unknown_types_get_generic():
-    assert family_for(SimpleNamespace(model_type="idefics2")).name == "idefics2"
+    assert [family_for(SimpleNamespace(model_type=t)).name for t in ("idefics2", "idefics3", "smolvlm", "llava_next")] \
+        == ["idefics2", "idefics3", "idefics3", "llava-next"]
     assert family_for(SimpleNamespace(model_type="no-such-model")) is GENERIC
     names = [f.name for f in all_families()]
     assert "idefics2" in names and len(names) == len(set(names))
@@ -111,3 +112,18 @@ def test_seeded_restores_the_global_generator():
     with seeded(99):
         torch.rand(5)
     assert torch.rand(1) == expected
+
+
+def test_a_family_post_prompt_reaches_the_prompt_and_the_cache_key(tiny_cache, tiny_backend):
+    """Through a real backend: the family's convention rewrites the rendered prompt, and the
+    response-cache key changes with it (answers cached under the tasks' prompt are not reused)."""
+    from evalkit.models import ModelSpec, load_backend
+
+    backend = load_backend(ModelSpec(name="tiny-idefics2", device="cpu"), cache_dir=tiny_cache)
+    req = Request("u", text="What is it?" + SHORT, images=[b"unused"])
+    assert backend.render_prompt(req) == "User:<image>What is it?" + SHORT + "<end_of_utterance>\nAssistant:"
+    assert backend.cache_key() == tiny_backend.cache_key()
+    backend.family = dataclasses.replace(backend.family, post_prompts={SHORT: " Answer:"})
+    assert backend.render_prompt(req) == "User:<image>What is it? Answer:<end_of_utterance>\nAssistant:"
+    assert backend.cache_key() == tiny_backend.cache_key() + f"|idefics2:{SHORT!r}->' Answer:'"
+    assert backend.describe()["family_conventions"]["post_prompts"] == {SHORT: " Answer:"}

@@ -6,7 +6,7 @@ import pytest
 from evalkit.generator import Generator
 from evalkit.models import ModelSpec, load_backend
 from family_checks import (batched_and_single, fairface_requests, mmmu_request, per_choice_forward,
-                           processor_image_tokens, varied_requests)
+                           processor_image_tokens, same_answers_through_hf, varied_requests)
 
 
 @pytest.fixture(scope="module")
@@ -62,3 +62,38 @@ def test_multi_image_mmmu_question_keeps_every_image_in_place(idefics3):
     assert resp.error is None and resp.n_image_tokens == 3 * 4
     ids = idefics3.prepare(req).inputs["input_ids"][0].tolist()
     assert ids.count(idefics3.tokenizer.convert_tokens_to_ids("<global-img>")) == 3
+
+
+def test_local_folder_through_hf_backend(idefics3, tiny_cache):
+    same_answers_through_hf(idefics3, "tiny-idefics3", tiny_cache)
+
+
+def test_smolvlm_checkpoint_is_this_family(idefics3, tiny_cache, tmp_path):
+    """A SmolVLM folder (the tiny Idefics3 weights relabelled: the same architecture with
+    SmolVLM's processor classes) loads as the idefics3 family; SmolVLM's processor builds a video
+    processor that needs torchvision, so without it the load is one clear line naming it."""
+    import importlib.util
+    import json
+    import shutil
+
+    from evalkit.errors import EvalkitError
+    from evalkit.models.tinybuild import tiny_build_of
+
+    folder = tmp_path / "smolvlm"
+    shutil.copytree(tiny_build_of("tiny-idefics3").path(tiny_cache), folder)
+    proc = json.loads((folder / "processor_config.json").read_text())
+    proc["processor_class"] = "SmolVLMProcessor"
+    proc["image_processor"]["image_processor_type"] = "SmolVLMImageProcessor"
+    proc["video_processor"] = {"video_processor_type": "SmolVLMVideoProcessor"}
+    (folder / "processor_config.json").write_text(json.dumps(proc))
+    config = json.loads((folder / "config.json").read_text())
+    config.update(model_type="smolvlm", architectures=["SmolVLMForConditionalGeneration"])
+    (folder / "config.json").write_text(json.dumps(config))
+    spec = ModelSpec(name="hf", model_id=str(folder), device="cpu")
+    if importlib.util.find_spec("torchvision") and importlib.util.find_spec("num2words"):
+        assert load_backend(spec).family.name == "idefics3"
+    else:
+        with pytest.raises(EvalkitError) as err:
+            load_backend(spec)
+        assert "\n" not in str(err.value) and "needs a package that is not installed" in str(err.value)
+        assert "Torchvision" in str(err.value) or "num2words" in str(err.value)

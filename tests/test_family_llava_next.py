@@ -6,7 +6,7 @@ import pytest
 from evalkit.generator import Generator
 from evalkit.models import ModelSpec, load_backend
 from family_checks import (batched_and_single, fairface_requests, mmmu_request, per_choice_forward,
-                           processor_image_tokens, varied_requests)
+                           processor_image_tokens, same_answers_through_hf, varied_requests)
 
 
 @pytest.fixture(scope="module")
@@ -61,3 +61,15 @@ def test_multi_image_mmmu_question_puts_every_image_first(llava):
     resp = Generator(llava, batch_size=1, progress=False).run([req])[0]
     # Each 240x128 image: 28x56 grid, 2x4 features less 0 padding + 2 newlines + 4 base = 14.
     assert resp.error is None and resp.n_image_tokens == 3 * 14 == processor_image_tokens(llava, req)
+
+
+def test_local_folder_through_hf_backend(llava, tiny_cache):
+    same_answers_through_hf(llava, "tiny-llava-next", tiny_cache)
+
+
+def test_split_images_flag_is_refused_where_the_processor_has_no_switch(tiny_cache):
+    from evalkit.errors import EvalkitError
+
+    with pytest.raises(EvalkitError, match=r"^--split-images: LlavaNextForConditionalGeneration \(llava-next family\) "
+                                           r"has no image splitting switch; drop the flag"):
+        load_backend(ModelSpec(name="tiny-llava-next", device="cpu", do_image_splitting=True), cache_dir=tiny_cache)

@@ -7,7 +7,7 @@ from evalkit.generator import Generator
 from evalkit.models import ModelSpec, load_backend
 from evalkit.types import Request
 from family_checks import (batched_and_single, fairface_requests, mmmu_request, per_choice_forward,
-                           processor_image_tokens, varied_requests)
+                           processor_image_tokens, same_answers_through_hf, varied_requests)
 
 
 @pytest.fixture(scope="module")
@@ -95,3 +95,7 @@ def test_listed_by_evalkit_models(capsys):
 
     assert main(["models"]) == 0
     assert "tiny-paligemma   embedded PaliGemma with random weights" in capsys.readouterr().out
+
+
+def test_local_folder_through_hf_backend(pali, tiny_cache):
+    same_answers_through_hf(pali, "tiny-paligemma", tiny_cache)

@@ -11,7 +11,7 @@ from evalkit.generator import Generator
 from evalkit.models import ModelSpec, load_backend
 from evalkit.types import Request
 from family_checks import (batched_and_single, fairface_requests, mmmu_request, per_choice_forward,
-                           processor_image_tokens, varied_requests)
+                           processor_image_tokens, same_answers_through_hf, varied_requests)
 
 VISION = "<|vision_start|><|image_pad|><|vision_end|>"
 HEAD = "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\n"
@@ -33,6 +33,9 @@ def test_loaded_as_qwen2_vl_family_with_its_template_stops_and_post_prompt(qwen)
     assert (d["family"], d["architecture"], d["pipeline_check"]) == \
         ("qwen2-vl", "Qwen2VLForConditionalGeneration", True)
     assert d["image_tokens_per_image"] is None and d["longest_edge"] is None  # varies per image
+    # The real processor class less its video processor (which exists only with torchvision).
+    assert type(qwen.processor).__mro__[1].__name__ == "Qwen2VLProcessor"
+    assert not hasattr(qwen.processor, "video_processor")
     assert qwen.render_prompt(varied_requests()[0]) == HEAD + VISION + "What is it?" + TAIL
     # The tasks' short-answer post-prompt becomes Qwen2-VL's (VLMEvalKit's VQA prompt).
     req = Request("u", text="What is it?\nAnswer the question using a single word or phrase.", images=[b""])
@@ -109,7 +112,7 @@ def test_qwen2_5_vl_takes_the_same_path(qwen25):
     assert resp.logprobs == pytest.approx(per_choice_forward(qwen25, req), abs=1e-3)
 
 
-def test_the_tiny_folder_loads_through_hf_as_a_checkpoint_would(qwen, capsys):
+def test_the_tiny_folder_loads_through_hf_as_a_checkpoint_would(qwen, tiny_cache, capsys):
     import json
     from pathlib import Path
 
@@ -119,12 +122,7 @@ def test_the_tiny_folder_loads_through_hf_as_a_checkpoint_would(qwen, capsys):
     # Laid out as Qwen/Qwen2-VL-*: the real processor class named, no video processor config.
     assert json.loads((folder / "processor_config.json").read_text())["processor_class"] == "Qwen2VLProcessor"
     assert not (folder / "video_preprocessor_config.json").exists()
-    hf = load_backend(ModelSpec(name="hf", model_id=str(folder), device="cpu"))
-    assert (hf.family.name, hf.random_weights, type(hf.processor).__name__) == \
-        ("qwen2-vl", False, "Qwen2VLProcessorImagesOnly")
-    req = varied_requests()[1]
-    assert Generator(hf, batch_size=1, progress=False).run([req])[0].text == \
-        Generator(qwen, batch_size=1, progress=False).run([req])[0].text
+    same_answers_through_hf(qwen, "tiny-qwen2-vl", tiny_cache)
     assert main(["models"]) == 0
     listed = capsys.readouterr().out
     assert "tiny-qwen2-vl " in listed and "tiny-qwen2.5-vl " in listed and "embedded Qwen2-VL" in listed

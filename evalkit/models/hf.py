@@ -110,7 +110,9 @@ class HFBackend(Backend):
             raise EvalkitError(f"could not load model {path!r}: {str(e).splitlines()[0]}; give a local folder "
                                f"with config.json, weights and processor files, or a reachable hub id") from None
         except ImportError as e:
-            raise EvalkitError(f"model {path!r} needs a package that is not installed: {e}") from None
+            # transformers' messages run over several lines with install instructions: keep the first sentence.
+            first = " ".join(str(e).split()).split(". ")[0]
+            raise EvalkitError(f"model {path!r} needs a package that is not installed: {first}") from None
         except (ValueError, RuntimeError) as e:  # e.g. flash_attention_2 without CUDA or flash_attn
             raise EvalkitError(f"could not load model {path!r} with dtype={spec.dtype}, attention="
                                f"{spec.attn_implementation or 'default'}: {str(e).splitlines()[0]}") from None
@@ -120,6 +122,9 @@ class HFBackend(Backend):
         ip = getattr(self.processor, "image_processor", None)
         if ip is not None and hasattr(ip, "do_image_splitting"):
             ip.do_image_splitting = spec.do_image_splitting
+        elif spec.do_image_splitting:  # recorded as on but without effect would mislabel every result
+            raise EvalkitError(f"--split-images: {type(self.model).__name__} ({self.family.name} family) has no "
+                               f"image splitting switch; drop the flag (its processor decides the image layout)")
         if ip is not None and spec.longest_edge is not None:
             if self.family.longest_edge_unsupported:
                 raise EvalkitError(f"--longest-edge: {self.family.longest_edge_unsupported}; drop --longest-edge")

@@ -9,8 +9,8 @@ before families existed (Idefics2's collation, `<end_of_utterance>` as a stop to
 the tokenizer has it), and results.json says "generic" so the reader knows no family-specific
 facts were applied.
 
-The embedded tiny builds of the families are registered as model names elsewhere
-(evalkit.models.tiny_*), through evalkit.models.tinybuild.
+The embedded tiny builds of the families are registered as model names in
+evalkit/models/tiny_<name>.py, through evalkit.models.tinybuild.
 """
 from __future__ import annotations
 

@@ -13,6 +13,7 @@ the model. A new family is one module in this package defining `FAMILY` (see __i
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
@@ -23,7 +24,8 @@ from ..prompt import render_prompt
 
 @dataclass(frozen=True)
 class Family:
-    """One model family's facts. Field defaults reproduce Idefics2."""
+    """One model family's facts. The method defaults are Idefics2's behaviour (the idefics2
+    module only adds its stop token); fields default to "nothing family-specific"."""
 
     name: str  # short name shown in results.json ("idefics2", "llava-next", ...)
     # transformers `config.model_type` values this family handles (the top-level config's).
@@ -78,8 +80,7 @@ class Family:
             raise SampleError(f"{len(request.images)} images in one prompt, but the {self.name} family takes at "
                               f"most {self.max_images}; this sample cannot be asked of this model")
         if prompt_style == "instruct" and self.post_prompts:
-            request = Request(uid=request.uid, text=self.apply_post_prompt(request.text), images=request.images,
-                              kind=request.kind, gen=request.gen, choices=request.choices)
+            request = dataclasses.replace(request, text=self.apply_post_prompt(request.text))
         return render_prompt(processor, request, prompt_style, model_label)
 
     def continuation_context(self, prompt: str) -> str:

@@ -12,7 +12,7 @@ pixel crops are padded with zero images, which the model drops, so Idefics2's co
 trained on interleaved multi-image data, so any number of images per prompt. Both were scored
 with lmms-eval's task prompts (the short-answer post-prompts the tasks here already use), so no
 post-prompt override. The checkpoints are evaluated with image splitting on: pass
-`--do-image-splitting` to reproduce their numbers.
+`--split-images` to reproduce their numbers.
 """
 from .base import Family
 
