@@ -1,11 +1,11 @@
 """What the `hf` backend needs to know about one model family, in one object.
 
 A family is everything that differs between architectures once transformers has loaded them
-through `AutoProcessor` + `AutoModelForImageTextToText`: how a request becomes prompt text,
-which tokens end an answer, which token id stands for an image, how single prepared samples
-are stacked into a batch, what the choice pass of log-likelihood needs besides the KV cache,
-how many images one prompt may carry, and the short-answer prompts the family was evaluated
-with. The defaults are Idefics2's behaviour; a family module overrides only what differs,
+through `AutoModelForImageTextToText`: how its processor is loaded, how a request becomes
+prompt text, which tokens end an answer, which token id stands for an image, which processor
+outputs are per-token, how single prepared samples are stacked into a batch, how a
+log-likelihood choice joins the prompt and what its pass needs besides the KV cache, how many
+images one prompt may carry, and the short-answer prompts the family was evaluated with. The defaults are Idefics2's behaviour; a family module overrides only what differs,
 either with field values or, for behaviour, by subclassing and overriding a method.
 
 Families are plain frozen dataclasses with no state: the backend asks them, they never hold
