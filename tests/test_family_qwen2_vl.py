@@ -95,6 +95,14 @@ def test_multi_image_mmmu_question_keeps_each_image_in_place(qwen):
     assert resp.error is None and resp.n_image_tokens == 3 * 45 == processor_image_tokens(qwen, req)
 
 
+def test_base_prompt_style_writes_images_as_vision_blocks(tiny_cache):
+    base = load_backend(ModelSpec(name="tiny-qwen2-vl", device="cpu", prompt_style="base"), cache_dir=tiny_cache)
+    req = varied_requests()[1]
+    assert base.render_prompt(req) == VISION + "What is the title of the chart in this image?"
+    resp = Generator(base, batch_size=1, progress=False).run([req])[0]
+    assert resp.error is None and resp.n_image_tokens == 16
+
+
 def test_longest_edge_is_refused_with_the_reason(tiny_cache):
     with pytest.raises(EvalkitError, match="--longest-edge: Qwen2-VL resizes each image into a pixel-count range"):
         load_backend(ModelSpec(name="tiny-qwen2-vl", device="cpu", longest_edge=980), cache_dir=tiny_cache)

@@ -28,6 +28,8 @@ configs and chat templates; transformers' Qwen2VLProcessor):
   about images, so the processor is loaded without it (the same class, its image processor and
   tokenizer from the checkpoint), which works with or without torchvision installed.
 - `--longest-edge` does not apply: the processor's size is a pixel-count range.
+- The base prompt style (raw text, no template) writes each image as the template does,
+  "<|vision_start|><|image_pad|><|vision_end|>", which is what the processor expands.
 """
 from __future__ import annotations
 
@@ -37,9 +39,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from ...task import SHORT_ANSWER_PROMPT
+from ...types import IMAGE_PLACEHOLDER, Request
 from .base import Family
 
 MC_PROMPT = "Answer with the option's letter from the given choices directly."
+VISION_BLOCK = "<|vision_start|><|image_pad|><|vision_end|>"
 
 # transformers' processor class per model type.
 PROCESSOR_CLASSES = {"qwen2_vl": "Qwen2VLProcessor", "qwen2_5_vl": "Qwen2_5_VLProcessor"}
@@ -66,6 +70,10 @@ def image_only_processor_class(name: str):
 
 @dataclass(frozen=True)
 class Qwen2VLFamily(Family):
+    def render_prompt(self, processor, request: Request, prompt_style: str, model_label: str) -> str:
+        prompt = super().render_prompt(processor, request, prompt_style, model_label)
+        return prompt.replace(IMAGE_PLACEHOLDER, VISION_BLOCK) if prompt_style == "base" else prompt
+
     def load_processor(self, path: str, config):
         cls = image_only_processor_class(PROCESSOR_CLASSES[config.model_type])
         return cls.from_pretrained(path)
