@@ -1,4 +1,5 @@
-"""The transformers backend: AutoProcessor + AutoModelForImageTextToText, from a hub id or a folder.
+"""The transformers backend: AutoModelForImageTextToText and the family's processor (AutoProcessor
+unless the family loads its own), from a hub id or a folder.
 
 Each request is prepared alone (decode, chat template, processor) in a worker thread so its
 exact token count and any per-sample error are known; batches are then collated. What differs

@@ -5,8 +5,9 @@ through `AutoModelForImageTextToText`: how its processor is loaded, how a reques
 prompt text, which tokens end an answer, which token id stands for an image, which processor
 outputs are per-token, how single prepared samples are stacked into a batch, how a
 log-likelihood choice joins the prompt and what its pass needs besides the KV cache, how many
-images one prompt may carry, and the short-answer prompts the family was evaluated with. The defaults are Idefics2's behaviour; a family module overrides only what differs,
-either with field values or, for behaviour, by subclassing and overriding a method.
+images one prompt may carry, and the short-answer prompts the family was evaluated with. The
+defaults are Idefics2's behaviour; a family module overrides only what differs, either with
+field values or, for behaviour, by subclassing and overriding a method.
 
 Families are plain frozen dataclasses with no state: the backend asks them, they never hold
 the model. A new family is one module in this package defining `FAMILY` (see __init__.py).
