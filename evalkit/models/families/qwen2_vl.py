@@ -24,6 +24,9 @@ configs and chat templates; transformers' Qwen2VLProcessor):
   `_build_vqa_prompt` and `_build_mcq_prompt`/`_build_mmmu_prompt`) appends "\\nPlease try to
   answer the question with short words or phrases if possible." to VQA questions and "Please
   select the correct answer from the options above." to multiple-choice ones.
+- Images stay where the question places them: the chat template interleaves images and text.
+  (VLMEvalKit's MMMU prompt for Qwen2-VL moves all images before the text instead, keeping the
+  "<image k>" references as text; the shared MMMU task replaces those references by the images.)
 - The processor has a video processor that exists only with torchvision; this harness asks
   about images, so the processor is loaded without it (the same class, its image processor and
   tokenizer from the checkpoint), which works with or without torchvision installed.
