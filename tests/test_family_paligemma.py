@@ -99,3 +99,14 @@ def test_listed_by_evalkit_models(capsys):
 
 def test_local_folder_through_hf_backend(pali, tiny_cache):
     same_answers_through_hf(pali, "tiny-paligemma", tiny_cache)
+
+
+def test_tiny_build_is_deterministic(tmp_path):
+    from evalkit.models.tiny_paligemma import BUILD
+
+    a, b = tmp_path / "a", tmp_path / "b"
+    for folder in (a, b):
+        folder.mkdir()
+        BUILD.build(folder)
+    for name in ("model.safetensors", "tokenizer.json", "processor_config.json"):
+        assert (a / name).read_bytes() == (b / name).read_bytes(), name

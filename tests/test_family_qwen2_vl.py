@@ -134,3 +134,14 @@ def test_the_tiny_folder_loads_through_hf_as_a_checkpoint_would(qwen, tiny_cache
     assert main(["models"]) == 0
     listed = capsys.readouterr().out
     assert "tiny-qwen2-vl " in listed and "tiny-qwen2.5-vl " in listed and "embedded Qwen2-VL" in listed
+
+
+def test_tiny_build_is_deterministic(tmp_path):
+    from evalkit.models.tiny_qwen2_vl import BUILDS
+
+    a, b = tmp_path / "a", tmp_path / "b"
+    for folder in (a, b):
+        folder.mkdir()
+        BUILDS["qwen2_vl"].build(folder)
+    for name in ("model.safetensors", "tokenizer.json", "processor_config.json", "chat_template.jinja"):
+        assert (a / name).read_bytes() == (b / name).read_bytes(), name
