@@ -28,4 +28,4 @@ def test_defaults_leave_prompt_choices_and_inputs_as_they_are():
     assert (GENERIC.choice_separator, GENERIC.continuation_context("Assistant:")) == (" ", "Assistant:")
     inputs = {"input_ids": torch.tensor([[1]]), "labels": torch.tensor([[1]])}
     assert GENERIC.model_inputs(inputs) is inputs
-    assert (GENERIC.token_inputs, GENERIC.image_tokens_vary, GENERIC.longest_edge_unsupported) == ({}, False, "")
+    assert (GENERIC.token_inputs, GENERIC.longest_edge_unsupported) == ({}, "")

@@ -140,7 +140,12 @@ class HFBackend(Backend):
         self.stop_ids = self.family.stop_token_ids(tok, getattr(self.model, "generation_config", None))
         text_cfg = getattr(self.model.config, "text_config", self.model.config)
         self.max_context = getattr(text_cfg, "max_position_embeddings", None)
-        self.image_tokens_per_image = None if self.family.image_tokens_vary else self._measure_tokens_per_image()
+        # Per image when it is the same for every image; None when it follows the image's shape
+        # (LLaVA-NeXT grids, Idefics3 crops, Qwen2-VL): then only per-sample counts are reported,
+        # and the square image's count still orders batches.
+        square, wide = self._measure_tokens_per_image((448, 448)), self._measure_tokens_per_image((448, 224))
+        self._length_tokens_per_image = square or 0
+        self.image_tokens_per_image = square if square == wide else None
         # transformers renamed `past_key_values` to `cache`; use whichever this version takes.
         params = inspect.signature(self.model.forward).parameters
         self._cache_kwarg = "cache" if "cache" in params else "past_key_values"
@@ -149,13 +154,13 @@ class HFBackend(Backend):
         self._last_logits_only = {"logits_to_keep": 1} if "logits_to_keep" in params else {}
 
     # ----- preparation -----
-    def _measure_tokens_per_image(self) -> int | None:
-        """Image tokens the processor inserts for one image, measured rather than assumed
+    def _measure_tokens_per_image(self, size: tuple[int, int]) -> int | None:
+        """Image tokens the processor inserts for one image of `size`, measured rather than assumed
         (None when the probe fails: reports then say unknown rather than a guess)."""
         from PIL import Image
 
         try:
-            p = self.prepare(Request(uid="probe", text="x", images=[Image.new("RGB", (448, 448), "white")]))
+            p = self.prepare(Request(uid="probe", text="x", images=[Image.new("RGB", size, "white")]))
             return p.n_image_tokens
         except Exception:
             return None
@@ -177,7 +182,7 @@ class HFBackend(Backend):
 
     def estimate_length(self, request: Request) -> int:
         n_text = len(self.tokenizer(request.text, add_special_tokens=False)["input_ids"])
-        return n_text + len(request.images) * (self.image_tokens_per_image or 0)
+        return n_text + len(request.images) * self._length_tokens_per_image
 
     def prepare(self, request: Request) -> Prepared:
         images = [self._decoded(ref) for ref in request.images]

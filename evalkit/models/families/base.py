@@ -59,9 +59,6 @@ class Family:
     # nothing where the prompt ends in a newline and the answer starts the line (Qwen2-VL's
     # "assistant\n", PaliGemma's prefix).
     choice_separator: str = " "
-    # True when an image's token count depends on its size (Qwen2-VL's dynamic resolution):
-    # then no per-image figure is reported (image_tokens_per_image None), only the per-sample counts.
-    image_tokens_vary: bool = False
     # Why --longest-edge cannot be applied, for processors that resize by something else
     # (Qwen2-VL: a pixel-count range); empty = the processor resizes by its longest edge.
     longest_edge_unsupported: str = ""

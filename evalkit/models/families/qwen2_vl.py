@@ -115,7 +115,6 @@ FAMILY = Qwen2VLFamily(
     examples=("Qwen/Qwen2-VL-2B-Instruct", "Qwen/Qwen2-VL-7B-Instruct", "Qwen/Qwen2.5-VL-7B-Instruct"),
     token_inputs={"mm_token_type_ids": 0},
     choice_separator="",
-    image_tokens_vary=True,
     longest_edge_unsupported="Qwen2-VL resizes each image into a pixel-count range (min_pixels/max_pixels in "
                              "its preprocessor config), not by its longest edge",
 )
