@@ -46,18 +46,27 @@ def per_choice_forward(backend, request) -> list[float]:
     import torch
     import torch.nn.functional as F
 
+    family = backend.family
     images = [decode_image(ref) for ref in request.images]
     prompt = backend.render_prompt(request)
-    inputs = backend.processor(text=[prompt], images=[images] if images else None, return_tensors="pt")
+    inputs = family.model_inputs(dict(backend.processor(text=[prompt], images=[images] if images else None,
+                                                        return_tensors="pt")))
     split = split_continuations(lambda t: backend.tokenizer(t, add_special_tokens=False)["input_ids"],
-                                prompt, [" " + c for c in request.choices])
-    context = inputs["input_ids"][:, :inputs["input_ids"].shape[1] - split.n_dropped]
-    extra = {k: v for k, v in inputs.items() if k not in ("input_ids", "attention_mask")}
+                                family.continuation_context(prompt),
+                                [family.choice_separator + c for c in request.choices])
+    keep = inputs["input_ids"].shape[1] - split.n_dropped
+    context = inputs["input_ids"][:, :keep]
+    # Per-token inputs (Qwen2-VL's mm_token_type_ids, PaliGemma's token_type_ids) run to the end
+    # of the sequence: the prompt's values, then the family's value for answer tokens.
+    per_token = {k: inputs[k][:, :keep] for k in family.token_inputs if k in inputs}
+    extra = {k: v for k, v in inputs.items() if k not in ("input_ids", "attention_mask", *per_token)}
     out = []
     for cont in split.choice_ids:
         ids = torch.cat([context, torch.tensor([cont])], 1)
+        tails = {k: torch.cat([v, torch.full((1, len(cont)), family.token_inputs[k], dtype=v.dtype)], 1)
+                 for k, v in per_token.items()}
         with torch.inference_mode():
-            logits = backend.model(input_ids=ids, attention_mask=torch.ones_like(ids), **extra).logits
+            logits = backend.model(input_ids=ids, attention_mask=torch.ones_like(ids), **extra, **tails).logits
         logp = F.log_softmax(logits[0].float(), -1)
         first = context.shape[1]
         out.append(float(sum(logp[first - 1 + j, t] for j, t in enumerate(cont))))

@@ -1,4 +1,5 @@
-"""The transformers backend: AutoProcessor + AutoModelForImageTextToText, from a hub id or a folder.
+"""The transformers backend: AutoModelForImageTextToText and the family's processor (AutoProcessor
+unless the family loads its own), from a hub id or a folder.
 
 Each request is prepared alone (decode, chat template, processor) in a worker thread so its
 exact token count and any per-sample error are known; batches are then collated. What differs
@@ -78,7 +79,7 @@ class HFBackend(Backend):
 
     def __init__(self, spec: ModelSpec, model_path: str | None = None):
         import torch
-        from transformers import AutoModelForImageTextToText, AutoProcessor
+        from transformers import AutoConfig, AutoModelForImageTextToText
 
         self.spec = spec
         path = model_path or spec.model_id
@@ -100,7 +101,11 @@ class HFBackend(Backend):
                 load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
                 bnb_4bit_compute_dtype=kwargs["dtype"])
         try:
-            self.processor = AutoProcessor.from_pretrained(path)
+            # The family comes first: some load their processor their own way (Qwen2-VL's
+            # without the torchvision-only video processor).
+            config = AutoConfig.from_pretrained(path)
+            self.family = family_for(config)
+            self.processor = self.family.load_processor(path, config)
             self.model = AutoModelForImageTextToText.from_pretrained(path, **kwargs)
         except OSError as e:
             raise EvalkitError(f"could not load model {path!r}: {str(e).splitlines()[0]}; give a local folder "
@@ -115,7 +120,6 @@ class HFBackend(Backend):
         if not spec.load_in_4bit:
             self.model.to(self.device)
         self.model.eval()
-        self.family = family_for(self.model.config)
         ip = getattr(self.processor, "image_processor", None)
         if ip is not None and hasattr(ip, "do_image_splitting"):
             ip.do_image_splitting = spec.do_image_splitting
@@ -123,6 +127,8 @@ class HFBackend(Backend):
             raise EvalkitError(f"--split-images: {type(self.model).__name__} ({self.family.name} family) has no "
                                f"image splitting switch; drop the flag (its processor decides the image layout)")
         if ip is not None and spec.longest_edge is not None:
+            if self.family.longest_edge_unsupported:
+                raise EvalkitError(f"--longest-edge: {self.family.longest_edge_unsupported}; drop --longest-edge")
             _set_longest_edge(ip, spec.longest_edge)
         if ip is not None:
             self.processor.image_processor = MemoImageProcessor(ip)
@@ -189,7 +195,7 @@ class HFBackend(Backend):
             sizes = ", ".join(f"{im.width}x{im.height}" for im in images) or "no image"
             raise SampleError(f"the processor could not prepare this sample (image {sizes}): "
                               f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}") from None
-        inputs = dict(inputs)
+        inputs = self.family.model_inputs(dict(inputs))
         choice_ids = None
         if request.kind == "loglikelihood":
             inputs, choice_ids = self._choice_tokens(request, prompt, inputs)
@@ -212,7 +218,9 @@ class HFBackend(Backend):
         the context here and scored as the start of every choice."""
         if not request.choices:
             raise SampleError("log-likelihood request without choices")
-        split = split_continuations(self._encode_text, prompt, [" " + c for c in request.choices])
+        sep = self.family.choice_separator
+        split = split_continuations(self._encode_text, self.family.continuation_context(prompt),
+                                    [sep + c for c in request.choices])
         if any(len(c) == 0 for c in split.choice_ids):
             raise SampleError("a choice tokenizes to nothing after the prompt")
         d = split.n_dropped
@@ -221,7 +229,8 @@ class HFBackend(Backend):
             if ids[-d:] != split.context_ids[-d:]:
                 raise SampleError(f"the prompt's last {d} token(s) merge with the choices, and the processor's "
                                   f"tokens for the prompt end differently from the tokenizer's; cannot score")
-            inputs = {**inputs, **{k: inputs[k][:, :-d] for k in ("input_ids", "attention_mask") if k in inputs}}
+            per_token = ("input_ids", "attention_mask", *self.family.token_inputs)
+            inputs = {**inputs, **{k: inputs[k][:, :-d] for k in per_token if k in inputs}}
         return inputs, split.choice_ids
 
     # ----- collation -----
@@ -285,7 +294,7 @@ class HFBackend(Backend):
                 cache.batch_repeat_interleave(n)
                 # Padding sits after each choice's last token, so causal attention keeps it out of the scores.
                 mask = torch.ones((n, inputs["input_ids"].shape[1] + longest), dtype=torch.long, device=self.device)
-                extra = self.family.continuation_inputs(self.model, inputs, prefix, n)
+                extra = self.family.continuation_inputs(self.model, inputs, prefix, ids)
                 out = self.model(input_ids=ids, attention_mask=mask, use_cache=True, **{self._cache_kwarg: cache},
                                  **extra)
                 logp = F.log_softmax(out.logits.float(), -1)
@@ -323,6 +332,8 @@ class HFBackend(Backend):
         }
 
     def _longest_edge(self) -> int | None:
+        if self.family.longest_edge_unsupported:  # its size fields mean something else (pixel counts)
+            return None
         size = getattr(getattr(self.processor, "image_processor", None), "size", None)
         return size.get("longest_edge") if isinstance(size, dict) else getattr(size, "longest_edge", None)
 

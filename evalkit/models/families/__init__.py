@@ -2,7 +2,8 @@
 
 Adding a family: write one module in this package (say `myfamily.py`) that defines a
 module-level `FAMILY = Family(name=..., model_types=(...), ...)` — or an instance of a
-`Family` subclass that overrides `collate`, `render_prompt` or `continuation_inputs` — and
+`Family` subclass that overrides `render_prompt`, `collate`, `continuation_inputs`,
+`continuation_context`, `load_processor` or `model_inputs` — and
 nothing else changes: `family_for` finds it. Modules whose name starts with "_" and `base`
 are skipped. A model type no family claims gets `GENERIC`, which behaves as the backend did
 before families existed (Idefics2's collation, `<end_of_utterance>` as a stop token when

@@ -1,12 +1,13 @@
 """What the `hf` backend needs to know about one model family, in one object.
 
 A family is everything that differs between architectures once transformers has loaded them
-through `AutoProcessor` + `AutoModelForImageTextToText`: how a request becomes prompt text,
-which tokens end an answer, which token id stands for an image, how single prepared samples
-are stacked into a batch, what the choice pass of log-likelihood needs besides the KV cache,
-how many images one prompt may carry, and the short-answer prompts the family was evaluated
-with. The defaults are Idefics2's behaviour; a family module overrides only what differs,
-either with field values or, for behaviour, by subclassing and overriding a method.
+through `AutoModelForImageTextToText`: how its processor is loaded, how a request becomes
+prompt text, which tokens end an answer, which token id stands for an image, which processor
+outputs are per-token, how single prepared samples are stacked into a batch, how a
+log-likelihood choice joins the prompt and what its pass needs besides the KV cache, how many
+images one prompt may carry, and the short-answer prompts the family was evaluated with. The
+defaults are Idefics2's behaviour; a family module overrides only what differs, either with
+field values or, for behaviour, by subclassing and overriding a method.
 
 Families are plain frozen dataclasses with no state: the backend asks them, they never hold
 the model. A new family is one module in this package defining `FAMILY` (see __init__.py).
@@ -49,6 +50,18 @@ class Family:
     sources: tuple[str, ...] = ()
     # Real checkpoints of this family, for the README and error messages.
     examples: tuple[str, ...] = ()
+    # Per-token processor outputs besides input_ids and attention_mask (Qwen2-VL's
+    # mm_token_type_ids, PaliGemma's token_type_ids), each with the value a token appended after
+    # the prompt takes. They are left-padded with zeros like the attention mask, cut with the
+    # prompt's tail when a choice merges into it, and extended by that value for a choice.
+    token_inputs: Mapping[str, int] = field(default_factory=dict)
+    # What joins the prompt and a log-likelihood choice: a space after "Assistant:" (Idefics2),
+    # nothing where the prompt ends in a newline and the answer starts the line (Qwen2-VL's
+    # "assistant\n", PaliGemma's prefix).
+    choice_separator: str = " "
+    # Why --longest-edge cannot be applied, for processors that resize by something else
+    # (Qwen2-VL: a pixel-count range); empty = the processor resizes by its longest edge.
+    longest_edge_unsupported: str = ""
 
     # ------------------------------------------------------------------ prompts
     def apply_post_prompt(self, text: str) -> str:
@@ -67,6 +80,24 @@ class Family:
         if prompt_style == "instruct" and self.post_prompts:
             request = dataclasses.replace(request, text=self.apply_post_prompt(request.text))
         return render_prompt(processor, request, prompt_style, model_label)
+
+    def continuation_context(self, prompt: str) -> str:
+        """The prompt text as the processor tokenizes it before the answer, for splitting the
+        log-likelihood choices off it. Default: the rendered prompt itself."""
+        return prompt
+
+    # ------------------------------------------------------------------ loading
+    def load_processor(self, path: str, config):
+        """The processor for a checkpoint folder or hub id whose config is `config`.
+        Default: AutoProcessor."""
+        from transformers import AutoProcessor
+
+        return AutoProcessor.from_pretrained(path)
+
+    def model_inputs(self, inputs: dict[str, Any]) -> dict[str, Any]:
+        """The processor's output for one sample, less what the model must not be given.
+        Default: all of it."""
+        return inputs
 
     # ------------------------------------------------------------------ tokens
     def image_token_id(self, config, tokenizer) -> int | None:
@@ -94,18 +125,20 @@ class Family:
     def collate(self, inputs: list[dict[str, Any]], pad_id: int) -> dict[str, Any]:
         """Stack single-sample processor outputs (batch dim 1 each) into one batch.
 
-        Default (Idefics2, Idefics3, LLaVA-NeXT): input_ids and attention_mask padded on the
-        left (generation continues from the last column); every other tensor concatenated on
-        dim 0 after zero-padding its other dims to the largest. That is what these processors
-        do themselves for a batch: Idefics2/3 drop all-zero padding images, LLaVA-NeXT slices
-        each image's patches by its `image_sizes` entry. Families whose pixel tensors are flat
-        patch lists (Qwen2-VL) or which need other per-sample inputs override this."""
+        Default: input_ids, attention_mask and the family's `token_inputs` padded on the left
+        (generation continues from the last column); every other tensor concatenated on dim 0
+        after zero-padding its other dims to the largest. That is what these processors do
+        themselves for a batch: Idefics2/3 drop all-zero padding images, LLaVA-NeXT slices each
+        image's patches by its `image_sizes` entry, Qwen2-VL's flat patch rows (all one width)
+        are split back per image by `image_grid_thw`."""
         import torch
         import torch.nn.functional as F
 
         out: dict[str, Any] = {}
         max_len = max(x["input_ids"].shape[1] for x in inputs)
-        for key in ("input_ids", "attention_mask"):
+        for key in ("input_ids", "attention_mask", *self.token_inputs):
+            if key not in inputs[0]:
+                continue
             fill = pad_id if key == "input_ids" else 0
             rows = [F.pad(x[key], (max_len - x[key].shape[1], 0), value=fill) for x in inputs]
             out[key] = torch.cat(rows, 0)
@@ -126,11 +159,12 @@ class Family:
         return out
 
     def continuation_inputs(self, model, prefix_inputs: dict[str, Any], prefix_output,
-                            n_choices: int) -> dict[str, Any]:
+                            choice_ids) -> dict[str, Any]:
         """Extra keyword inputs for the log-likelihood choice pass, which runs the choices'
-        tokens on the prompt's repeated KV cache (input_ids, attention_mask and the cache are
-        given by the backend). Default: none — the text positions simply continue. Families
-        with multimodal position ids (Qwen2-VL's M-RoPE) return them here."""
+        tokens (`choice_ids`, n_choices x longest) on the prompt's repeated KV cache
+        (input_ids, attention_mask and the cache are given by the backend). Default: none —
+        the text positions simply continue. Families with multimodal position ids (Qwen2-VL's
+        M-RoPE) return them here."""
         return {}
 
     # ------------------------------------------------------------------ reporting
