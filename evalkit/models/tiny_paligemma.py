@@ -68,5 +68,5 @@ def _write(folder: Path) -> None:
 
 
 BUILD = TinyBuild(name="tiny-paligemma", version=VERSION, build=_write,
-                  description="embedded PaliGemma with random weights, offline BPE tokenizer (pipeline check only)")
+                  description="Embedded PaliGemma with random weights, offline BPE tokenizer (pipeline check only).")
 load_tiny_paligemma = register_tiny(BUILD)

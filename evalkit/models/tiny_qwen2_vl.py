@@ -105,11 +105,11 @@ def _writer(model_type: str):
 
 BUILDS = {
     "qwen2_vl": TinyBuild(name="tiny-qwen2-vl", version=VERSION, build=_writer("qwen2_vl"),
-                          description="embedded Qwen2-VL with random weights, offline BPE tokenizer "
-                                      "(pipeline check only)"),
+                          description="Embedded Qwen2-VL with random weights, offline BPE tokenizer "
+                                      "(pipeline check only)."),
     "qwen2_5_vl": TinyBuild(name="tiny-qwen2.5-vl", version=VERSION, build=_writer("qwen2_5_vl"),
-                            description="embedded Qwen2.5-VL with random weights, offline BPE tokenizer "
-                                        "(pipeline check only)"),
+                            description="Embedded Qwen2.5-VL with random weights, offline BPE tokenizer "
+                                        "(pipeline check only)."),
 }
 load_tiny_qwen2_vl = register_tiny(BUILDS["qwen2_vl"])
 load_tiny_qwen2_5_vl = register_tiny(BUILDS["qwen2_5_vl"])
