@@ -15,8 +15,7 @@ from pathlib import Path
 
 from ..errors import EvalkitError
 from .spec import ModelSpec
-from .tinybuild import (SEED, TinyBackend, TinyBuild, default_cache_dir, register_tiny, save_atomically,  # noqa: F401
-                        seeded, sharpen_output_head)
+from .tinybuild import SEED, TinyBackend, TinyBuild, register_tiny, save_atomically, save_random_model
 
 VERSION = "v2"  # v2: Idefics2's real tokenizer (Mistral v0.1 SentencePiece + 3 added tokens, 32,003)
 IMAGE_SIZE = 112  # vision tower input; the processor's longest edge
@@ -103,12 +102,7 @@ def _write_tiny_idefics2(folder: Path) -> None:
                          max_position_embeddings=2048, pad_token_id=tok.pad_token_id,
                          bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id),
     )
-    with seeded(SEED):
-        model = Idefics2ForConditionalGeneration(config)
-    sharpen_output_head(model)
-    model.eval()
-    model.save_pretrained(folder)
-    processor.save_pretrained(folder)
+    save_random_model(folder, Idefics2ForConditionalGeneration, config, processor, SEED)
 
 
 BUILD = TinyBuild(name="tiny-idefics2", version=VERSION, build=_write_tiny_idefics2, seed=SEED,

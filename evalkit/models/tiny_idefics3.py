@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .tinybuild import TinyBuild, register_tiny, seeded, sharpen_output_head, train_bpe_tokenizer
+from .tinybuild import TinyBuild, register_tiny, save_random_model, train_bpe_tokenizer
 
 VERSION = "v1"
 CROP = 56  # vision tower input = one crop (364 in Idefics3-8B)
@@ -63,12 +63,7 @@ def _write(folder: Path) -> None:
                          max_position_embeddings=2048, pad_token_id=tok.pad_token_id,
                          bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id),
     )
-    with seeded(BUILD.seed):
-        model = Idefics3ForConditionalGeneration(config)
-    sharpen_output_head(model)
-    model.eval()
-    model.save_pretrained(folder)
-    processor.save_pretrained(folder)
+    save_random_model(folder, Idefics3ForConditionalGeneration, config, processor, BUILD.seed)
 
 
 BUILD = TinyBuild(name="tiny-idefics3", version=VERSION, build=_write,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .tinybuild import TinyBuild, register_tiny, seeded, sharpen_output_head, train_bpe_tokenizer
+from .tinybuild import TinyBuild, register_tiny, save_random_model, train_bpe_tokenizer
 
 VERSION = "v1"
 PATCH_PX = 28  # CLIP input and anyres patch (336 in llava-v1.6)
@@ -66,12 +66,7 @@ def _write(folder: Path) -> None:
                          max_position_embeddings=2048, pad_token_id=tok.pad_token_id,
                          bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id),
     )
-    with seeded(BUILD.seed):
-        model = LlavaNextForConditionalGeneration(config)
-    sharpen_output_head(model)
-    model.eval()
-    model.save_pretrained(folder)
-    processor.save_pretrained(folder)
+    save_random_model(folder, LlavaNextForConditionalGeneration, config, processor, BUILD.seed)
 
 
 BUILD = TinyBuild(name="tiny-llava-next", version=VERSION, build=_write,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .tinybuild import CORPUS, TinyBuild, register_tiny, seeded, train_bpe_tokenizer
+from .tinybuild import CORPUS, TinyBuild, register_tiny, save_random_model, train_bpe_tokenizer
 
 VERSION = "v1"
 IMAGE_SIZE = 56
@@ -58,13 +58,12 @@ def _write(folder: Path) -> None:
                          initializer_range=INIT_STD, pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id,
                          bos_token_id=tok.bos_token_id),
     )
-    with seeded(BUILD.seed):
-        model = PaliGemmaForConditionalGeneration(config)
-    with torch.no_grad():  # Gemma's RMSNorm scales by (1 + weight)
-        model.model.language_model.norm.weight.fill_(FINAL_NORM_SCALE - 1)
-    model.eval()
-    model.save_pretrained(folder)
-    processor.save_pretrained(folder)
+    def widen_final_norm(model):
+        with torch.no_grad():  # Gemma's RMSNorm scales by (1 + weight)
+            model.model.language_model.norm.weight.fill_(FINAL_NORM_SCALE - 1)
+
+    save_random_model(folder, PaliGemmaForConditionalGeneration, config, processor, BUILD.seed, sharpen=False,
+                      adjust=widen_final_norm)
 
 
 BUILD = TinyBuild(name="tiny-paligemma", version=VERSION, build=_write,

@@ -14,7 +14,7 @@ import json
 from pathlib import Path
 
 from .families.qwen2_vl import PROCESSOR_CLASSES, image_only_processor_class
-from .tinybuild import CORPUS, TinyBuild, register_tiny, seeded, sharpen_output_head, train_bpe_tokenizer
+from .tinybuild import CORPUS, TinyBuild, register_tiny, save_random_model, train_bpe_tokenizer
 
 VERSION = "v1"
 MIN_PIXELS = 56 * 56  # the checkpoints' default: at least 4 image tokens
@@ -88,13 +88,10 @@ def _writer(model_type: str):
         config = config_class(image_token_id=ids("<|image_pad|>"), video_token_id=ids("<|video_pad|>"),
                               vision_start_token_id=ids("<|vision_start|>"), vision_end_token_id=ids("<|vision_end|>"),
                               vision_config=vision, text_config=text)
-        with seeded(BUILDS[model_type].seed):
-            model = model_class(config)
-        sharpen_output_head(model)
-        model.generation_config.eos_token_id = [ids("<|im_end|>"), ids("<|endoftext|>")]
-        model.eval()
-        model.save_pretrained(folder)
-        processor.save_pretrained(folder)
+        def stop_at_turn_end(model):
+            model.generation_config.eos_token_id = [ids("<|im_end|>"), ids("<|endoftext|>")]
+
+        save_random_model(folder, model_class, config, processor, BUILDS[model_type].seed, adjust=stop_at_turn_end)
         # Saved under the real class name, so the folder is laid out as a hub checkpoint is.
         config_file = folder / "processor_config.json"
         saved = json.loads(config_file.read_text())

@@ -85,6 +85,23 @@ def sharpen_output_head(model, scale: float = HEAD_SCALE) -> None:
         model.get_output_embeddings().weight.mul_(scale)
 
 
+def save_random_model(folder: Path, model_class, config, processor, seed: int, *, sharpen: bool = True,
+                      adjust: Callable | None = None):
+    """Build `model_class(config)` from `seed`, sharpen its output head (unless the family has its
+    own way to a clear argmax: `sharpen=False` plus `adjust`), apply `adjust(model)`, and save the
+    model and `processor` into `folder`. Returns the model."""
+    with seeded(seed):
+        model = model_class(config)
+    if sharpen:
+        sharpen_output_head(model)
+    if adjust is not None:
+        adjust(model)
+    model.eval()
+    model.save_pretrained(folder)
+    processor.save_pretrained(folder)
+    return model
+
+
 def train_bpe_tokenizer(special_tokens: Sequence[str], *, vocab_size: int = 600, byte_level: bool = False,
                         corpus: str = CORPUS):
     """A small BPE trained on `corpus`, with `special_tokens` first (ids 0..n-1 in order, never
