@@ -94,7 +94,7 @@ def test_listed_by_evalkit_models(capsys):
     from evalkit.cli import main
 
     assert main(["models"]) == 0
-    assert "tiny-paligemma   embedded PaliGemma with random weights" in capsys.readouterr().out
+    assert "tiny-paligemma   Embedded PaliGemma with random weights" in capsys.readouterr().out
 
 
 def test_local_folder_through_hf_backend(pali, tiny_cache):

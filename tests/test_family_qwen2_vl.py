@@ -133,7 +133,7 @@ def test_the_tiny_folder_loads_through_hf_as_a_checkpoint_would(qwen, tiny_cache
     same_answers_through_hf(qwen, "tiny-qwen2-vl", tiny_cache)
     assert main(["models"]) == 0
     listed = capsys.readouterr().out
-    assert "tiny-qwen2-vl " in listed and "tiny-qwen2.5-vl " in listed and "embedded Qwen2-VL" in listed
+    assert "tiny-qwen2-vl " in listed and "tiny-qwen2.5-vl " in listed and "Embedded Qwen2-VL" in listed
 
 
 def test_tiny_build_is_deterministic(tmp_path):
