@@ -73,6 +73,29 @@ def per_choice_forward(backend, request) -> list[float]:
     return out
 
 
+def assert_loglikelihood_matches_forward(backend, requests: list[Request]) -> None:
+    """The generator's log-likelihoods (prompt once, KV shared by the choices) equal a plain
+    forward of prompt + choice, per choice."""
+    import pytest
+
+    responses = Generator(backend, batch_size=4, progress=False).run(requests)
+    for req, resp in zip(requests, responses):
+        assert resp.error is None and len(resp.logprobs) == len(req.choices)
+        assert resp.logprobs == pytest.approx(per_choice_forward(backend, req), abs=1e-3)
+
+
+def eval_docvqa_runs(models, runs_dir, cache_dir) -> list:
+    """`evalkit eval` of each model on the same 3 DocVQA samples; the run folders, to compare."""
+    from evalkit.cli import main
+
+    runs = []
+    for model in models:
+        assert main(["eval", "--task", "docvqa", "--model", model, "--limit", "3", "--runs-dir", str(runs_dir),
+                     "--run-name", model, "--cache-dir", str(cache_dir), "--no-progress"]) == 0
+        runs.append(runs_dir / model)
+    return runs
+
+
 def fairface_requests(n_rows: int = 2) -> list[Request]:
     from evalkit.tasks.fairface import FairFace
 

@@ -8,6 +8,7 @@ from html.parser import HTMLParser
 
 from evalkit.cli import main
 from evalkit.results import read_run
+from family_checks import eval_docvqa_runs
 
 MODELS = ("tiny-idefics2", "tiny-idefics3", "tiny-llava-next")
 
@@ -40,11 +41,7 @@ class _Cells(HTMLParser):
 
 
 def test_compare_across_families_shows_family_image_tokens_and_speed(tmp_path, tiny_cache, capsys):
-    runs = []
-    for model in MODELS:
-        assert main(["eval", "--task", "docvqa", "--model", model, "--limit", "3", "--runs-dir", str(tmp_path),
-                     "--run-name", model, "--cache-dir", str(tiny_cache), "--no-progress"]) == 0
-        runs.append(tmp_path / model)
+    runs = eval_docvqa_runs(MODELS, tmp_path, tiny_cache)
     out = tmp_path / "cmp"
     capsys.readouterr()
     assert main(["compare", *map(str, runs), "--out", str(out)]) == 0

@@ -10,17 +10,13 @@ from evalkit.data import load_task_data
 from evalkit.models import ModelSpec, load_backend
 from evalkit.results import read_run
 from evalkit.tasks.docvqa import DocVQA
-from family_checks import processor_image_tokens
+from family_checks import eval_docvqa_runs, processor_image_tokens
 
 MODELS = ("tiny-qwen2-vl", "tiny-paligemma")
 
 
 def test_compare_qwen2_vl_and_paligemma_on_the_same_samples(tmp_path, tiny_cache, capsys):
-    runs = []
-    for model in MODELS:
-        assert main(["eval", "--task", "docvqa", "--model", model, "--limit", "3", "--runs-dir", str(tmp_path),
-                     "--run-name", model, "--cache-dir", str(tiny_cache), "--no-progress"]) == 0
-        runs.append(tmp_path / model)
+    runs = eval_docvqa_runs(MODELS, tmp_path, tiny_cache)
     capsys.readouterr()
     assert main(["compare", *map(str, runs), "--out", str(tmp_path / "cmp")]) == 0
     printed = capsys.readouterr().out

@@ -5,7 +5,7 @@ import pytest
 
 from evalkit.generator import Generator
 from evalkit.models import ModelSpec, load_backend
-from family_checks import (batched_and_single, fairface_requests, mmmu_request, per_choice_forward,
+from family_checks import (assert_loglikelihood_matches_forward, batched_and_single, fairface_requests, mmmu_request,
                            processor_image_tokens, same_answers_through_hf, varied_requests)
 
 
@@ -50,10 +50,7 @@ def test_image_tokens_per_sample_as_the_processor_writes_them(idefics3, idefics3
 
 def test_loglikelihood_equals_per_choice_forward(idefics3):
     requests = fairface_requests(1)  # gender, race, age: 2, 7 and 9 choices
-    responses = Generator(idefics3, batch_size=4, progress=False).run(requests)
-    for req, resp in zip(requests, responses):
-        assert resp.error is None and len(resp.logprobs) == len(req.choices)
-        assert resp.logprobs == pytest.approx(per_choice_forward(idefics3, req), abs=1e-3)
+    assert_loglikelihood_matches_forward(idefics3, requests)
 
 
 def test_multi_image_mmmu_question_keeps_every_image_in_place(idefics3):

@@ -6,7 +6,7 @@ import pytest
 from evalkit.generator import Generator
 from evalkit.models import ModelSpec, load_backend
 from evalkit.types import Request
-from family_checks import (batched_and_single, fairface_requests, mmmu_request, per_choice_forward,
+from family_checks import (assert_loglikelihood_matches_forward, batched_and_single, fairface_requests, mmmu_request,
                            processor_image_tokens, same_answers_through_hf, varied_requests)
 
 
@@ -71,10 +71,7 @@ def test_loglikelihood_equals_per_choice_forward(pali):
     assert prepared.inputs["token_type_ids"].shape == prepared.inputs["input_ids"].shape
     assert [pali.tokenizer.convert_ids_to_tokens(c)[0] for c in prepared.choice_ids] == ["\nthe", "\nis", "\n"]
     requests.append(merging)
-    responses = Generator(pali, batch_size=4, progress=False).run(requests)
-    for req, resp in zip(requests, responses):
-        assert resp.error is None and len(resp.logprobs) == len(req.choices)
-        assert resp.logprobs == pytest.approx(per_choice_forward(pali, req), abs=1e-3)
+    assert_loglikelihood_matches_forward(pali, requests)
 
 
 def test_multi_image_mmmu_question_is_a_per_sample_error_and_one_image_is_asked(pali):

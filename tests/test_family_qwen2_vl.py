@@ -10,8 +10,8 @@ from evalkit.errors import EvalkitError
 from evalkit.generator import Generator
 from evalkit.models import ModelSpec, load_backend
 from evalkit.types import Request
-from family_checks import (batched_and_single, fairface_requests, mmmu_request, per_choice_forward,
-                           processor_image_tokens, same_answers_through_hf, varied_requests)
+from family_checks import (assert_loglikelihood_matches_forward, batched_and_single, fairface_requests, mmmu_request,
+                           per_choice_forward, processor_image_tokens, same_answers_through_hf, varied_requests)
 
 VISION = "<|vision_start|><|image_pad|><|vision_end|>"
 HEAD = "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\n"
@@ -79,10 +79,7 @@ def test_loglikelihood_equals_per_choice_forward(qwen):
     # gender and race questions: 2 and 7 choices.
     requests = fairface_requests(1)[:2] + [Request("text-only", text="Which colour?", kind="loglikelihood",
                                                choices=["red", "dark blue"])]
-    responses = Generator(qwen, batch_size=4, progress=False).run(requests)
-    for req, resp in zip(requests, responses):
-        assert resp.error is None and len(resp.logprobs) == len(req.choices)
-        assert resp.logprobs == pytest.approx(per_choice_forward(qwen, req), abs=1e-3)
+    assert_loglikelihood_matches_forward(qwen, requests)
 
 
 def test_multi_image_mmmu_question_keeps_each_image_in_place(qwen):
