@@ -56,6 +56,13 @@ class Built:
     requests: list[Request]
     owners: list[int]
 
+    def responses_by_record(self, responses: list[Response]) -> list[list[Response]]:
+        """Each record's responses (responses[k] answers request k), in record order."""
+        grouped: list[list[Response]] = [[] for _ in self.records]
+        for owner, resp in zip(self.owners, responses):
+            grouped[owner].append(resp)
+        return grouped
+
 
 def run_eval(cfg: EvalConfig, backend=None) -> Path | None:
     """Evaluate cfg.model on cfg.task and write runs/<name>/{config.json,results.json,samples.jsonl}.
@@ -100,11 +107,7 @@ def judge_stage(task: Task, judge, built: "Built", responses: list[Response], ru
         return None
     from .judging import apply_judge
 
-    by_record: dict[int, list[Response]] = {}
-    for owner, resp in zip(built.owners, responses):
-        by_record.setdefault(owner, []).append(resp)
-    return apply_judge(task, judge, built.rows, [by_record.get(i, []) for i in range(len(built.records))],
-                       run_dir, progress=progress)
+    return apply_judge(task, judge, built.rows, built.responses_by_record(responses), run_dir, progress=progress)
 
 
 def write_config(cfg: EvalConfig, run_dir: Path) -> None:
@@ -134,13 +137,11 @@ def build_requests(task: Task, data) -> Built:
 def score_records(task: Task, built: Built, responses: list[Response], thumbnails: int) -> None:
     """Put each record's responses through the task's scorer; the first `thumbnails` records
     get the report's thumbnail (one per distinct image)."""
-    by_record: dict[int, list[Response]] = {}
-    for owner, resp in zip(built.owners, responses):
-        by_record.setdefault(owner, []).append(resp)
+    by_record = built.responses_by_record(responses)
     thumbs: dict = {}
     for i, rec in enumerate(built.records):
         if rec.error is None:
-            apply_score(task, rec, built.rows[i], by_record.get(i, []))
+            apply_score(task, rec, built.rows[i], by_record[i])
         if i < thumbnails:
             rec.thumb = thumbnail(task, built.rows[i], thumbs)
 
