@@ -52,7 +52,7 @@ class Registry:
     def _ensure(self) -> None:
         if not self._discovered:
             self._discovered = True
-            _import_all(self.package)
+            import_submodules(self.package)
             for ep in _entry_points(self.group):
                 self._add(ep.name, _load_plugin(self.kind, ep), _describe(ep))
 
@@ -68,11 +68,12 @@ class Registry:
         return self._items[name]
 
 
-def _import_all(package: str) -> None:
+def import_submodules(package: str, skip: tuple[str, ...] = ()) -> list:
+    """Import every module of `package` except private ones ("_...") and `skip`, in name order;
+    importing is what registers what they define."""
     pkg = importlib.import_module(package)
-    for mod in pkgutil.iter_modules(pkg.__path__):
-        if not mod.name.startswith("_"):
-            importlib.import_module(f"{package}.{mod.name}")
+    return [importlib.import_module(f"{package}.{mod.name}") for mod in pkgutil.iter_modules(pkg.__path__)
+            if not mod.name.startswith("_") and mod.name not in skip]
 
 
 def _entry_points(group: str) -> list[metadata.EntryPoint]:

@@ -15,11 +15,10 @@ evalkit/models/tiny_<name>.py, through evalkit.models.tinybuild.
 """
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from functools import lru_cache
 
 from ...errors import EvalkitError
+from ...registry import import_submodules
 from .base import Family
 
 __all__ = ["Family", "GENERIC", "all_families", "family_for", "family_named"]
@@ -33,10 +32,8 @@ def all_families() -> tuple[Family, ...]:
     type is a programming error, reported with both names."""
     found: list[Family] = []
     owner: dict[str, str] = {}
-    for mod in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
-        if mod.name.startswith("_") or mod.name == "base":
-            continue
-        family = getattr(importlib.import_module(f"{__name__}.{mod.name}"), "FAMILY", None)
+    for module in import_submodules(__name__, skip=("base",)):
+        family = getattr(module, "FAMILY", None)
         if not isinstance(family, Family):
             continue
         for mt in family.model_types:
