@@ -15,7 +15,8 @@ from pathlib import Path
 
 from ..errors import EvalkitError
 from .spec import ModelSpec
-from .tinybuild import SEED, TinyBackend, TinyBuild, register_tiny, save_atomically, save_random_model
+from .tinybuild import (SEED, TinyBackend, TinyBuild, register_tiny, save_atomically, save_random_model,
+                        tiny_text_config)
 
 VERSION = "v2"  # v2: Idefics2's real tokenizer (Mistral v0.1 SentencePiece + 3 added tokens, 32,003)
 IMAGE_SIZE = 112  # vision tower input; the processor's longest edge
@@ -97,10 +98,7 @@ def _write_tiny_idefics2(folder: Path) -> None:
                            image_size=IMAGE_SIZE, patch_size=PATCH),
         perceiver_config=dict(hidden_size=64, resampler_n_latents=LATENTS, resampler_depth=1, resampler_n_heads=2,
                               resampler_head_dim=16, num_key_value_heads=1),
-        text_config=dict(model_type="mistral", vocab_size=len(tok), hidden_size=64, intermediate_size=128,
-                         num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
-                         max_position_embeddings=2048, pad_token_id=tok.pad_token_id,
-                         bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id),
+        text_config=tiny_text_config(tok, model_type="mistral"),
     )
     save_random_model(folder, Idefics2ForConditionalGeneration, config, processor, SEED)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .tinybuild import TinyBuild, register_tiny, save_random_model, train_bpe_tokenizer
+from .tinybuild import TinyBuild, register_tiny, save_random_model, tiny_text_config, train_bpe_tokenizer
 
 VERSION = "v1"
 CROP = 56  # vision tower input = one crop (364 in Idefics3-8B)
@@ -58,10 +58,7 @@ def _write(folder: Path) -> None:
         image_token_id=tok.convert_tokens_to_ids("<image>"), scale_factor=SCALE,
         vision_config=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
                            image_size=CROP, patch_size=PATCH),
-        text_config=dict(model_type="llama", vocab_size=len(tok), hidden_size=64, intermediate_size=128,
-                         num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
-                         max_position_embeddings=2048, pad_token_id=tok.pad_token_id,
-                         bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id),
+        text_config=tiny_text_config(tok, model_type="llama"),
     )
     save_random_model(folder, Idefics3ForConditionalGeneration, config, processor, BUILD.seed)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .tinybuild import TinyBuild, register_tiny, save_random_model, train_bpe_tokenizer
+from .tinybuild import TinyBuild, register_tiny, save_random_model, tiny_text_config, train_bpe_tokenizer
 
 VERSION = "v1"
 PATCH_PX = 28  # CLIP input and anyres patch (336 in llava-v1.6)
@@ -61,10 +61,7 @@ def _write(folder: Path) -> None:
         vision_config=dict(model_type="clip_vision_model", hidden_size=32, intermediate_size=64,
                            num_hidden_layers=2, num_attention_heads=2, image_size=PATCH_PX, patch_size=VIT_PATCH,
                            projection_dim=32),
-        text_config=dict(model_type="mistral", vocab_size=len(tok), hidden_size=64, intermediate_size=128,
-                         num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
-                         max_position_embeddings=2048, pad_token_id=tok.pad_token_id,
-                         bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id),
+        text_config=tiny_text_config(tok, model_type="mistral"),
     )
     save_random_model(folder, LlavaNextForConditionalGeneration, config, processor, BUILD.seed)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .tinybuild import CORPUS, TinyBuild, register_tiny, save_random_model, train_bpe_tokenizer
+from .tinybuild import CORPUS, TinyBuild, register_tiny, save_random_model, tiny_text_config, train_bpe_tokenizer
 
 VERSION = "v1"
 IMAGE_SIZE = 56
@@ -53,10 +53,7 @@ def _write(folder: Path) -> None:
         image_token_index=processor.image_token_id, vocab_size=len(tok), projection_dim=64, hidden_size=64,
         vision_config=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
                            image_size=IMAGE_SIZE, patch_size=PATCH, vision_use_head=False, projection_dim=64),
-        text_config=dict(vocab_size=len(tok), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=1, head_dim=16, max_position_embeddings=2048,
-                         initializer_range=INIT_STD, pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id,
-                         bos_token_id=tok.bos_token_id),
+        text_config=tiny_text_config(tok, num_key_value_heads=1, head_dim=16, initializer_range=INIT_STD),
     )
     def widen_final_norm(model):
         with torch.no_grad():  # Gemma's RMSNorm scales by (1 + weight)

@@ -14,7 +14,7 @@ import json
 from pathlib import Path
 
 from .families.qwen2_vl import PROCESSOR_CLASSES, image_only_processor_class
-from .tinybuild import CORPUS, TinyBuild, register_tiny, save_random_model, train_bpe_tokenizer
+from .tinybuild import CORPUS, TinyBuild, register_tiny, save_random_model, tiny_text_config, train_bpe_tokenizer
 
 VERSION = "v1"
 MIN_PIXELS = 56 * 56  # the checkpoints' default: at least 4 image tokens
@@ -73,11 +73,10 @@ def _writer(model_type: str):
         image_processor = Qwen2VLImageProcessorPil(min_pixels=MIN_PIXELS, max_pixels=MAX_PIXELS)
         processor = image_only_processor_class(PROCESSOR_CLASSES[model_type])(
             image_processor=image_processor, tokenizer=tok, chat_template=CHAT_TEMPLATE)
-        text = dict(vocab_size=len(tok), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                    num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=4096,
-                    # head_dim 16: M-RoPE splits its 8 frequencies over time, height and width
-                    rope_parameters={"rope_type": "default", "rope_theta": 1e6, "mrope_section": [2, 3, 3]},
-                    bos_token_id=None, eos_token_id=ids("<|im_end|>"), pad_token_id=ids("<|endoftext|>"))
+        text = tiny_text_config(tok, max_position_embeddings=4096,
+                                # head_dim 16: M-RoPE splits its 8 frequencies over time, height and width
+                                rope_parameters={"rope_type": "default", "rope_theta": 1e6, "mrope_section": [2, 3, 3]},
+                                bos_token_id=None, eos_token_id=ids("<|im_end|>"), pad_token_id=ids("<|endoftext|>"))
         if model_type == "qwen2_vl":
             vision = dict(depth=2, embed_dim=32, hidden_size=64, num_heads=2, mlp_ratio=2)
             config_class, model_class = transformers.Qwen2VLConfig, transformers.Qwen2VLForConditionalGeneration

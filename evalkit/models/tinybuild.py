@@ -85,6 +85,16 @@ def sharpen_output_head(model, scale: float = HEAD_SCALE) -> None:
         model.get_output_embeddings().weight.mul_(scale)
 
 
+def tiny_text_config(tok, **overrides) -> dict:
+    """The language model every tiny build shares (2 layers, width 64, 4 heads over 2 KV heads),
+    sized to `tok` and using its special ids; `overrides` set what a family's model needs
+    (its model_type, head_dim, rope parameters, ...)."""
+    return {"vocab_size": len(tok), "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2,
+            "num_attention_heads": 4, "num_key_value_heads": 2, "max_position_embeddings": 2048,
+            "pad_token_id": tok.pad_token_id, "bos_token_id": tok.bos_token_id, "eos_token_id": tok.eos_token_id,
+            **overrides}
+
+
 def save_random_model(folder: Path, model_class, config, processor, seed: int, *, sharpen: bool = True,
                       adjust: Callable | None = None):
     """Build `model_class(config)` from `seed`, sharpen its output head (unless the family has its
