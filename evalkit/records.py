@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as _dt
 import platform
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from .images import decode_image, image_key, thumbnail_data_uri
@@ -72,6 +73,26 @@ def thumbnail(task: Task, row: dict, memo: dict | None = None) -> str | None:
                 memo[key] = thumb
             return thumb
     return None
+
+
+def thumbnails(task: Task, rows: list[dict], n: int) -> list[str | None]:
+    """The thumbnails of the first `n` rows, one per distinct image."""
+    memo: dict = {}
+    return [thumbnail(task, row, memo) for row in rows[:n]]
+
+
+class BackgroundThumbnails:
+    """`thumbnails` on a thread of its own, started before generation. They need only the rows'
+    images, so decoding and shrinking them (PIL releases the GIL for both) overlaps the model's
+    run instead of adding to the wall time after it; `result` waits for what is left."""
+
+    def __init__(self, task: Task, rows: list[dict], n: int):
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="evalkit-thumbnails")
+        self._future = pool.submit(thumbnails, task, rows, n)
+        pool.shutdown(wait=False)  # the thread ends with its one job, whether or not the run gets that far
+
+    def result(self) -> list[str | None]:
+        return self._future.result()
 
 
 def data_info(task: Task, data) -> DataInfo:

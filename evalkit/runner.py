@@ -17,7 +17,7 @@ from .data import load_task_data
 from .errors import SampleError
 from .generation import Generated, GenerationSetup, generate
 from .models import ModelSpec, load_backend
-from .records import data_info, new_record, now_iso, run_name_of, thumbnail, write_results
+from .records import BackgroundThumbnails, data_info, new_record, now_iso, run_name_of, write_results
 from .registry import TASKS
 from .results import Generation, Timing, request_settings
 from .runfolder import LOCK_FILE, locked_run_dir
@@ -84,6 +84,7 @@ def run_eval(cfg: EvalConfig, backend=None) -> Path | None:
         judge = load_backend(cfg.judge) if cfg.judge is not None and task.judges and ranks.is_main else None
         try:
             built = build_requests(task, data)
+            thumbs = BackgroundThumbnails(task, built.rows, cfg.thumbnails) if ranks.is_main else None
             gen = generate(built.requests, GenerationSetup(
                 model=cfg.model, run_dir=run_dir, batch_size=cfg.batch_size, workers=cfg.workers,
                 progress=cfg.progress, desc=cfg.task, cache_dir=cfg.cache_dir), ranks, backend)
@@ -93,7 +94,7 @@ def run_eval(cfg: EvalConfig, backend=None) -> Path | None:
         finally:
             if judge is not None:
                 judge.close()
-        score_records(task, built, gen.responses, cfg.thumbnails)
+        score_records(task, built, gen.responses, thumbs.result())
         write_results(task, built.records, run_dir, data=data_info(task, data), model=gen.model,
                       generation=generation_section(cfg, built.requests, gen, judge_info),
                       timing=timing_section(gen, len(built.records), started, t0), memory=gen.memory)
@@ -134,16 +135,15 @@ def build_requests(task: Task, data) -> Built:
     return built
 
 
-def score_records(task: Task, built: Built, responses: list[Response], thumbnails: int) -> None:
-    """Put each record's responses through the task's scorer; the first `thumbnails` records
-    get the report's thumbnail (one per distinct image)."""
+def score_records(task: Task, built: Built, responses: list[Response], thumbs: list[str | None]) -> None:
+    """Put each record's responses through the task's scorer; the first records get the
+    report's thumbnails `thumbs` (see records.thumbnails)."""
     by_record = built.responses_by_record(responses)
-    thumbs: dict = {}
     for i, rec in enumerate(built.records):
         if rec.error is None:
             apply_score(task, rec, built.rows[i], by_record[i])
-        if i < thumbnails:
-            rec.thumb = thumbnail(task, built.rows[i], thumbs)
+        if i < len(thumbs):
+            rec.thumb = thumbs[i]
 
 
 def apply_score(task: Task, rec: SampleRecord, row: dict, responses: list[Response]) -> None:

@@ -26,7 +26,7 @@ from .errors import EvalkitError, ImageMissing, SampleError
 from .jsonl import read_jsonl
 from .registry import TASKS
 from .runfolder import locked_run_dir
-from .records import data_info, new_record, now_iso, run_name_of, thumbnail, write_results
+from .records import data_info, new_record, now_iso, run_name_of, thumbnails, write_results
 from .results import Generation, Memory, ModelInfo, Timing
 from .task import Task
 
@@ -184,10 +184,8 @@ def score_predictions(cfg: ScoreConfig) -> Path:
     extra = sorted(k for k in preds if k not in first_row)
     _check_matching(cfg, task, records, missing, preds)
     with locked_run_dir(run_dir):
-        thumbs: dict = {}  # one thumbnail per distinct image, as in eval
-        for index, (rec, row) in enumerate(zip(records, rows)):
-            if index < cfg.thumbnails:
-                rec.thumb = thumbnail(task, row, thumbs)
+        for rec, thumb in zip(records, thumbnails(task, rows, cfg.thumbnails)):
+            rec.thumb = thumb
         write_results(task, records, run_dir, data=data_info(task, data),
                       model=ModelInfo(name="predictions file", model_id=str(cfg.predictions), pipeline_check=False),
                       generation=Generation(source="predictions file"), timing=Timing(start=started, end=now_iso()),
