@@ -20,6 +20,7 @@ the main thread, so the shares partition the child's wall time:
   scoring     the task's per-sample scoring and its aggregates (metrics, intervals, breakdowns)
   thumbnails  the report's thumbnails (one per distinct image): made on a thread of their own
               while the model generates, so this is the wait for what is left after generation
+              (their CPU seconds fall in generation's)
   results     writing results.json / samples.jsonl, less the scoring inside it
   report      rendering report.html (every render_* function of evalkit.reports.run_report)
   exit        interpreter shutdown after the command returned
