@@ -56,22 +56,19 @@ def new_record(task: Task, row: dict, index: int, uid: str) -> SampleRecord:
                         prediction=None, gold=task.gold(row), score=None, groups=task.groups(row))
 
 
-def thumbnail(task: Task, row: dict, memo: dict | None = None) -> str | None:
-    """The report's thumbnail of the row's first image. With `memo` (image digest -> thumbnail),
-    an image shown by several rows (DocVQA asks ~4 questions per page) is shrunk once."""
+def thumbnail(task: Task, row: dict, memo: dict) -> str | None:
+    """The report's thumbnail of the row's first image. `memo` (image digest -> thumbnail) makes
+    an image shown by several rows (DocVQA asks ~4 questions per page) shrunk once."""
     for col in task.image_columns:
         ref = row.get(col)
         if ref:
-            key = image_key(ref) if memo is not None else None
-            if key is not None and key in memo:
-                return memo[key]
-            try:
-                thumb = thumbnail_data_uri(decode_image(ref))
-            except Exception:
-                thumb = None
-            if key is not None:
-                memo[key] = thumb
-            return thumb
+            key = image_key(ref)
+            if key not in memo:
+                try:
+                    memo[key] = thumbnail_data_uri(decode_image(ref))
+                except Exception:
+                    memo[key] = None
+            return memo[key]
     return None
 
 
