@@ -23,7 +23,7 @@ class ScriptedHandler(BaseHTTPRequestHandler):
         self._send(status, headers, body)
 
     def _send(self, status, headers, body):
-        data = json.dumps(body).encode()
+        data = body if isinstance(body, bytes) else json.dumps(body).encode()  # bytes: a body as it is
         self.send_response(status)
         for k, v in {**headers, "Content-Type": "application/json", "Content-Length": str(len(data))}.items():
             self.send_header(k, v)

@@ -214,6 +214,18 @@ def test_backoff_doubles_with_jitter_and_gives_up(scripted):
     assert len(set(waits)) == 3
 
 
+def test_a_blank_error_body_is_retried_like_any_other(scripted):
+    handler, url = scripted
+    handler.script += [(503, {}, b" \n"), _OK]
+    client = JSONClient(url, timeout=5, policy=RetryPolicy(max_retries=3, base_s=0.01), sleep=lambda s: None)
+    assert client.post("/chat/completions", {})["usage"]["prompt_tokens"] == 7
+    assert len(handler.seen) == 2
+    handler.script += [(503, {}, b" \n")]
+    with pytest.raises(HTTPFailure) as e:
+        JSONClient(url, timeout=5, policy=RetryPolicy(max_retries=0), sleep=lambda s: None).post("/chat/completions", {})
+    assert str(e.value) == "POST /chat/completions: HTTP 503: Service Unavailable (no retries)"
+
+
 def test_client_errors_are_not_retried(scripted):
     handler, url = scripted
     handler.script += [(400, {}, {"detail": "bad field"})]

@@ -25,6 +25,14 @@ class Prepared:
     choice_ids: list[list[int]] | None = None  # log-likelihood requests: each choice's tokens
 
 
+def cut_at_stops(text: str, stops) -> str:
+    """The generated text up to the stop strings: decoding (or a server) may keep them."""
+    for s in stops:
+        if s and s in text:
+            text = text[:text.index(s)]
+    return text
+
+
 class Backend(ABC):
     """A loaded model. Subclasses set `name` and, for random weights, `random_weights = True`."""
 

@@ -18,7 +18,7 @@ from ..images import decode_image, image_key
 from ..memory import PeakMemory
 from ..registry import MODELS
 from ..types import Request, Response
-from .base import Backend, Prepared
+from .base import Backend, Prepared, cut_at_stops
 from .continuation import split_continuations
 from .families import family_for
 from .fingerprint import model_fingerprint
@@ -257,10 +257,7 @@ class HFBackend(Backend):
         for p, row in zip(batch, new):
             ids = row.tolist()
             n_out = next((i for i, t in enumerate(ids) if t in self.stop_ids or t == self.pad_id), len(ids))
-            text = self.tokenizer.decode(ids[:n_out], skip_special_tokens=True)
-            for s in gen.stop:
-                if s and s in text:
-                    text = text[:text.index(s)]
+            text = cut_at_stops(self.tokenizer.decode(ids[:n_out], skip_special_tokens=True), gen.stop)
             responses.append(Response(uid=p.request.uid, text=text.strip(), n_input_tokens=p.n_input_tokens,
                                       n_image_tokens=p.n_image_tokens, n_output_tokens=n_out))
         return responses

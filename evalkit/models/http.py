@@ -18,7 +18,7 @@ from __future__ import annotations
 import email.utils
 import random
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable
 
 RETRY_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504})  # 409/425: servers' "try again"
@@ -66,10 +66,9 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
 
 @dataclass
 class CallRecord:
-    """What one logical request cost: attempts, the waits between them, the final latency."""
+    """What one logical request cost: attempts and the final latency."""
 
     attempts: int = 0
-    waits_s: list[float] = field(default_factory=list)
     latency_s: float = 0.0  # from the first attempt's start to the final answer, waits included
 
 
@@ -130,13 +129,11 @@ class JSONClient:
                 record.latency_s = time.perf_counter() - start
                 tries = f"after {record.attempts} attempts" if record.attempts > 1 else "(no retries)"
                 raise HTTPFailure(f"{method} {path}: {problem} {tries}", status, record.attempts)
-            wait = policy.delay(attempt, retry_after, self._rng)
-            record.waits_s.append(wait)
-            self._sleep(wait)
+            self._sleep(policy.delay(attempt, retry_after, self._rng))
             attempt += 1
 
 
-def _first_line(e: Exception) -> str:
+def _first_line(e: object) -> str:
     text = str(e).strip()
     return text.splitlines()[0][:200] if text else ""
 
@@ -146,7 +143,7 @@ def _detail(resp) -> str:
     try:
         data = resp.json()
     except ValueError:
-        return (resp.text or resp.reason_phrase or "").strip().splitlines()[0][:200] if (resp.text or resp.reason_phrase) else ""
+        return _first_line(resp.text) or _first_line(resp.reason_phrase or "")  # a blank body: the status' phrase
     if isinstance(data, dict):
         err = data.get("error")
         msg = (err.get("message") if isinstance(err, dict) else err) or data.get("detail") or data.get("message")

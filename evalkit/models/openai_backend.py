@@ -45,7 +45,7 @@ from ..errors import EvalkitError, SampleError
 from ..images import decode_image, image_bytes
 from ..registry import MODELS
 from ..types import Request, Response
-from .base import Backend, Prepared
+from .base import Backend, Prepared, cut_at_stops
 from .http import CallRecord, HTTPFailure, JSONClient, RetryPolicy
 from .prompt import chat_messages
 from .spec import ModelSpec
@@ -57,6 +57,9 @@ IDENTITY_FIELDS = ("id", "root", "revision", "parent", "max_model_len")
 # would leave the connections idle while the slowest request of each batch finishes.
 QUEUE_FACTOR = 4
 AUTH_STATUS = (401, 403)
+# Encoded formats sent as their own bytes when the image is RGB (PIL's format names; a JPEG
+# with a multi-picture extension opens as MPO).
+RGB_AS_SENT = {"JPEG": "image/jpeg", "MPO": "image/jpeg", "PNG": "image/png"}
 
 
 class OpenAIBackend(Backend):
@@ -98,8 +101,10 @@ class OpenAIBackend(Backend):
         self._prompt_tokens = 0
         self._completion_tokens = 0
         self.batch_size = spec.concurrency * QUEUE_FACTOR
-        self.model_entry = self._served_model(spec.model_id)
-        self.model_id = str(self.model_entry["id"])
+        model_entry = self._served_model(spec.model_id)
+        self.model_id = str(model_entry["id"])
+        # what identifies the served weights (IDENTITY_FIELDS), for the cache key and results
+        self.server_model = {k: model_entry[k] for k in IDENTITY_FIELDS if model_entry.get(k) is not None}
 
     # ----- the server -----
     def _served_model(self, wanted: str | None) -> dict:
@@ -109,7 +114,7 @@ class OpenAIBackend(Backend):
                                                                     base_s=0.5))
         except HTTPFailure as e:
             if e.status in AUTH_STATUS:
-                raise EvalkitError(f"{self.base_url}: the server refused the API key ({e}); check --api-key-env") from None
+                raise self._refused_key(e) from None
             if e.status == 404:
                 raise EvalkitError(f"{self.base_url}/models: not found; --base-url should be the API root "
                                    f"that holds /models and /chat/completions (often ending in /v1)") from None
@@ -146,15 +151,17 @@ class OpenAIBackend(Backend):
         return Prepared(request=request, inputs={"messages": messages}, n_input_tokens=0, n_image_tokens=None)
 
     def _data_url(self, ref) -> str:
-        img = decode_image(ref)  # a corrupt image is this sample's error, found before any request
+        raw = image_bytes(ref)  # read once: decoded here, and sent as they are when they can be
+        img = decode_image(ref if raw is None else raw)  # a corrupt image is this sample's error, before any request
         edge = self.spec.longest_edge
         data, mime = None, None
         if edge is not None and max(img.size) > edge:
             scale = edge / max(img.size)
             img = img.resize((max(1, round(img.width * scale)), max(1, round(img.height * scale))), resample=3)
-        else:
-            raw = image_bytes(ref)
-            mime = _rgb_mime(raw) if raw is not None else None
+        elif raw is not None:
+            # decode_image returns the opened image itself only when it is RGB already (its
+            # format then survives): those JPEGs and PNGs the server decodes to the same pixels.
+            mime = RGB_AS_SENT.get(img.format)
             data = raw if mime else None
         if data is None:
             buf = io.BytesIO()
@@ -181,36 +188,47 @@ class OpenAIBackend(Backend):
                 f.cancel()
             raise
 
-    def _one(self, p: Prepared, body: dict, stop: list[str]) -> Response:
+    def _post(self, body: dict) -> tuple[Any, CallRecord]:
+        """One chat completion with the retry policy. A request that still fails is counted and
+        raised (HTTPFailure); a refused API key ends the run instead."""
         record = CallRecord()
         try:
-            reply = self.client.post("/chat/completions", {**body, "messages": p.inputs["messages"]}, record)
-            text, usage = _reply_text(reply)
+            return self.client.post("/chat/completions", body, record), record
         except HTTPFailure as e:
-            self._count(record, None, failed=True)
+            self._count(record, None)
             if e.status in AUTH_STATUS:
-                raise EvalkitError(f"{self.base_url}: the server refused the API key ({e}); check --api-key-env") from None
-            return Response(uid=p.request.uid, error=f"server request failed: {e}")
-        except SampleError as e:
-            self._count(record, None, failed=True)
-            return Response(uid=p.request.uid, error=str(e))
-        self._count(record, usage, failed=False)
-        for s in stop:
-            if s in text:
-                text = text[:text.index(s)]
-        return Response(uid=p.request.uid, text=text.strip(), n_input_tokens=int(usage.get("prompt_tokens") or 0),
-                        n_image_tokens=0, n_output_tokens=int(usage.get("completion_tokens") or 0),
-                        latency_s=round(record.latency_s, 4))
+                raise self._refused_key(e) from None
+            raise
 
-    def _count(self, record: CallRecord, usage: dict | None, failed: bool) -> None:
+    def _refused_key(self, e: HTTPFailure) -> EvalkitError:
+        return EvalkitError(f"{self.base_url}: the server refused the API key ({e}); check --api-key-env")
+
+    def _one(self, p: Prepared, body: dict, stop: list[str]) -> Response:
+        try:
+            reply, record = self._post({**body, "messages": p.inputs["messages"]})
+        except HTTPFailure as e:
+            return Response(uid=p.request.uid, error=f"server request failed: {e}")
+        try:
+            text = _reply_text(reply)
+        except SampleError as e:
+            self._count(record, None)
+            return Response(uid=p.request.uid, error=str(e))
+        usage = _usage(reply)
+        self._count(record, usage)
+        return Response(uid=p.request.uid, text=cut_at_stops(text, stop).strip(), n_input_tokens=usage[0],
+                        n_image_tokens=0, n_output_tokens=usage[1], latency_s=round(record.latency_s, 4))
+
+    def _count(self, record: CallRecord, usage: tuple[int, int] | None) -> None:
+        """Add one request to the run's totals: `usage` (prompt, completion tokens) when it was
+        answered, None when it failed."""
         with self._lock:
             self._n_attempts += record.attempts
-            if failed:
+            if usage is None:
                 self._n_failed += 1
             else:
                 self._latencies.append(record.latency_s)
-                self._prompt_tokens += int((usage or {}).get("prompt_tokens") or 0)
-                self._completion_tokens += int((usage or {}).get("completion_tokens") or 0)
+                self._prompt_tokens += usage[0]
+                self._completion_tokens += usage[1]
 
     def loglikelihood(self, batch: list[Prepared]) -> list[Response]:
         jobs = [(i, c) for i, p in enumerate(batch) for c in p.request.choices]
@@ -234,17 +252,14 @@ class OpenAIBackend(Backend):
         body = {"model": self.model_id, "max_tokens": 1, "temperature": 0.0, "prompt_logprobs": 0,
                 "add_generation_prompt": False, "continue_final_message": True,
                 "messages": p.inputs["messages"] + [{"role": "assistant", "content": [{"type": "text", "text": choice}]}]}
-        record = CallRecord()
         try:
-            reply = self.client.post("/chat/completions", body, record)
+            reply, record = self._post(body)
         except HTTPFailure as e:
-            self._count(record, None, failed=True)
-            if e.status in AUTH_STATUS:
-                raise EvalkitError(f"{self.base_url}: the server refused the API key ({e}); check --api-key-env") from None
             if e.status in (400, 404, 422):
                 raise self._no_loglikelihood(str(e)) from None
             return f"server request failed: {e}"
-        self._count(record, reply.get("usage") if isinstance(reply, dict) else None, failed=False)
+        usage = _usage(reply)
+        self._count(record, usage)
         entries = reply.get("prompt_logprobs") if isinstance(reply, dict) else None
         if not isinstance(entries, list):
             raise self._no_loglikelihood("its reply has no prompt_logprobs")
@@ -252,8 +267,7 @@ class OpenAIBackend(Backend):
             total, n = _trailing_logprob(entries, choice)
         except SampleError as e:
             return str(e)
-        usage = reply.get("usage") if isinstance(reply.get("usage"), dict) else {}
-        return total, n, int(usage.get("prompt_tokens") or len(entries)), record.latency_s
+        return total, n, usage[0] or len(entries), record.latency_s
 
     def _no_loglikelihood(self, why: str) -> EvalkitError:
         return EvalkitError(
@@ -263,7 +277,7 @@ class OpenAIBackend(Backend):
     # ----- identity and reporting -----
     def cache_key(self) -> str:
         ident = {"backend": self.name, "base_url": self.base_url,
-                 "model": {k: self.model_entry[k] for k in IDENTITY_FIELDS if self.model_entry.get(k) is not None},
+                 "model": self.server_model,
                  "longest_edge": self.spec.longest_edge, "prompt_style": self.spec.prompt_style,
                  "server_stop": self.spec.server_stop}
         return "openai|" + hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:24]
@@ -280,7 +294,7 @@ class OpenAIBackend(Backend):
             }
         return {
             "name": self.name, "model_id": self.model_id, "base_url": self.base_url,
-            "server_model": {k: self.model_entry[k] for k in IDENTITY_FIELDS if self.model_entry.get(k) is not None},
+            "server_model": self.server_model,
             "longest_edge": self.spec.longest_edge, "prompt_style": self.spec.prompt_style,
             "concurrency": self.spec.concurrency, "timeout_s": self.spec.timeout, "max_retries": self.spec.max_retries,
             "api_key_env": self.spec.api_key_env, "server_stop": self.spec.server_stop,
@@ -298,24 +312,7 @@ class OpenAIBackend(Backend):
         self.client.close()
 
 
-def _rgb_mime(raw: bytes) -> str | None:
-    """The MIME type when `raw` is a JPEG or PNG the server decodes to the same RGB pixels as
-    evalkit does; None otherwise (other formats and modes are re-encoded as PNG)."""
-    if raw[:3] == b"\xff\xd8\xff":
-        mime = "image/jpeg"
-    elif raw[:8] == b"\x89PNG\r\n\x1a\n":
-        mime = "image/png"
-    else:
-        return None
-    from PIL import Image
-
-    try:
-        return mime if Image.open(io.BytesIO(raw)).mode == "RGB" else None
-    except Exception:
-        return None
-
-
-def _reply_text(reply: Any) -> tuple[str, dict]:
+def _reply_text(reply: Any) -> str:
     choices = reply.get("choices") if isinstance(reply, dict) else None
     if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
         raise SampleError("the server's reply has no choices")
@@ -327,8 +324,14 @@ def _reply_text(reply: Any) -> tuple[str, dict]:
         content = ""
     if not isinstance(content, str):
         raise SampleError("the server's reply holds no text")
-    usage = reply.get("usage") if isinstance(reply.get("usage"), dict) else {}
-    return content, usage
+    return content
+
+
+def _usage(reply: Any) -> tuple[int, int]:
+    """(prompt tokens, completion tokens) from the reply's usage; 0 for what it leaves out."""
+    usage = reply.get("usage") if isinstance(reply, dict) else None
+    usage = usage if isinstance(usage, dict) else {}
+    return int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)
 
 
 def _trailing_logprob(entries: list, choice: str) -> tuple[float, int]:
