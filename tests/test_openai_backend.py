@@ -252,6 +252,31 @@ def test_retry_after_forms():
     assert parse_retry_after(None) is None and parse_retry_after("soon") is None
 
 
+def test_rgb_jpeg_and_png_go_as_their_own_bytes_other_images_as_png(scripted):
+    import base64
+    import io
+
+    from PIL import Image
+
+    def encoded(mode, fmt):
+        buf = io.BytesIO()
+        Image.new(mode, (8, 6), "red" if mode != "L" else 128).save(buf, format=fmt)
+        return buf.getvalue()
+
+    _, url = scripted
+    backend = OpenAIBackend(ModelSpec(name="openai", base_url=url, concurrency=1))
+    try:
+        for data, mime, same in ((encoded("RGB", "JPEG"), "image/jpeg", True), (encoded("RGB", "PNG"), "image/png", True),
+                                 (encoded("RGBA", "PNG"), "image/png", False), (encoded("L", "JPEG"), "image/png", False),
+                                 (encoded("RGB", "BMP"), "image/png", False)):
+            url_ = backend.prepare(Request("a", "What?", images=[data])).inputs["messages"][0]["content"][0]["image_url"]["url"]
+            head, b64 = url_.split(",", 1)
+            assert head == f"data:{mime};base64"
+            assert (base64.b64decode(b64) == data) is same
+    finally:
+        backend.close()
+
+
 def test_backend_through_429_sends_the_key_and_cuts_stop_strings(scripted):
     handler, url = scripted
     handler.script += [(429, {"Retry-After": "0"}, {}), _OK, (500, {}, {}), (500, {}, {})]
