@@ -17,6 +17,9 @@ from .types import Count, GenConfig, MetricValue, Request, Response, SampleRecor
 
 # The short-answer post-prompt lmms-eval uses for VQAv2, TextVQA and DocVQA.
 SHORT_ANSWER_PROMPT = "\nAnswer the question using a single word or phrase."
+# The multiple-choice post-prompt lmms-eval uses for MMMU; families that were evaluated with
+# another one map this text to theirs (evalkit.models.families), so it lives here once.
+MC_PROMPT = "Answer with the option's letter from the given choices directly."
 
 
 def question_request(uid: str, question, image, max_new_tokens: int,

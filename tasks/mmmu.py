@@ -48,7 +48,7 @@ from evalkit.errors import ImageMissing, SampleError
 from evalkit.metrics import mmmu as metric
 from evalkit.registry import TASKS
 from evalkit.sensitivity import Rule
-from evalkit.task import Task, official_and_strict, unparseable_count
+from evalkit.task import MC_PROMPT, Task, official_and_strict, unparseable_count
 from evalkit.types import IMAGE_PLACEHOLDER, Count, GenConfig, MetricValue, Request, SampleRecord, Score
 
 # The official subject -> discipline map (MMMU repo, mmmu/utils/data_utils.py).
@@ -64,7 +64,6 @@ DISCIPLINES: dict[str, tuple[str, ...]] = {
 }
 SUBJECT_TO_DISCIPLINE = {s: d for d, subjects in DISCIPLINES.items() for s in subjects}
 
-MC_PROMPT = "Answer with the option's letter from the given choices directly."
 OPEN_PROMPT = "Answer the question using a single word or phrase."
 N_IMAGE_SLOTS = 7
 _IMAGE_REF = re.compile(r"<image (\d+)>")

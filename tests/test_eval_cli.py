@@ -166,10 +166,10 @@ def test_tasks_and_models_listing(capsys):
 
 def test_base_prompt_style_is_selectable_and_recorded(tmp_path, tiny_cache, tiny_backend):
     from evalkit.models import ModelSpec
-    from evalkit.models.tiny import TinyIdefics2Backend, tiny_path
+    from evalkit.models.tiny import load_tiny
     from evalkit.types import Request
 
-    base = TinyIdefics2Backend(ModelSpec(prompt_style="base", device="cpu"), model_path=str(tiny_path(tiny_cache)))
+    base = load_tiny(ModelSpec(prompt_style="base", device="cpu"), tiny_cache)
     req = Request(uid="u", text="What is written here?", images=["ignored"])
     assert base.render_prompt(req) == "<image>What is written here?"
     assert tiny_backend.render_prompt(req) == "User:<image>What is written here?<end_of_utterance>\nAssistant:"
@@ -183,10 +183,10 @@ def test_longest_edge_resizes_images(tiny_cache):
     from PIL import Image
 
     from evalkit.models import ModelSpec
-    from evalkit.models.tiny import TinyIdefics2Backend, tiny_path
+    from evalkit.models.tiny import load_tiny
     from evalkit.types import Request
 
-    small = TinyIdefics2Backend(ModelSpec(longest_edge=56, device="cpu"), model_path=str(tiny_path(tiny_cache)))
+    small = load_tiny(ModelSpec(longest_edge=56, device="cpu"), tiny_cache)
     prepared = small.prepare(Request(uid="u", text="q", images=[Image.new("RGB", (300, 150))]))
     assert max(prepared.inputs["pixel_values"].shape[-2:]) == 56
     assert small.describe()["longest_edge"] == 56

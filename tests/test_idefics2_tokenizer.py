@@ -12,7 +12,7 @@ from evalkit.errors import SampleError
 from evalkit.images import decode_image
 from evalkit.models.continuation import common_prefix_len, split_continuations
 from evalkit.models.spec import ModelSpec
-from evalkit.models.tiny import VERSION, TinyIdefics2Backend, spm_model_path, tiny_path
+from evalkit.models.tiny import VERSION, load_tiny, spm_model_path
 from evalkit.types import GenConfig, Request
 from evalkit.tasks.fairface import ATTRIBUTES, FairFace
 
@@ -140,7 +140,7 @@ def _plain_forward_logprobs(backend, request, prompt):
 def test_loglikelihood_with_a_boundary_merge_equals_a_plain_forward(tiny_cache, docvqa_rows):
     # The base prompt style puts no template after the text, so a trailing space in the prompt
     # meets the choice's leading space: '▁' + '▁' merge into '▁▁'.
-    backend = TinyIdefics2Backend(ModelSpec(prompt_style="base", device="cpu"), model_path=str(tiny_path(tiny_cache)))
+    backend = load_tiny(ModelSpec(prompt_style="base", device="cpu"), tiny_cache)
     req = Request(uid="m", text="The answer is ", images=[docvqa_rows[0]["image"]], kind="loglikelihood",
                   choices=["happy", "sad"])
     prompt = backend.render_prompt(req)

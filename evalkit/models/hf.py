@@ -229,8 +229,7 @@ class HFBackend(Backend):
             if ids[-d:] != split.context_ids[-d:]:
                 raise SampleError(f"the prompt's last {d} token(s) merge with the choices, and the processor's "
                                   f"tokens for the prompt end differently from the tokenizer's; cannot score")
-            per_token = ("input_ids", "attention_mask", *self.family.token_inputs)
-            inputs = {**inputs, **{k: inputs[k][:, :-d] for k in per_token if k in inputs}}
+            inputs = {**inputs, **{k: inputs[k][:, :-d] for k in self.family.per_token_keys if k in inputs}}
         return inputs, split.choice_ids
 
     # ----- collation -----
@@ -291,7 +290,7 @@ class HFBackend(Backend):
                 cache.batch_repeat_interleave(n)
                 # Padding sits after each choice's last token, so causal attention keeps it out of the scores.
                 mask = torch.ones((n, inputs["input_ids"].shape[1] + longest), dtype=torch.long, device=self.device)
-                extra = self.family.continuation_inputs(self.model, inputs, prefix, ids)
+                extra = self.family.continuation_inputs(self.model, inputs, ids)
                 out = self.model(input_ids=ids, attention_mask=mask, use_cache=True, **{self._cache_kwarg: cache},
                                  **extra)
                 logp = F.log_softmax(out.logits.float(), -1)

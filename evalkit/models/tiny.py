@@ -14,9 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import EvalkitError
-from .spec import ModelSpec
-from .tinybuild import (SEED, TinyBackend, TinyBuild, register_tiny, save_atomically, save_random_model,
-                        tiny_text_config)
+from .tinybuild import SEED, TinyBuild, register_tiny, save_random_model, tiny_text_config
 
 VERSION = "v2"  # v2: Idefics2's real tokenizer (Mistral v0.1 SentencePiece + 3 added tokens, 32,003)
 IMAGE_SIZE = 112  # vision tower input; the processor's longest edge
@@ -107,20 +105,8 @@ BUILD = TinyBuild(name="tiny-idefics2", version=VERSION, build=_write_tiny_idefi
                   description="Embedded Idefics2 with random weights, built offline (pipeline check only).")
 
 
-def build_tiny_idefics2(path: Path) -> Path:
-    """Build the tiny model and processor into `path` (atomically) and return it."""
-    return save_atomically(path, _write_tiny_idefics2)
-
-
 def tiny_path(cache_dir: Path | None = None) -> Path:
     return BUILD.path(cache_dir)
 
 
-class TinyIdefics2Backend(TinyBackend):
-    name = "tiny-idefics2"
-
-    def __init__(self, spec: ModelSpec, model_path: str | None = None, build: TinyBuild = BUILD):
-        super().__init__(spec, model_path=model_path or str(tiny_path()), build=build)
-
-
-load_tiny = register_tiny(BUILD, TinyIdefics2Backend)
+load_tiny = register_tiny(BUILD)

@@ -9,10 +9,9 @@ Outputs are noise: a pipeline check.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-from .tinybuild import CORPUS, TinyBuild, register_tiny, save_random_model, tiny_text_config, train_bpe_tokenizer
+from .tinybuild import CORPUS, TinyBuild, register_tiny, save_random_model, tiny_text_config, bpe_vocab_merges
 
 VERSION = "v1"
 IMAGE_SIZE = 56
@@ -34,9 +33,8 @@ answer en What is in the image? caption en ocr detect segment question
 def build_tokenizer():
     from transformers import GemmaTokenizer
 
-    model = json.loads(train_bpe_tokenizer(SPECIAL_TOKENS, vocab_size=700, corpus=PALIGEMMA_CORPUS).to_str())["model"]
-    merges = [tuple(m) if isinstance(m, list) else tuple(m.split(" ")) for m in model["merges"]]
-    return GemmaTokenizer(vocab=model["vocab"], merges=merges, padding_side="left")
+    vocab, merges = bpe_vocab_merges(SPECIAL_TOKENS, vocab_size=700, corpus=PALIGEMMA_CORPUS)
+    return GemmaTokenizer(vocab=vocab, merges=merges, padding_side="left")
 
 
 def _write(folder: Path) -> None:

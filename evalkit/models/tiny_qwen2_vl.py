@@ -14,7 +14,7 @@ import json
 from pathlib import Path
 
 from .families.qwen2_vl import PROCESSOR_CLASSES, image_only_processor_class
-from .tinybuild import CORPUS, TinyBuild, register_tiny, save_random_model, tiny_text_config, train_bpe_tokenizer
+from .tinybuild import CORPUS, TinyBuild, register_tiny, save_random_model, tiny_text_config, bpe_vocab_merges
 
 VERSION = "v1"
 MIN_PIXELS = 56 * 56  # the checkpoints' default: at least 4 image tokens
@@ -56,9 +56,8 @@ def build_tokenizer():
     from tokenizers import AddedToken
     from transformers import Qwen2Tokenizer
 
-    model = json.loads(train_bpe_tokenizer((), vocab_size=600, byte_level=True, corpus=QWEN_CORPUS).to_str())["model"]
-    merges = [tuple(m) if isinstance(m, list) else tuple(m.split(" ")) for m in model["merges"]]
-    tok = Qwen2Tokenizer(vocab=model["vocab"], merges=merges, padding_side="left")
+    vocab, merges = bpe_vocab_merges((), vocab_size=600, byte_level=True, corpus=QWEN_CORPUS)
+    tok = Qwen2Tokenizer(vocab=vocab, merges=merges, padding_side="left")
     tok.add_special_tokens({"additional_special_tokens": [AddedToken(t, special=True) for t in SPECIAL_TOKENS[1:]]})
     return tok
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import shutil
 import string
 import tempfile
@@ -139,6 +140,14 @@ def train_bpe_tokenizer(special_tokens: Sequence[str], *, vocab_size: int = 600,
     return tok
 
 
+def bpe_vocab_merges(special_tokens: Sequence[str], **train) -> tuple[dict[str, int], list[tuple[str, str]]]:
+    """The vocabulary and merge list of `train_bpe_tokenizer(special_tokens, **train)`, as the
+    slow-tokenizer classes (GemmaTokenizer, Qwen2Tokenizer) take them."""
+    model = json.loads(train_bpe_tokenizer(special_tokens, **train).to_str())["model"]
+    # tokenizers writes a merge as a pair, or in older versions as "a b"
+    return model["vocab"], [tuple(m) if isinstance(m, list) else tuple(m.split(" ")) for m in model["merges"]]
+
+
 def save_atomically(path: Path, write: Callable[[Path], None]) -> Path:
     """Run `write(tmp_folder)` and move the folder to `path` only when it finished, so an
     interrupted build never leaves a half-written model that later runs would load."""
@@ -187,17 +196,16 @@ class TinyBackend(HFBackend):
     def __init__(self, spec: ModelSpec, model_path: str, build: TinyBuild):
         super().__init__(spec, model_path=model_path)
         self.name = build.name
-        self.build = build
         if spec.model_id is None:
             self.spec = dataclasses.replace(spec, model_id=f"{build.name}-{build.version}")
 
 
-def register_tiny(build: TinyBuild, backend_class: type[TinyBackend] = TinyBackend) -> Callable:
-    """Register `build.name` as a model: loading builds (once) and opens it with `backend_class`.
+def register_tiny(build: TinyBuild) -> Callable:
+    """Register `build.name` as a model: loading builds it (once) and opens it as a TinyBackend.
     The loader carries the build as `.tiny_build` (for `evalkit models` and tests)."""
 
     def load(spec: ModelSpec, cache_dir: Path | None = None) -> TinyBackend:
-        return backend_class(spec, model_path=str(build.path(cache_dir)), build=build)
+        return TinyBackend(spec, model_path=str(build.path(cache_dir)), build=build)
 
     load.tiny_build = build
     load.__doc__ = build.description  # `evalkit models` shows a factory's docstring

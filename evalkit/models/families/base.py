@@ -48,12 +48,12 @@ class Family:
     # Where the facts above come from (papers, model cards, peer task configs); shown in
     # `describe()` so a report says what convention a score was made under.
     sources: tuple[str, ...] = ()
-    # Real checkpoints of this family, for the README and error messages.
-    examples: tuple[str, ...] = ()
     # Per-token processor outputs besides input_ids and attention_mask (Qwen2-VL's
     # mm_token_type_ids, PaliGemma's token_type_ids), each with the value a token appended after
-    # the prompt takes. They are left-padded with zeros like the attention mask, cut with the
-    # prompt's tail when a choice merges into it, and extended by that value for a choice.
+    # the prompt takes. They are left-padded with zeros like the attention mask and cut with the
+    # prompt's tail when a choice merges into it. The choice pass continues on the prompt's KV
+    # cache and needs none of them; the value is what a whole-sequence forward (the tests'
+    # reference for log-likelihood) gives the choice's tokens.
     token_inputs: Mapping[str, int] = field(default_factory=dict)
     # What joins the prompt and a log-likelihood choice: a space after "Assistant:" (Idefics2),
     # nothing where the prompt ends in a newline and the answer starts the line (Qwen2-VL's
@@ -122,6 +122,11 @@ class Family:
         return sorted(i for i in ids if i is not None)
 
     # ------------------------------------------------------------------ batching
+    @property
+    def per_token_keys(self) -> tuple[str, ...]:
+        """The processor outputs with one value per token, padded and cut with the text."""
+        return ("input_ids", "attention_mask", *self.token_inputs)
+
     def collate(self, inputs: list[dict[str, Any]], pad_id: int) -> dict[str, Any]:
         """Stack single-sample processor outputs (batch dim 1 each) into one batch.
 
@@ -136,7 +141,7 @@ class Family:
 
         out: dict[str, Any] = {}
         max_len = max(x["input_ids"].shape[1] for x in inputs)
-        for key in ("input_ids", "attention_mask", *self.token_inputs):
+        for key in self.per_token_keys:
             if key not in inputs[0]:
                 continue
             fill = pad_id if key == "input_ids" else 0
@@ -158,8 +163,7 @@ class Family:
             out[key] = torch.cat(padded, 0)
         return out
 
-    def continuation_inputs(self, model, prefix_inputs: dict[str, Any], prefix_output,
-                            choice_ids) -> dict[str, Any]:
+    def continuation_inputs(self, model, prefix_inputs: dict[str, Any], choice_ids) -> dict[str, Any]:
         """Extra keyword inputs for the log-likelihood choice pass, which runs the choices'
         tokens (`choice_ids`, n_choices x longest) on the prompt's repeated KV cache
         (input_ids, attention_mask and the cache are given by the backend). Default: none —

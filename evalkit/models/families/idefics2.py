@@ -15,5 +15,4 @@ FAMILY = Family(
     model_types=("idefics2",),
     stop_tokens=("<end_of_utterance>",),
     sources=("HuggingFaceM4/idefics2-8b model card and processor config",),
-    examples=("HuggingFaceM4/idefics2-8b", "HuggingFaceM4/idefics2-8b-base"),
 )

@@ -22,5 +22,4 @@ FAMILY = Family(
     stop_tokens=("<end_of_utterance>",),
     sources=("arXiv:2408.12637 (Idefics3)", "HuggingFaceM4/Idefics3-8B-Llama3 chat_template.json",
              "HuggingFaceTB/SmolVLM-Instruct chat_template.json"),
-    examples=("HuggingFaceM4/Idefics3-8B-Llama3", "HuggingFaceTB/SmolVLM-Instruct"),
 )

@@ -24,5 +24,4 @@ FAMILY = Family(
     model_types=("llava_next",),
     sources=("LLaVA-NeXT blog (2024-01-30)", "arXiv:2310.03744 Table 7 (response-format prompts)",
              "llava-hf/llava-v1.6-mistral-7b-hf processor config and chat template"),
-    examples=("llava-hf/llava-v1.6-mistral-7b-hf", "llava-hf/llava-v1.6-vicuna-7b-hf"),
 )

@@ -78,7 +78,6 @@ FAMILY = PaliGemmaFamily(
     sources=("arXiv:2407.07726 (PaliGemma): prefix-LM input, image tokens per resolution",
              "big_vision configs/proj/paligemma/transfers/vqav2.py: prefix 'answer en {question_text}'",
              "google/paligemma-3b-mix-224 processor and generation_config (eos <eos>)"),
-    examples=("google/paligemma-3b-mix-224", "google/paligemma-3b-mix-448", "google/paligemma2-3b-mix-448"),
     token_inputs={"token_type_ids": 1},
     choice_separator="",
 )

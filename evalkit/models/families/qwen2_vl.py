@@ -41,11 +41,10 @@ import inspect
 from dataclasses import dataclass
 from typing import Any
 
-from ...task import SHORT_ANSWER_PROMPT
+from ...task import MC_PROMPT, SHORT_ANSWER_PROMPT
 from ...types import IMAGE_PLACEHOLDER, Request
 from .base import Family
 
-MC_PROMPT = "Answer with the option's letter from the given choices directly."
 VISION_BLOCK = "<|vision_start|><|image_pad|><|vision_end|>"
 
 # transformers' processor class per model type.
@@ -81,7 +80,7 @@ class Qwen2VLFamily(Family):
         cls = image_only_processor_class(PROCESSOR_CLASSES[config.model_type])
         return cls.from_pretrained(path)
 
-    def continuation_inputs(self, model, prefix_inputs: dict[str, Any], prefix_output, choice_ids) -> dict[str, Any]:
+    def continuation_inputs(self, model, prefix_inputs: dict[str, Any], choice_ids) -> dict[str, Any]:
         """M-RoPE positions of the choice tokens: the prompt's length plus its rope delta (0 for
         a text-only prompt), the same on all three axes as for any text token."""
         import torch
@@ -112,7 +111,6 @@ FAMILY = Qwen2VLFamily(
     sources=("arXiv:2409.12191 (Qwen2-VL): naive dynamic resolution, M-RoPE",
              "VLMEvalKit vlmeval/vlm/qwen2_vl/prompt.py: VQA and multiple-choice post-prompts",
              "Qwen/Qwen2-VL-7B-Instruct chat template and generation_config (eos <|im_end|>, <|endoftext|>)"),
-    examples=("Qwen/Qwen2-VL-2B-Instruct", "Qwen/Qwen2-VL-7B-Instruct", "Qwen/Qwen2.5-VL-7B-Instruct"),
     token_inputs={"mm_token_type_ids": 0},
     choice_separator="",
     longest_edge_unsupported="Qwen2-VL resizes each image into a pixel-count range (min_pixels/max_pixels in "
