@@ -154,7 +154,7 @@ def precheck(name: str, env: dict[str, Any]) -> str | None:
 
 def step_docvqa(plan: Plan, name: str, folder: str) -> dict[str, Any]:
     from evalkit.cli import main
-    from evalkit.results import read_run
+    from evalkit.results import read_results
 
     # The CLI reports problems as one line on stderr and exit code 2; keep that line as the reason.
     import contextlib
@@ -165,7 +165,7 @@ def step_docvqa(plan: Plan, name: str, folder: str) -> dict[str, Any]:
         code = main(docvqa_argv(plan, folder, name, *DOCVQA_STEPS[name]))
     if code != 0:
         raise RuntimeError(err.getvalue().strip().splitlines()[-1] if err.getvalue().strip() else f"exit {code}")
-    res, _ = read_run(plan.out / "runs" / name)
+    res = read_results(plan.out / "runs" / name)
     t = res.timing
     return {"n_samples": res.counts.n_samples, "n_errors": res.counts.n_errors,
             "wall_s": t.wall_s, "generation_s": t.generation_s, "samples_per_s": t.samples_per_s,

@@ -9,14 +9,22 @@ from pathlib import Path
 from .errors import EvalkitError
 
 
-def positive_int(value: str) -> int:
-    try:
-        n = int(value)
-    except ValueError:
-        n = 0
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"{value!r}: use a positive integer")
-    return n
+def _number_arg(parse, accept, what: str):
+    """An argparse type: `parse` the text, and refuse it unless `accept`s the value."""
+    def convert(value: str):
+        try:
+            x = parse(value)
+        except ValueError:
+            x = None
+        if x is None or not accept(x):
+            raise argparse.ArgumentTypeError(f"{value!r}: use {what}")
+        return x
+    return convert
+
+
+positive_int = _number_arg(int, lambda n: n >= 1, "a positive integer")
+positive_float = _number_arg(float, lambda x: x > 0, "a positive number")
+non_negative_int = _number_arg(int, lambda n: n >= 0, "0 or a positive integer")
 
 
 def batch_size_arg(value: str):
@@ -52,26 +60,6 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
                    help="GPUs to shard one model over (--model vllm; untested: needs a GPU check)")
     g.add_argument("--cache-dir", type=Path, help="where the embedded tiny model is built (default ~/.cache/evalkit)")
     add_server_args(p)
-
-
-def positive_float(value: str) -> float:
-    try:
-        x = float(value)
-    except ValueError:
-        x = 0.0
-    if not x > 0:
-        raise argparse.ArgumentTypeError(f"{value!r}: use a positive number")
-    return x
-
-
-def non_negative_int(value: str) -> int:
-    try:
-        n = int(value)
-    except ValueError:
-        n = -1
-    if n < 0:
-        raise argparse.ArgumentTypeError(f"{value!r}: use 0 or a positive integer")
-    return n
 
 
 def add_server_args(p: argparse.ArgumentParser) -> None:
@@ -113,8 +101,13 @@ def judge_spec_from_args(args):
     if not base_url:
         raise EvalkitError("--judge needs a server: give --judge-base-url (or --base-url when the model is served too)")
     return ModelSpec(name="openai", model_id=args.judge, base_url=base_url,
-                     api_key_env=args.judge_api_key_env or args.api_key_env, concurrency=args.concurrency,
-                     timeout=args.timeout, max_retries=args.max_retries, server_stop=args.server_stop)
+                     api_key_env=args.judge_api_key_env or args.api_key_env, **_request_policy(args))
+
+
+def _request_policy(args) -> dict:
+    """How a served model is asked, shared by the model and the judge."""
+    return {"concurrency": args.concurrency, "timeout": args.timeout, "max_retries": args.max_retries,
+            "server_stop": args.server_stop}
 
 
 def spec_from_args(args):
@@ -124,8 +117,7 @@ def spec_from_args(args):
                      attn_implementation=args.attn_implementation, do_image_splitting=args.do_image_splitting,
                      longest_edge=args.longest_edge, load_in_4bit=args.load_in_4bit, device=args.device,
                      prompt_style=args.prompt_style, tensor_parallel_size=args.tensor_parallel_size,
-                     base_url=args.base_url, api_key_env=args.api_key_env, concurrency=args.concurrency,
-                     timeout=args.timeout, max_retries=args.max_retries, server_stop=args.server_stop)
+                     base_url=args.base_url, api_key_env=args.api_key_env, **_request_policy(args))
 
 
 def quiet_libraries() -> None:
@@ -209,9 +201,9 @@ def _task_list(name: str) -> list[str]:
 
 
 def _print_summary(run_dir: Path) -> None:
-    from .results import read_run
+    from .results import read_results
 
-    res, _ = read_run(run_dir)
+    res = read_results(run_dir)
     m = res.metrics[res.headline]
     value = "n/a" if m["value"] is None else f"{m['value']:.1f} (95% CI {m['ci_low']:.1f}-{m['ci_high']:.1f})"
     tag = "  [pipeline check: random weights, not a model score]" if res.model.pipeline_check else ""
@@ -236,10 +228,9 @@ def cmd_score(args) -> int:
 
 def _print_matching(run_dir: Path) -> None:
     """How the predictions file matched the data, on the console and not only in the report."""
-    from .results import read_run
+    from .results import read_results
 
-    res, _ = read_run(run_dir)
-    c = res.counts
+    c = read_results(run_dir).counts
     print(f"  predictions: {c.n_samples - c.n_missing_predictions} matched, {c.n_missing_predictions} samples "
           f"without a prediction, {c.n_extra_predictions} predictions for ids not in the data")
 

@@ -240,10 +240,10 @@ def _labels(results: list[Results]) -> list[str]:
 
 def _config(res: Results) -> dict[str, Any]:
     """The settings a comparison sets side by side; those the run did not record are left out."""
-    m = res.model
+    m = res.model.to_dict()  # leaves out the settings the backend does not have
     keys = ("name", "model_id", "family", "dtype", "attn_implementation", "do_image_splitting", "longest_edge",
             "load_in_4bit", "device", "prompt_style")
-    return {k: getattr(m, k) for k in keys if k in ("name", "model_id") or getattr(m, k) is not None}
+    return {k: m[k] for k in keys if k in m}
 
 
 def _scored(r: SampleRecord | None) -> bool:

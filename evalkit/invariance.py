@@ -25,7 +25,7 @@ from typing import Any
 from .compare import ci_method, paired_bootstrap_ci
 from .errors import EvalkitError
 from .models import ModelSpec
-from .results import atomic_write_text, read_run
+from .results import atomic_write_text, read_results, read_run
 from .stats import wilson_interval
 
 INVARIANCE_FILE = "invariance.json"
@@ -150,8 +150,9 @@ def run_invariance(cfg: InvarianceConfig, *, runner=None) -> Path:
             results.append(PairResult(pair, a.label(), b.label(), "skipped", f"could not run here ({why})"))
             continue
         results.append(compare_answers(pair, a.label(), b.label(), ra, rb))
-    # Random weights is the backend's fact, recorded in each run's model section.
-    pipeline_check = any(read_run(r)[0].model.pipeline_check for r in made.values() if isinstance(r, Path))
+    # Random weights is the backend's fact, recorded in each run's model section; every setting
+    # runs the same model, so one run tells.
+    pipeline_check = next((read_results(r).model.pipeline_check for r in made.values() if isinstance(r, Path)), False)
     doc = {"task": cfg.task, "model": {k: v for k, v in asdict(cfg.model).items()}, "pipeline_check": pipeline_check,
            "data": cfg.data or "shipped sample",
            "limit": cfg.limit, "batch_size": cfg.batch_size,

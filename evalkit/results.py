@@ -128,10 +128,6 @@ class Generation(Section):
         values = {r.do_sample for r in self.requests if r.do_sample is not None}
         return (True in values) if values else None
 
-    @property
-    def kinds(self) -> list[str]:
-        return sorted({r.kind for r in self.requests if r.kind})
-
 
 def request_settings(requests) -> list[RequestSettings]:
     """The distinct settings of `requests` (evalkit.types.Request), in first-seen order."""
@@ -338,11 +334,13 @@ def _required(cls) -> list[str]:
             if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
 
 
-def read_run(run_dir: Path | str) -> tuple[Results, list[SampleRecord]]:
-    """Read a run folder; a damaged file is one EvalkitError naming the file (and line)."""
+REWRITE = "re-run the `evalkit eval` or `evalkit score` command that wrote it"
+
+
+def read_results(run_dir: Path | str) -> Results:
+    """A run folder's results.json alone (no samples); a damaged file is one EvalkitError naming it."""
     run_dir = Path(run_dir)
     path = run_dir / RESULTS_FILE
-    rewrite = "re-run the `evalkit eval` or `evalkit score` command that wrote it"
     if not path.exists():
         raise EvalkitError(f"{run_dir}: not a run folder (no {RESULTS_FILE}); run `evalkit eval` first")
     try:
@@ -352,20 +350,27 @@ def read_run(run_dir: Path | str) -> tuple[Results, list[SampleRecord]]:
     except (OSError, UnicodeDecodeError) as e:
         raise EvalkitError(f"{path}: cannot be read ({e})") from None
     if not isinstance(d, dict):
-        raise EvalkitError(f"{path}: holds a JSON {type(d).__name__}, not a run's results object; {rewrite}")
+        raise EvalkitError(f"{path}: holds a JSON {type(d).__name__}, not a run's results object; {REWRITE}")
     missing = [k for k in _required(Results) if k not in d]
     if missing:
-        raise EvalkitError(f"{path}: lacks {missing}; it is not a complete results file; {rewrite}")
+        raise EvalkitError(f"{path}: lacks {missing}; it is not a complete results file; {REWRITE}")
     try:
-        results = Results.from_dict(d)
+        return Results.from_dict(d)
     except EvalkitError as e:
-        raise EvalkitError(f"{path}: {e}; {rewrite}") from None
+        raise EvalkitError(f"{path}: {e}; {REWRITE}") from None
+
+
+def read_run(run_dir: Path | str) -> tuple[Results, list[SampleRecord]]:
+    """Read a run folder: results.json and samples.jsonl; a damaged file is one EvalkitError
+    naming the file (and line)."""
+    run_dir = Path(run_dir)
+    results = read_results(run_dir)
     records = []
     sp = run_dir / SAMPLES_FILE
     if sp.exists():
         needed = _required(SampleRecord)
-        for n, rec in read_jsonl(sp, "sample record", remedy=rewrite):
+        for n, rec in read_jsonl(sp, "sample record", remedy=REWRITE):
             if not isinstance(rec, dict) or any(k not in rec for k in needed):
-                raise EvalkitError(f"{sp}:{n}: not a sample record (needs {needed}); {rewrite}")
+                raise EvalkitError(f"{sp}:{n}: not a sample record (needs {needed}); {REWRITE}")
             records.append(SampleRecord.from_dict(rec))
     return results, records

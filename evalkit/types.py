@@ -146,6 +146,3 @@ class Count:
 
     count: int
     of: int
-
-    def to_dict(self) -> dict:
-        return {"count": self.count, "of": self.of}

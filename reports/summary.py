@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
-from evalkit.results import read_run
+from evalkit.results import read_results
 
 from .html import make_env, render_page
 
@@ -31,12 +31,13 @@ class SummaryRow:
     card_note: str
     pipeline_check: bool
     splitting: bool | None
+    model: str  # the model's id (or name)
 
 
 def summary_rows(run_dirs: list[Path], out_dir: Path) -> list[SummaryRow]:
     rows = []
     for run_dir in run_dirs:
-        res, _ = read_run(run_dir)
+        res = read_results(run_dir)
         m = res.metrics[res.headline]
         ref = res.task.get("reference") or {}
         rows.append(SummaryRow(
@@ -46,14 +47,13 @@ def summary_rows(run_dirs: list[Path], out_dir: Path) -> list[SummaryRow]:
             metric=res.headline, value=m["value"], ci_low=m["ci_low"], ci_high=m["ci_high"], n=m["n"],
             n_errors=res.counts.n_errors, card_no_split=ref.get("no_split"), card_split=ref.get("split"),
             card_note=res.task.get("reference_note", ""), pipeline_check=res.model.pipeline_check,
-            splitting=res.model.do_image_splitting))
+            splitting=res.model.do_image_splitting, model=res.model.model_id or res.model.name or ""))
     return rows
 
 
 def render_summary(run_dirs: list[Path], out_dir: Path) -> Path:
     out_dir = Path(out_dir)
     rows = summary_rows([Path(p) for p in run_dirs], out_dir)
-    models = [read_run(p)[0].model for p in run_dirs]
-    model = ", ".join(sorted({m.model_id or m.name or "" for m in models}))
+    model = ", ".join(sorted({r.model for r in rows}))
     return render_page(make_env(), "summary.html.j2", out_dir / SUMMARY_FILE, title="evalkit summary",
                        rows=rows, model=model, pipeline_check=any(r.pipeline_check for r in rows))
