@@ -15,17 +15,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from evalkit.audits.significance import combine_strata, length_bins, presence_test  # noqa: E402
-from evalkit.audits.tfidf import MIN_DOCS, AxisAnalysis, analyze_axis, fit_tfidf, word_count  # noqa: E402
-from evalkit.audits.toxicity import group_test  # noqa: E402
+from evalkit.audits.significance import combine_strata, length_bins, presence_test
+from evalkit.audits.tfidf import MIN_DOCS, AxisAnalysis, analyze_axis, fit_tfidf, word_count
+from evalkit.audits.toxicity import group_test
 
 
 def synthetic_corpus(n_docs: int, n_words: int, vocab: int = 20_000, seed: int = 0) -> list[str]:

@@ -244,7 +244,6 @@ def child(argv: list[str], spans_out: Path, t_spawn: float) -> int:
 
     for stage, fn in (("import", cli.quiet_libraries), ("data", evalkit.data.load_task_data),
                       ("model", evalkit.models.load_backend),
-                      ("thumbnails", evalkit.records.thumbnails),
                       ("results", evalkit.records.write_results),
                       *[("report", fn) for name, fn in vars(run_report).items()
                         if name.startswith("render_") and callable(fn)]):

@@ -93,10 +93,6 @@ Extracted answer:
 """
 
 
-def judge_prompt(query: str, response: str) -> str:
-    return f"{JUDGE_INSTRUCTIONS}\n{query.strip()}\nResponse: {response.strip()}\nExtracted answer:"
-
-
 def problem_of(row: dict) -> metric.Problem:
     choices = row.get("choices")
     precision = row.get("precision")
@@ -159,7 +155,7 @@ class MathVista(Task):
         return problem_of(row).query  # what metric.score passes the judge
 
     def judge_prompt(self, query: str, response: str) -> str:
-        return judge_prompt(query, response)
+        return f"{JUDGE_INSTRUCTIONS}\n{query.strip()}\nResponse: {response.strip()}\nExtracted answer:"
 
     def gold(self, row: dict) -> list[str]:
         answer = row.get("answer")

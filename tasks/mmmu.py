@@ -177,13 +177,21 @@ def is_multiple_choice(row: dict) -> bool:
     return row.get("question_type") == "multiple-choice"
 
 
+def lettered(options: list[str]) -> str:
+    """The options one per line after their letters: "A. ...", "B. ..."."""
+    return "\n".join(f"{letter}. {opt}" for letter, opt in zip(metric.option_letters(len(options)), options))
+
+
 def build_prompt(row: dict) -> str:
     question = str(row.get("question") or "")
     if is_multiple_choice(row):
-        lines = "\n".join(f"{letter}. {opt}" for letter, opt in
-                          zip(metric.option_letters(len(parse_options(row))), parse_options(row)))
-        return f"{question}\n{lines}\n\n{MC_PROMPT}"
+        return f"{question}\n{lettered(parse_options(row))}\n\n{MC_PROMPT}"
     return f"{question}\n\n{OPEN_PROMPT}"
+
+
+def judge_question(row: dict, options: list[str]) -> str:
+    """What the judge is shown of a multiple-choice question: the text and its lettered options."""
+    return f"{str(row.get('question') or '').strip()}\n{lettered(options)}"
 
 
 def place_images(text: str, row: dict) -> tuple[str, list]:
@@ -245,11 +253,7 @@ class MMMU(Task):
         return {"subject": [subject], "discipline": [SUBJECT_TO_DISCIPLINE.get(subject, "unknown")]}
 
     def judge_query(self, row: dict) -> str | None:
-        if not is_multiple_choice(row):
-            return None
-        options = parse_options(row)
-        lines = "\n".join(f"{letter}. {opt}" for letter, opt in zip(metric.option_letters(len(options)), options))
-        return f"{str(row.get('question') or '').strip()}\n{lines}"
+        return judge_question(row, parse_options(row)) if is_multiple_choice(row) else None
 
     def judge_prompt(self, query: str, response: str) -> str:
         return f"{JUDGE_INSTRUCTIONS}\nQuestion: {query}\nAnswer: {response.strip()}\nChosen letter:"
@@ -258,7 +262,7 @@ class MMMU(Task):
         """The judge's letter scored strictly: anything but one valid letter counts wrong."""
         if self.judge is None or not prediction:
             return {}
-        said = self.judge(self.judge_query(row), prediction).strip().strip("().:").upper()
+        said = self.judge(judge_question(row, options), prediction).strip().strip("().:").upper()
         letters = metric.option_letters(len(options))
         return {"judge_extraction": float(said in letters and metric.score_multi_choice(said, golds))}
 
