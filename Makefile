@@ -39,13 +39,13 @@ CMP_NAME = $(TASK)-$(notdir $(patsubst %/,%,$(MODEL)))
 compare: setup
 	$(BIN)/evalkit eval --task $(TASK) $(MODEL_ARGS) $(LIMIT_ARGS) --runs-dir $(RUNS) $(ARGS) --run-name $(CMP_NAME)-nosplit
 	$(BIN)/evalkit eval --task $(TASK) $(MODEL_ARGS) $(LIMIT_ARGS) --runs-dir $(RUNS) $(ARGS) --run-name $(CMP_NAME)-split --split-images
-	$(BIN)/evalkit compare $(RUNS)/$(CMP_NAME)-nosplit $(RUNS)/$(CMP_NAME)-split --out $(RUNS)/compare-$(CMP_NAME)
+	$(BIN)/evalkit compare $(RUNS)/$(CMP_NAME)-nosplit $(RUNS)/$(CMP_NAME)-split --runs-dir $(RUNS) --run-name compare-$(CMP_NAME)
 
 bench: setup
-	$(BIN)/python -m benchmarks.run --out $(RUNS)/bench
+	$(BIN)/python -m benchmarks.run --runs-dir $(RUNS) --run-name bench
 
 bench-grid: setup
-	$(BIN)/python -m benchmarks.grid --out $(RUNS)/bench-grid $(MODEL_ARGS)
+	$(BIN)/python -m benchmarks.grid --runs-dir $(RUNS) --run-name bench-grid $(MODEL_ARGS)
 
 report: setup
 	$(BIN)/evalkit report $(RUNS)

@@ -42,11 +42,12 @@ def cmd_audit(args) -> int:
     from .runner import AuditConfig, run_audit
 
     quiet_libraries()
+    out_dir = _output_dir(args)
     toxicity = [] if args.toxicity == ["none"] else (args.toxicity or ["profanity-check"])
     cfg = AuditConfig(dataset=args.dataset, model=spec_from_args(args), fairface_data=args.fairface_data,
                       stable_bias_data=args.stable_bias_data, generations=args.generations,
                       models=args.gen_models.split(",") if args.gen_models else None,
-                      name=args.name, runs_dir=args.runs_dir, out_dir=args.out_dir, limit=args.limit,
+                      name=args.name, runs_dir=args.runs_dir, out_dir=out_dir, limit=args.limit,
                       max_new_tokens=args.max_new_tokens, batch_size=args.batch_size, toxicity=toxicity,
                       toxicity_device=args.toxicity_device, permutations=args.permutations, seed=args.seed,
                       min_docs=args.min_docs,
@@ -56,6 +57,22 @@ def cmd_audit(args) -> int:
     report = run_audit(cfg)
     print(f"audit report: {report}\n  analysis:   {report.with_name('audit.json')}")
     return 0
+
+
+def _output_dir(args) -> Path | None:
+    """The exact folder when --run-name or the old --out-dir names it; None leaves the audit's own
+    rule (runs-dir/audit-<name or model>) to the runner, so the old --name keeps its meaning."""
+    from evalkit.output_flags import deprecation_notice, output_dir
+
+    old = [f for f, v in (("--name", args.name), ("--out-dir", args.out_dir)) if v is not None]
+    if args.run_name is not None and old:
+        raise EvalkitError(f"--run-name and {' and '.join(old)} each name the output folder; "
+                           f"give --runs-dir and --run-name only")
+    if args.name is not None:  # as before, --out-dir wins over --name
+        deprecation_notice("--name NAME", f"--run-name audit-{args.name}")
+    if args.run_name is not None or args.out_dir is not None:
+        return output_dir(args.runs_dir, args.run_name, "", exact=args.out_dir, exact_flag="--out-dir")
+    return None
 
 
 def add_parser(sub) -> None:
@@ -71,9 +88,11 @@ def add_parser(sub) -> None:
     a.add_argument("--gen-models", help="with a wide --generations file: which models, e.g. 9B,80B (default all)")
     a.add_argument("--groups", action="append",
                    help="group columns to compare, e.g. fairface=gender,race,age (repeatable)")
-    a.add_argument("--name", help="output folder runs/audit-<name>")
-    a.add_argument("--runs-dir", type=Path, default=Path("runs"))
-    a.add_argument("--out-dir", type=Path, help="exact output folder (overrides --name)")
+    from evalkit.output_flags import add_deprecated_path, add_output_args
+
+    add_output_args(a, "audit-<model, or the --generations file's name>")
+    a.add_argument("--name", help="deprecated: output folder <runs-dir>/audit-<name>; use --run-name")
+    add_deprecated_path(a, "--out-dir", "out_dir", "the exact output folder")
     a.add_argument("--limit", type=positive_int, help="only the first N images per dataset")
     a.add_argument("--max-new-tokens", type=positive_int, default=MAX_NEW_TOKENS)
     a.add_argument("--batch-size", type=batch_size_arg, default=8)

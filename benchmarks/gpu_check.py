@@ -1,7 +1,7 @@
 """The GPU check: what only a GPU can show, in one short lease, written to one JSON.
 
-    bash benchmarks/gpu_check.sh --out runs/gpu-check             # one H200: under 8 minutes
-    bash benchmarks/gpu_check.sh --out runs/gpu-check --dry-run   # CPU, tiny model, seconds
+    bash benchmarks/gpu_check.sh                            # one H200: under 8 minutes
+    bash benchmarks/gpu_check.sh --dry-run                  # CPU, tiny model, seconds
 
 Steps, in order of what they settle (later steps get what is left of --budget-s):
   environment   GPU, torch / transformers / flash_attn / bitsandbytes / vllm versions
@@ -303,7 +303,10 @@ def write(out: Path, doc: dict[str, Any]) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="benchmarks/gpu_check.sh", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--out", type=Path, default=Path("runs/gpu-check"))
+    from evalkit.output_flags import add_deprecated_path, add_output_args
+
+    add_output_args(ap, "gpu-check")
+    add_deprecated_path(ap, "--out", "out", "the exact output folder")
     ap.add_argument("--dry-run", action="store_true", help="CPU and the embedded tiny model: checks the script itself")
     ap.add_argument("--budget-s", type=float, help="wall-clock budget for all steps (default 450; dry run 300)")
     ap.add_argument("--limit", type=int, help="DocVQA rows per docvqa step (default 60, the shipped sample; dry run 4)")
@@ -314,11 +317,18 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.step:
         return child_main(args.step)
+    from evalkit.errors import EvalkitError
+    from evalkit.output_flags import output_dir
+
+    try:
+        out = output_dir(args.runs_dir, args.run_name, "gpu-check", exact=args.out)
+    except EvalkitError as e:
+        ap.exit(2, f"gpu_check: error: {e}\n")
     dry = args.dry_run
-    plan = Plan(dry_run=dry, out=args.out.resolve(), budget_s=args.budget_s or (300.0 if dry else 450.0),
+    plan = Plan(dry_run=dry, out=out.resolve(), budget_s=args.budget_s or (300.0 if dry else 450.0),
                 limit=args.limit or (4 if dry else 60), generations=args.generations or (2 if dry else 20),
                 new_tokens=args.new_tokens or (4 if dry else 16),
-                cache_dir=(args.cache_dir or args.out / "cache").resolve())
+                cache_dir=(args.cache_dir or out / "cache").resolve())
     plan.out.mkdir(parents=True, exist_ok=True)
     start = time.time()
     doc: dict[str, Any] = {"schema_version": SCHEMA_VERSION, "dry_run": dry, "plan": _plan_dict(plan),

@@ -2,7 +2,7 @@
 # The GPU check (benchmarks/gpu_check.py): one JSON of what only a GPU can show, in under 8 minutes
 # on one H200. `--dry-run` runs the same steps on the CPU with the embedded tiny model.
 #
-#   bash benchmarks/gpu_check.sh --out runs/gpu-check [--budget-s 450] [--dry-run] [--wheels DIR]
+#   bash benchmarks/gpu_check.sh [--runs-dir runs] [--run-name gpu-check] [--budget-s 450] [--dry-run] [--wheels DIR]
 #
 # Uses the project's .venv when there is one (`make setup`), else python3. The GPU run needs a CUDA
 # build of torch in that Python (the Makefile installs the CPU wheel), plus flash-attn /

@@ -2,9 +2,9 @@
 image splitting on/off x dtype (fp32, bf16, fp16) x attention (eager, sdpa, flash_attention_2)
 x 4-bit weights (bitsandbytes), written to grid.json + grid.html beside the card's H100 table.
 
-    python -m benchmarks.grid --out runs/bench-grid                      # tiny model (CPU or GPU)
-    python -m benchmarks.grid --out runs/bench-grid --model hf --model-id HuggingFaceM4/idefics2-8b
-    python -m benchmarks.grid --out runs/bench-grid --full-size-random   # 8B shapes, random weights (GPU)
+    python -m benchmarks.grid                                             # tiny model (CPU or GPU)
+    python -m benchmarks.grid --model hf --model-id HuggingFaceM4/idefics2-8b
+    python -m benchmarks.grid --full-size-random                          # 8B shapes, random weights (GPU)
 
 What one cell measures (the card's snippet: two images, a two-turn conversation):
 - the prompt is processed once; one untimed generation warms up kernels and allocator;
@@ -324,7 +324,10 @@ def _csv(choices: tuple[str, ...]):
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m benchmarks.grid", description=__doc__.split("\n\n")[0])
-    p.add_argument("--out", type=Path, help="folder for grid.json and grid.html")
+    from evalkit.output_flags import add_deprecated_path, add_output_args
+
+    add_output_args(p, "bench-grid")
+    add_deprecated_path(p, "--out", "out", "the exact folder for grid.json and grid.html")
     g = p.add_argument_group("model (as `evalkit eval`)")
     g.add_argument("--model", default="tiny-idefics2", help="tiny-idefics2 or hf")
     g.add_argument("--model-id", help="hub id or local folder for --model hf")
@@ -355,8 +358,13 @@ def main(argv: list[str] | None = None) -> int:
                           new_tokens=d["new_tokens"])
         print(RESULT_MARK + json.dumps(result.to_dict()), flush=True)
         return 0
-    if args.out is None:
-        print("benchmarks.grid: error: --out is required", file=sys.stderr)
+    from evalkit.errors import EvalkitError
+    from evalkit.output_flags import output_dir
+
+    try:
+        out = output_dir(args.runs_dir, args.run_name, "bench-grid", exact=args.out)
+    except EvalkitError as e:
+        print(f"benchmarks.grid: error: {e}", file=sys.stderr)
         return 2
     if args.generations < 1 or args.new_tokens < 1:
         print("benchmarks.grid: error: --generations and --new-tokens must be positive", file=sys.stderr)
@@ -389,11 +397,11 @@ def main(argv: list[str] | None = None) -> int:
         grid.cells.append(r)
         print(f"{r.time_s:.2f} s, {r.peak_bytes / 1e9:.2f} GB" if r.status == "ok" else f"{r.status}: {r.reason}",
               flush=True)
-        write_grid(grid, args.out)  # a crash later keeps the cells done so far
+        write_grid(grid, out)  # a crash later keeps the cells done so far
     from .grid_report import render_grid_report
 
-    json_path = write_grid(grid, args.out)
-    html_path = render_grid_report(grid, args.out)
+    json_path = write_grid(grid, out)
+    html_path = render_grid_report(grid, out)
     count = {s: sum(c.status == s for c in grid.cells) for s in ("ok", "skipped", "oom", "error")}
     print(f"grid: {count['ok']} measured, {count['skipped']} skipped, {count['oom']} out of memory, "
           f"{count['error']} failed\n  json:   {json_path}\n  report: {html_path}")

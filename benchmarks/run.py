@@ -1,6 +1,6 @@
 """`make bench`: the speed claims of the engine and the audit, measured as ratios in one run.
 
-Writes bench.json and bench.html under --out. Not a test: nothing here fails a build.
+Writes bench.json and bench.html under --runs-dir/--run-name (default runs/bench). Not a test: nothing here fails a build.
 """
 from __future__ import annotations
 
@@ -13,9 +13,12 @@ from pathlib import Path
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
 
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", type=Path, default=Path("runs/bench"))
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__.splitlines()[0])
+    from evalkit.output_flags import add_deprecated_path, add_output_args
+
+    add_output_args(ap, "bench")
+    add_deprecated_path(ap, "--out", "out", "the exact output folder")
     ap.add_argument("--batch-size", type=int, default=16)
     ap.add_argument("--cache-dir", type=Path, help="where the tiny model is built")
     ap.add_argument("--tfidf-docs", type=int, default=30_000)
@@ -27,7 +30,24 @@ def main(argv=None) -> int:
     ap.add_argument("--torch-threads", type=int, default=1,
                     help="torch intra-op threads for both loops; on a 2-core CPU one thread leaves a core "
                          "for the generator's image workers (the naive loop runs no faster with two)")
+    return ap
+
+
+def out_dir(ap: argparse.ArgumentParser, args) -> Path:
+    """Where bench.json and bench.html go; a bad --run-name exits with one line."""
+    from evalkit.errors import EvalkitError
+    from evalkit.output_flags import output_dir
+
+    try:
+        return output_dir(args.runs_dir, args.run_name, "bench", exact=args.out)
+    except EvalkitError as e:
+        ap.exit(2, f"benchmarks.run: error: {e}\n")
+
+
+def main(argv=None) -> int:
+    ap = build_parser()
     args = ap.parse_args(argv)
+    out = out_dir(ap, args)
 
     from evalkit.models import ModelSpec, load_backend
     from benchmarks import eval_profile, generator_bench, loglik_bench, resume_bench
@@ -67,11 +87,11 @@ def main(argv=None) -> int:
         results["tfidf"] = tfidf_run(args.tfidf_docs, 300, args.tfidf_permutations)
         print(json.dumps(results["tfidf"], indent=2))
 
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "bench.json").write_text(json.dumps(results, indent=2))
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "bench.json").write_text(json.dumps(results, indent=2))
     from evalkit.reports.html import make_env, render_page
-    page = render_page(make_env([TEMPLATES]), "bench.html.j2", args.out / "bench.html", r=results)
-    print(f"wrote {args.out / 'bench.json'} and {page}")
+    page = render_page(make_env([TEMPLATES]), "bench.html.j2", out / "bench.html", r=results)
+    print(f"wrote {out / 'bench.json'} and {page}")
     return 0
 
 

@@ -1,4 +1,4 @@
-"""`evalkit compare RUN_A RUN_B [RUN_C ...] [--out DIR]`: paired comparison of runs of one task."""
+"""`evalkit compare RUN_A RUN_B [RUN_C ...] [--runs-dir DIR] [--run-name NAME]`: paired comparison of runs of one task."""
 from __future__ import annotations
 
 import argparse
@@ -13,9 +13,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                     "image tokens, throughput, memory, and the samples whose outcome changed.")
     p.add_argument("runs", nargs="+", type=Path, metavar="RUN",
                    help="run folders written by `evalkit eval`; the first is the baseline")
-    p.add_argument("--out", type=Path,
-                   help="output folder for compare.json and compare.html "
-                        "(default: compare-<task> beside the first run, i.e. runs/compare-<task>)")
+    from .output_flags import add_deprecated_path, add_output_args
+
+    # default parent: the folder holding the first run (runs/ for runs made with the defaults)
+    add_output_args(p, "compare-<task>", runs_dir_default=None,
+                    runs_dir_help="parent folder of compare.json and compare.html (default: the folder "
+                                  "holding the first run, i.e. runs)")
+    add_deprecated_path(p, "--out", "out", "the exact output folder")
     p.set_defaults(func=cmd_compare)
     return p
 
@@ -26,7 +30,10 @@ def cmd_compare(args) -> int:
     from .compare import build_comparison, write_comparison
 
     comp = build_comparison(args.runs)
-    out = args.out or (args.runs[0].resolve().parent / f"compare-{comp.task}")
+    from .output_flags import output_dir
+
+    out = output_dir(args.runs_dir or args.runs[0].resolve().parent, args.run_name, f"compare-{comp.task}",
+                     exact=args.out)
     json_path = write_comparison(comp, out)
     html_path = render_compare_report(comp, out)
     print(f"{comp.task}: {comp.n_shared} shared samples ({comp.n_shared_scored} scored in every run)")

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -20,7 +19,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=positive_int, default=8, help="N of the batch pair (1 vs N; N >= 2)")
     p.add_argument("--pairs", default="batch,dtype,attn,served",
                    help="comma-separated subset of batch,dtype,attn,served")
-    p.add_argument("--out", type=Path, help="output folder (default runs/invariance-<task>-<model>)")
+    from .output_flags import add_deprecated_path, add_output_args
+
+    add_output_args(p, "invariance-<task>-<model>")
+    add_deprecated_path(p, "--out", "out", "the exact output folder")
     p.add_argument("--workers", type=positive_int, default=2)
     add_model_args(p)
     p.set_defaults(func=cmd_invariance)
@@ -37,7 +39,9 @@ def cmd_invariance(args) -> int:
     quiet_libraries()
     TASKS.get(args.task)  # an unknown task fails here, before any run
     spec = spec_from_args(args)
-    out = args.out or Path("runs") / f"invariance-{args.task}-{spec.label}"
+    from .output_flags import output_dir
+
+    out = output_dir(args.runs_dir, args.run_name, f"invariance-{args.task}-{spec.label}", exact=args.out)
     pairs = tuple(p.strip() for p in args.pairs.split(",") if p.strip())
     path = run_invariance(InvarianceConfig(task=args.task, model=spec, data=args.data, limit=args.limit,
                                            batch_size=args.batch_size, out_dir=out, pairs=pairs,

@@ -88,7 +88,7 @@ def test_groups_for_an_unknown_dataset_is_one_clear_error(tmp_path, capsys):
     gens.write_text(json.dumps({"example_id": "0", "prompt_id": "resume", "dataset": "fairface", "model": "m",
                                 "gender": "Male", "race": "Black", "generation": "text"}) + "\n")
     rc = main(["audit", "--generations", str(gens), "--dataset", "fairface", "--toxicity", "none",
-               "--out-dir", str(tmp_path / "out"), "--groups", "foo=gender"])
+               "--runs-dir", str(tmp_path), "--run-name", "out", "--groups", "foo=gender"])
     assert rc == 2
     assert capsys.readouterr().err == ("evalkit: error: --groups 'foo=gender': unknown dataset 'foo'; "
                                        "valid: fairface, stable-bias\n")

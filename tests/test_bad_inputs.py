@@ -364,7 +364,7 @@ def _generations(path, rows=8, **change):
 
 def _audit(tmp_path, gens, *extra):
     return main(["audit", "--generations", str(gens), "--dataset", "fairface", "--runs-dir", str(tmp_path / "runs"),
-                 "--name", "a", "--permutations", "20", "--no-progress", *extra])
+                 "--run-name", "audit-a", "--permutations", "20", "--no-progress", *extra])
 
 
 def _summary(tmp_path):

@@ -32,7 +32,8 @@ def test_plan_skips_what_the_machine_cannot_run():
 
 def test_grid_end_to_end_on_the_tiny_model(tmp_path, tiny_cache, capsys):
     out = tmp_path / "grid"
-    assert main(["--out", str(out), "--cache-dir", str(tiny_cache), "--device", "cpu", "--in-process",
+    assert main(["--runs-dir", str(tmp_path), "--run-name", "grid", "--cache-dir", str(tiny_cache), "--device", "cpu",
+                 "--in-process",
                  "--splits", "off,on", "--dtypes", "fp32", "--attn", "sdpa", "--quant", "none,4bit",
                  "--generations", "2", "--new-tokens", "5", "--full-size-random"]) == 0
     data = json.loads((out / "grid.json").read_text())

@@ -13,7 +13,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def test_dry_run_writes_one_json_with_every_step(tmp_path, tiny_cache):
     out = tmp_path / "check"
-    proc = subprocess.run(["bash", str(ROOT / "benchmarks" / "gpu_check.sh"), "--dry-run", "--out", str(out),
+    proc = subprocess.run(["bash", str(ROOT / "benchmarks" / "gpu_check.sh"), "--dry-run",
+                           "--runs-dir", str(tmp_path), "--run-name", "check",
                            "--cache-dir", str(tiny_cache), "--limit", "2", "--generations", "1", "--new-tokens", "2"],
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]

@@ -258,9 +258,9 @@ def test_bad_run_names_are_refused_and_nothing_is_written(tmp_path, capsys, name
     assert message in err and "--run-name" in err
     err = _one_line_error(capsys, _eval(tmp_path, "unused", "docvqa", None, name))
     assert message in err
-    err = _one_line_error(capsys, main(["audit", "--generations", str(preds), "--name", name,
+    err = _one_line_error(capsys, main(["audit", "--generations", str(preds), "--run-name", name,
                                         "--runs-dir", str(tmp_path / "runs")]))
-    assert message in err and "--name" in err
+    assert message in err and "--run-name" in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["p.jsonl"]
 
 
@@ -601,6 +601,6 @@ def test_a_second_writer_of_an_audit_folder_is_refused(tmp_path, capsys):
 
     gens = _jsonl(tmp_path / "g.jsonl", _gen_rows())
     with locked_run_dir(tmp_path / "runs" / "audit-a"):
-        err = _one_line_error(capsys, main(["audit", "--generations", str(gens), "--dataset", "fairface", "--name", "a",
-                                            "--runs-dir", str(tmp_path / "runs"), "--toxicity", "none"]))
+        err = _one_line_error(capsys, main(["audit", "--generations", str(gens), "--dataset", "fairface",
+                                            "--run-name", "audit-a", "--runs-dir", str(tmp_path / "runs"), "--toxicity", "none"]))
     assert "audit-a is being written by another evalkit process" in err

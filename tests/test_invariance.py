@@ -18,7 +18,7 @@ from htmldom import parse  # noqa: E402
 def test_tiny_model_fp32_batch_size_changes_no_answer(tmp_path, tiny_cache, capsys):
     out = tmp_path / "inv"
     rc = main(["invariance", "--task", "docvqa", "--limit", "6", "--batch-size", "3", "--pairs", "batch,served",
-               "--out", str(out), "--cache-dir", str(tiny_cache), "--device", "cpu"])
+               "--runs-dir", str(tmp_path), "--run-name", "inv", "--cache-dir", str(tiny_cache), "--device", "cpu"])
     assert rc == 0
     doc = json.loads((out / "invariance.json").read_text(encoding="utf-8"))
     batch, served = doc["pairs"]
@@ -72,7 +72,7 @@ def test_wilson_interval_edges():
     (["--batch-size", "1"], "--batch-size 1: the batch pair compares 1 with N; use N >= 2"),
 ])
 def test_bad_invariance_arguments_are_one_line_errors(tmp_path, capsys, args, message):
-    assert main(["invariance", "--task", "docvqa", "--out", str(tmp_path / "o"), *args]) == 2
+    assert main(["invariance", "--task", "docvqa", "--runs-dir", str(tmp_path), "--run-name", "o", *args]) == 2
     err = capsys.readouterr().err
     assert err.strip() == f"evalkit: error: {message}"
     assert not (tmp_path / "o").exists()
