@@ -301,7 +301,7 @@ def write(out: Path, doc: dict[str, Any]) -> Path:
     return path
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="benchmarks/gpu_check.sh", description=__doc__.split("\n\n")[0])
     from evalkit.output_flags import add_deprecated_path, add_output_args
 
@@ -314,6 +314,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--new-tokens", type=int, help="new tokens per generation (default 16; dry run 4)")
     ap.add_argument("--cache-dir", type=Path, help="where the tiny model (and its tokenizer) is built")
     ap.add_argument("--step", help=argparse.SUPPRESS)  # internal: one step, in a child process
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = build_parser()
     args = ap.parse_args(argv)
     if args.step:
         return child_main(args.step)
