@@ -114,7 +114,7 @@ class AuditConfig:
             name = check_run_name(self.name, "--name")
         else:
             name = check_run_name(Path(self.generations).stem if self.generations else self.model.label,
-                                  "the default audit name (from the file or model name; --name sets another)")
+                                  "the default audit name (from the file or model name; --run-name sets another)")
         return Path(self.runs_dir) / f"audit-{name}"
 
 

@@ -1,4 +1,4 @@
 """Benchmarks (not tests): throughput and memory measurements that take minutes and a GPU to mean much.
 
-Run from the repository root, e.g. `python -m benchmarks.grid --out runs/bench-grid`.
+Run from the repository root, e.g. `python -m benchmarks.grid` (writes runs/bench-grid/).
 """

@@ -77,7 +77,7 @@ def _acquire(run_dir: Path, lock_name: str):
         fh.close()
         raise EvalkitError(f"run folder {run_dir} is being written by another evalkit process"
                            f"{f' (pid {holder})' if holder.isdigit() else ''}; wait for it to finish "
-                           f"or write elsewhere (another --run-name / --name, or --runs-dir)") from None
+                           f"or write elsewhere (another --run-name, or --runs-dir)") from None
     fh.seek(0)
     fh.truncate()
     fh.write(str(os.getpid()))
