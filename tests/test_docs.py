@@ -258,3 +258,46 @@ def test_docs_incoming_is_scanned(tmp_path):
     files = doc_files(tmp_path)
     assert [p.relative_to(tmp_path).as_posix() for p in files] == ["README.md", "docs/incoming/new.md"]
     assert [s.argv for s in extract(files[1].read_text(), "n.md")] == [("eval", "--task", "docvqa")]
+
+
+def _anchors(text: str) -> set[str]:
+    """GitHub's heading anchors: lower case, punctuation but '-' and '_' dropped, spaces to '-'."""
+    heads = [line.lstrip("#").strip() for line in _outside_fences(text) if re.match(r"^#{1,6} ", line)]
+    return {re.sub(r"[^\w\- ]", "", h.lower()).replace(" ", "-") for h in heads}
+
+
+def _outside_fences(text: str) -> list[str]:
+    out, inside = [], False
+    for line in text.splitlines():
+        if FENCE.match(line):
+            inside = not inside
+        elif not inside:
+            out.append(line)
+    return out
+
+
+def broken_links(path: Path) -> list[str]:
+    """Relative links of one page whose file or #anchor does not exist."""
+    bad = []
+    for line in _outside_fences(path.read_text(encoding="utf-8")):
+        for target in re.findall(r"\]\(([^)\s]+)\)", line):
+            if re.match(r"^[a-z]+:", target):
+                continue  # http(s), mailto
+            file, _, anchor = target.partition("#")
+            dest = (path.parent / file).resolve() if file else path
+            if not dest.exists():
+                bad.append(f"{target}: no file {dest}")
+            elif anchor and dest.suffix == ".md" and anchor not in _anchors(dest.read_text(encoding="utf-8")):
+                bad.append(f"{target}: no heading for #{anchor}")
+    return bad
+
+
+@pytest.mark.parametrize("path", doc_files(), ids=[str(p.relative_to(ROOT)) for p in doc_files()])
+def test_relative_links_resolve(path):
+    assert broken_links(path) == []
+
+
+def test_broken_links_are_found(tmp_path):
+    (tmp_path / "a.md").write_text("# Top\n## Two words, here\n[ok](#two-words-here) [self](a.md#top) "
+                                   "[gone](b.md) [anchor](a.md#nope) [web](https://x.org/y)\n")
+    assert [b.split(":")[0] for b in broken_links(tmp_path / "a.md")] == ["b.md", "a.md#nope"]
