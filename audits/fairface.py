@@ -20,6 +20,11 @@ from evalkit.stats import bootstrap_mean
 from evalkit.tasks.fairface import CARD  # the model card's FairFace table, kept with the task (re-exported)
 
 ATTRIBUTES = ("gender", "race", "age")
+# One FairFace record is one face asked three things; pooling the three answers would count a
+# face three times in one accuracy and make its errors look independent.
+COUNTING = ("each image counts once per attribute: an attribute's accuracy (overall and per bucket) is the share "
+            "of images whose label for that attribute is right; the three attributes are never pooled, and the "
+            "interval resamples images (a repeated image is one cluster)")
 
 
 @dataclass
@@ -40,6 +45,7 @@ class FairFaceAccuracy:
     n_records: int
     n_errors: int
     attributes: list[AttributeAccuracy] = field(default_factory=list)
+    counting: str = COUNTING
     card: dict = field(default_factory=lambda: {k: dict(v) for k, v in CARD.items()})
 
     def to_dict(self) -> dict:
@@ -67,13 +73,14 @@ def fairface_accuracy(run_dir: Path | str) -> FairFaceAccuracy:
     out = FairFaceAccuracy(run_dir=str(run_dir), run_name=results.run_name, model=results.model.to_dict(),
                            n_records=len(records), n_errors=len(records) - len(ok))
     for attr in ATTRIBUTES:
-        hits = [r.extras[f"{attr}_correct"] for r in ok if r.extras.get(f"{attr}_correct") is not None]
+        have = [r for r in ok if r.extras.get(f"{attr}_correct") is not None]
+        hits = [r.extras[f"{attr}_correct"] for r in have]
         rows = bucket_rows(ok, attr)
         sizes: dict[str, int] = {}
         for g, r, _ in rows:
             sizes[bucket_key(g, r)] = sizes.get(bucket_key(g, r), 0) + 1
         out.attributes.append(AttributeAccuracy(
-            attribute=attr, accuracy=bootstrap_mean(hits).to_dict(),
+            attribute=attr, accuracy=bootstrap_mean(hits, clusters=[r.cluster for r in have]).to_dict(),
             bucket_std=bucket_std_ci(rows).to_dict(),
             buckets={k: v * 100.0 for k, v in bucket_accuracy(rows).items()},
             spread=asdict(bucket_spread(rows)), bucket_n=sizes))
