@@ -43,6 +43,7 @@ def cmd_compare(args) -> int:
             continue
         mc = f", McNemar p = {c.mcnemar['p_value']:.3g}" if c.mcnemar else ""
         print(f"  {c.other} - {c.baseline}: {c.delta:+.1f} (95% CI {c.ci_low:+.1f} to {c.ci_high:+.1f}), "
-              f"p = {c.p_value:.3g}{mc}, n = {c.n_pairs}")
+              f"p = {c.p_value:.3g}{mc}, n = {c.n_pairs} in {c.n_clusters} clusters"
+              + (f", detectable: {c.mdd:.1f} points (80% power)" if c.mdd is not None else ""))
     print(f"  json:   {json_path}\n  report: {html_path}")
     return 0
