@@ -215,3 +215,19 @@ def test_clusters_must_align_with_values():
         bootstrap_mean([1.0, 0.0], clusters=["a"])
     with pytest.raises(ValueError, match="clusters must align"):
         paired_delta([1.0, 0.0], [1.0, 1.0], ["a"])
+
+
+def test_stats_bench_runs_and_its_page_shows_the_ratio(tmp_path):
+    # `make bench` times the full scale; here the same code on a small case, rendered as bench.html does.
+    from benchmarks import stats_bench
+    from benchmarks.run import TEMPLATES
+    from evalkit.reports.html import make_env
+
+    from htmldom import by_id, parse
+
+    r = stats_bench.run(n=3000, g=600, n_resamples=50, repeats=1)
+    assert (r.n_samples, r.n_clusters) == (3000, 600) and r.ratio == r.cluster_s / r.per_sample_s
+    assert r.cluster_peak_bytes > 0 and r.max_cluster_size > 5
+    page = tmp_path / "stats.html"
+    page.write_text(make_env([TEMPLATES]).get_template("stats_bench.html.j2").render(r={"stats": r.__dict__}))
+    assert by_id(parse(page.read_text()), "stats-ratio").text() == f"{r.ratio:.2f}"
