@@ -108,3 +108,46 @@ def test_old_run_folder_without_clusters_still_reads_renders_and_compares(runs, 
     (c,) = json.loads((tmp_path / "cmp" / "compare.json").read_text())["comparisons"]
     # sample by sample, as before clusters: 20 independent wins
     assert c["n_clusters"] == 400 and c["p_value"] < 1e-3 and c["mcnemar"]["kind"] == "exact"
+
+
+# ------------------------------------------------------------------ each task's cluster key
+@pytest.mark.parametrize("name,key,n_rows,n_clusters", [
+    ("docvqa", "docId", 60, 36), ("vqav2", "image_id", 60, None), ("textvqa", "image_id", 40, None),
+    ("mmmu", "image", 30, None), ("mathvista", "image", 30, None), ("fairface", "image", 36, None)])
+def test_each_task_names_its_cluster_on_the_shipped_sample(name, key, n_rows, n_clusters):
+    from evalkit.data import load_task_data
+    from evalkit.records import new_record
+    from evalkit.registry import TASKS
+
+    task = TASKS.get(name)()
+    assert task.cluster_by == key
+    rows = list(load_task_data(task).rows)
+    clusters = [new_record(task, row, i, str(i)).cluster for i, row in enumerate(rows)]
+    assert len(rows) == n_rows and None not in clusters
+    prefix = "image:" if key == "image" else f"{key}="
+    assert all(c.startswith(prefix) for c in clusters)
+    if key != "image":
+        assert clusters == [f"{key}={row[key]}" for row in rows]
+        if n_clusters is not None:
+            assert len(set(clusters)) == n_clusters
+    else:
+        # rows that share an image's bytes share a cluster, and only those
+        from evalkit.images import image_key
+        col = task.image_columns[0]
+        digests = [image_key(row[col]) for row in rows]
+        assert len(set(clusters)) == len(set(digests))
+
+
+def test_missing_cluster_column_falls_back_to_the_image_and_none_means_alone():
+    from evalkit.tasks.docvqa import DocVQA
+
+    row = {"questionId": 1, "question": "q?", "image": b"\x89PNG fake bytes", "answers": ["a"]}
+    same_image = dict(row, questionId=2)
+    t = DocVQA()
+    assert t.cluster(row) == t.cluster(same_image) and t.cluster(row).startswith("image:")
+    assert t.cluster(dict(row, docId=7)) == "docId=7"
+    assert t.cluster(dict(row, image=None)) is None  # no key, no image: its own cluster
+
+    class Alone(DocVQA):
+        cluster_by = None
+    assert Alone().cluster(dict(row, docId=7)) is None
