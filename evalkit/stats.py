@@ -79,9 +79,11 @@ def bootstrap_mean(values: Sequence[float | None], *, clusters: Sequence[Hashabl
     if n == 0:
         return MetricValue(None, None, None, 0)
     mean = float(x.mean())
-    if n == 1 or (codes is not None and codes.max() == 0):
-        # one value, or one cluster: nothing to resample between
-        return MetricValue(mean * scale, mean * scale, mean * scale, n)
+    if n == 1:
+        return MetricValue(mean * scale, mean * scale, mean * scale, 1)
+    if codes is not None and codes.max() == 0:
+        # one cluster: its questions are one observation, so no interval can be drawn from them
+        return MetricValue(mean * scale, None, None, n)
     means = bootstrap_means(x, codes, n_resamples=n_resamples, seed=seed)
     lo, hi = np.percentile(means, [2.5, 97.5])
     return MetricValue(mean * scale, float(lo) * scale, float(hi) * scale, n)

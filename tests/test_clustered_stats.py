@@ -231,3 +231,10 @@ def test_stats_bench_runs_and_its_page_shows_the_ratio(tmp_path):
     page = tmp_path / "stats.html"
     page.write_text(make_env([TEMPLATES]).get_template("stats_bench.html.j2").render(r={"stats": r.__dict__}))
     assert by_id(parse(page.read_text()), "stats-ratio").text() == f"{r.ratio:.2f}"
+
+
+def test_one_cluster_has_no_interval():
+    # five questions on one page are one observation: no spread to resample
+    mv = bootstrap_mean([1.0, 0.0, 1.0, 1.0, 1.0], clusters=["p"] * 5)
+    assert (mv.value, mv.ci_low, mv.ci_high, mv.n) == (80.0, None, None, 5)
+    assert bootstrap_mean([1.0], clusters=["p"]).ci_low == 100.0  # one value, as before clusters
