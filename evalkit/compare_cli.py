@@ -9,8 +9,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "compare", help="compare runs of one task (e.g. with and without image splitting)",
         description="Compare runs of one task on the samples they share: metric with CI, paired delta vs "
-                    "the first run with bootstrap CI and permutation p-value, McNemar for 0/1 scores, "
-                    "image tokens, throughput, memory, and the samples whose outcome changed.")
+                    "the first run with a cluster-bootstrap CI, a cluster-level permutation p-value and the "
+                    "minimum detectable difference, McNemar for 0/1 scores (exact with one question per page "
+                    "or image, cluster-adjusted otherwise), image tokens, throughput, memory, and the samples whose outcome changed.")
     p.add_argument("runs", nargs="+", type=Path, metavar="RUN",
                    help="run folders written by `evalkit eval`; the first is the baseline")
     p.add_argument("--out", type=Path,
