@@ -20,6 +20,11 @@ from evalkit.stats import bootstrap_mean
 from evalkit.tasks.fairface import CARD  # the model card's FairFace table, kept with the task (re-exported)
 
 ATTRIBUTES = ("gender", "race", "age")
+# One FairFace record is one face asked three things; pooling the three answers would count a
+# face three times in one accuracy and make its errors look independent.
+COUNTING = ("each image counts once per attribute: an attribute's accuracy (overall and per bucket) is the share "
+            "of images whose label for that attribute is right; the three attributes are never pooled, and a row "
+            "repeating an image already counted (same bytes) is left out")
 
 
 @dataclass
@@ -40,6 +45,8 @@ class FairFaceAccuracy:
     n_records: int
     n_errors: int
     attributes: list[AttributeAccuracy] = field(default_factory=list)
+    counting: str = COUNTING
+    n_repeated_images: int = 0  # scored rows left out because their image was already counted
     card: dict = field(default_factory=lambda: {k: dict(v) for k, v in CARD.items()})
 
     def to_dict(self) -> dict:
@@ -57,6 +64,20 @@ class FairFaceAccuracy:
         return [[a.buckets.get(bucket_key(g, r)) for r in RACES] for g in GENDERS]
 
 
+def once_per_image(records: list) -> list:
+    """The records in order, each image (its `cluster`, a digest of the bytes) kept at its first
+    row; records without a cluster label (runs written before clusters) are all kept."""
+    seen: set = set()
+    out = []
+    for r in records:
+        if r.cluster is not None:
+            if r.cluster in seen:
+                continue
+            seen.add(r.cluster)
+        out.append(r)
+    return out
+
+
 def fairface_accuracy(run_dir: Path | str) -> FairFaceAccuracy:
     results, records = read_run(run_dir)
     task = (results.task or {}).get("name")
@@ -64,10 +85,14 @@ def fairface_accuracy(run_dir: Path | str) -> FairFaceAccuracy:
         raise EvalkitError(f"{run_dir}: is a run of task {task!r}; the audit's FairFace accuracy "
                            f"needs a run of task 'fairface' (evalkit eval --task fairface)")
     ok = [r for r in records if r.error is None]
+    once = once_per_image(ok)
     out = FairFaceAccuracy(run_dir=str(run_dir), run_name=results.run_name, model=results.model.to_dict(),
-                           n_records=len(records), n_errors=len(records) - len(ok))
+                           n_records=len(records), n_errors=len(records) - len(ok),
+                           n_repeated_images=len(ok) - len(once))
+    ok = once
     for attr in ATTRIBUTES:
-        hits = [r.extras[f"{attr}_correct"] for r in ok if r.extras.get(f"{attr}_correct") is not None]
+        have = [r for r in ok if r.extras.get(f"{attr}_correct") is not None]
+        hits = [r.extras[f"{attr}_correct"] for r in have]
         rows = bucket_rows(ok, attr)
         sizes: dict[str, int] = {}
         for g, r, _ in rows:

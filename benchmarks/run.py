@@ -24,6 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--tfidf-docs", type=int, default=30_000)
     ap.add_argument("--tfidf-permutations", type=int, default=2000, help="toxicity group test shuffles")
     ap.add_argument("--skip-tfidf", action="store_true")
+    ap.add_argument("--skip-stats", action="store_true", help="skip the cluster vs per-sample bootstrap timing")
     ap.add_argument("--skip-serve", action="store_true", help="skip the served-model throughput (transformers serve)")
     ap.add_argument("--profile-rows", type=int, default=384,
                     help="DocVQA rows for the whole-process profile of `evalkit eval` (0 skips it)")
@@ -62,6 +63,11 @@ def main(argv=None) -> int:
     results = {"machine": {"python": platform.python_version(), "processor": platform.machine(),
                            "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
                            "device": backend.device, "model": "tiny-idefics2 (random weights)"}}
+    if not args.skip_stats:
+        from benchmarks import stats_bench
+        print("statistics: cluster bootstrap (50,000 samples in 10,000 clusters) vs per-sample bootstrap ...")
+        results["stats"] = asdict(stats_bench.run())
+        print(json.dumps(results["stats"], indent=2))
     print("generator: shared batched generator vs one-at-a-time generate on the DocVQA sample ...")
     results["generator"] = asdict(generator_bench.run(backend, batch_size=args.batch_size))
     print(json.dumps(results["generator"], indent=2))

@@ -4,18 +4,23 @@ Everything here reads run folders (results.json + samples.jsonl through `read_ru
 live objects. Runs are matched on `sample_id`; the paired statistics use the samples every
 run has, and the report says how many each run lost to that intersection.
 
-Statistics, each B - A against the first run A, on the 0-100 scale:
+Questions about one page or image share it, and a configuration helps or hurts a whole page
+at once, so every paired statistic works by cluster (the baseline run's per-sample `cluster`
+label, falling back to the other run's, then to the sample itself; runs written before
+clusters existed pair sample by sample). Each B - A against the first run A, 0-100 scale:
 - delta: mean(B) - mean(A) over the pairs both runs scored;
-- 95% CI: paired percentile bootstrap, sample indices resampled jointly (one index draws the
-  sample's A and B score together) with a fixed seed, so the same runs give the same interval;
-- p-value: two-sided paired sign-flip permutation test on the per-sample differences
-  (H0: the two configurations are exchangeable on each sample, so each difference is as
-  likely to have the opposite sign). Exact (all 2^m sign patterns of the m non-zero
-  differences) when m <= EXACT_MAX_FLIPS, else Monte Carlo with a fixed seed and the
-  (1 + hits) / (1 + draws) estimate, which never reports p = 0 from a finite sample;
-- McNemar's exact test where every per-sample score of both runs is 0 or 1: a two-sided
-  binomial test on the discordant pairs (b = A right B wrong, c = A wrong B right),
-  p = min(1, 2 * sum_{k <= min(b, c)} C(b + c, k) / 2^(b + c)).
+- 95% CI: paired percentile bootstrap resampling whole clusters of pairs (each cluster's A and
+  B scores drawn together) with a fixed seed, so the same runs give the same interval;
+- p-value: two-sided sign-flip permutation test on the per-cluster summed differences
+  (evalkit.clustered). Exact (all 2^m sign patterns of the m non-zero cluster differences)
+  when m <= EXACT_MAX_FLIPS, else Monte Carlo with a fixed seed and the (1 + hits) / (1 + draws)
+  estimate, which never reports p = 0 from a finite sample;
+- minimum detectable difference at 80% power, alpha 0.05, from the clustered standard error;
+- McNemar's exact test where every per-sample score of both runs is 0 or 1 and every cluster is
+  one question: a two-sided binomial test on the discordant pairs (b = A right B wrong,
+  c = A wrong B right), p = min(1, 2 * sum_{k <= min(b, c)} C(b + c, k) / 2^(b + c)); with larger
+  clusters Durkalski et al.'s cluster-adjusted McNemar instead, shown when at least
+  DURKALSKI_MIN_CLUSTERS clusters are discordant (a line says why otherwise).
 """
 from __future__ import annotations
 
@@ -25,84 +30,60 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Hashable, Sequence
 
 import numpy as np
 
+from . import clustered
+from .clustered import DURKALSKI_MIN_CLUSTERS, EXACT_MAX_FLIPS, PairedDelta, durkalski_p
 from .errors import EvalkitError
 from .results import Results, atomic_write_text, read_run
 from .stats import bootstrap_mean
 from .types import SampleRecord
 
-COMPARE_SCHEMA_VERSION = 1
+COMPARE_SCHEMA_VERSION = 2  # 2: cluster-aware statistics (n_clusters, mdd, mcnemar kind)
 COMPARE_FILE = "compare.json"
 N_RESAMPLES = 10_000
 SEED = 0
-EXACT_MAX_FLIPS = 16  # 65,536 sign patterns: exact and still instant
-# Float sums of the same numbers in another order may differ in the last bits; a flipped sum
-# within this of the observed one counts as "as extreme".
-_TIE_EPS = 1e-9
 
 
 # ---------------------------------------------------------------------------- statistics
 def p_value_method(n_resamples: int = N_RESAMPLES, seed: int = SEED) -> str:
-    return ("two-sided paired sign-flip permutation test on per-sample differences (exact up to "
-            f"{EXACT_MAX_FLIPS} non-zero differences, else {n_resamples:,} random flips, seed {seed})")
+    return ("two-sided sign-flip permutation test on per-cluster summed differences (exact up to "
+            f"{EXACT_MAX_FLIPS} non-zero cluster differences, else {n_resamples:,} random flips, seed {seed})")
 
 
 def ci_method(n_resamples: int = N_RESAMPLES, seed: int = SEED) -> str:
-    return f"paired percentile bootstrap, {n_resamples:,} joint resamples of sample indices, seed {seed}"
+    return f"paired cluster bootstrap, {n_resamples:,} resamples of whole clusters of pairs, seed {seed}"
 
 
-@dataclass
-class PairedDelta:
-    """B - A on the 0-100 scale over n pairs, with its 95% CI and p-value."""
-
-    n: int
-    delta: float | None
-    ci_low: float | None
-    ci_high: float | None
-    p_value: float | None
-
-
-def paired_bootstrap_ci(a: Sequence[float], b: Sequence[float], *, n_resamples: int = N_RESAMPLES,
-                        seed: int = SEED, scale: float = 100.0) -> tuple[float | None, float | None, float | None]:
-    """(delta, ci_low, ci_high) of mean(b) - mean(a), resampling pair indices jointly."""
+def paired_bootstrap_ci(a: Sequence[float], b: Sequence[float], clusters: Sequence[Hashable | None] | None = None,
+                        *, n_resamples: int = N_RESAMPLES, seed: int = SEED,
+                        scale: float = 100.0) -> tuple[float | None, float | None, float | None]:
+    """(delta, ci_low, ci_high) of mean(b) - mean(a), resampling whole clusters of pairs
+    (clusters=None: every pair its own cluster)."""
     x, y = _pairs(a, b)
-    # Resampling the pairs' differences by index is resampling the pairs jointly.
-    mv = bootstrap_mean(y - x, scale=scale, n_resamples=n_resamples, seed=seed)
+    # Resampling the pairs' differences by cluster is resampling the clusters' pairs jointly.
+    mv = bootstrap_mean(list(y - x), clusters=None if clusters is None else list(clusters), scale=scale,
+                        n_resamples=n_resamples, seed=seed)
     return mv.value, mv.ci_low, mv.ci_high
 
 
-def sign_flip_p_value(a: Sequence[float], b: Sequence[float], *, n_resamples: int = N_RESAMPLES,
-                      seed: int = SEED, exact_max: int = EXACT_MAX_FLIPS) -> float | None:
-    """Two-sided paired permutation p-value: P(|sum(s_i d_i)| >= |sum(d_i)|) over random signs s."""
-    x, y = _pairs(a, b)
-    if len(x) == 0:
-        return None
-    d = (y - x)[(y - x) != 0]
-    m = len(d)
-    if m == 0:
-        return 1.0  # identical scores: no evidence of any difference
-    observed = abs(float(d.sum())) - _TIE_EPS
-    if m <= exact_max:
-        # Every sign pattern once: bit j of pattern k says whether d_j is flipped.
-        patterns = (np.arange(2 ** m)[:, None] >> np.arange(m)[None, :]) & 1
-        sums = np.abs(((1 - 2 * patterns) * d[None, :]).sum(axis=1))
-        return float((sums >= observed).sum() / len(sums))
-    rng = np.random.default_rng(seed)
-    hits = 0
-    for start in range(0, n_resamples, 2000):  # chunks keep memory flat for large m
-        k = min(2000, n_resamples - start)
-        signs = rng.choice(np.array([-1.0, 1.0]), size=(k, m))
-        hits += int((np.abs((signs * d[None, :]).sum(axis=1)) >= observed).sum())
-    return (1 + hits) / (1 + n_resamples)
+def sign_flip_p_value(a: Sequence[float], b: Sequence[float], clusters: Sequence[Hashable | None] | None = None,
+                      *, n_resamples: int = N_RESAMPLES, seed: int = SEED,
+                      exact_max: int = EXACT_MAX_FLIPS) -> float | None:
+    """Two-sided paired permutation p-value on per-cluster summed differences."""
+    return clustered.sign_flip_p_value(a, b, clusters, n_resamples=n_resamples, seed=seed, exact_max=exact_max)
 
 
-def paired_delta(a: Sequence[float], b: Sequence[float], **kw) -> PairedDelta:
-    delta, lo, hi = paired_bootstrap_ci(a, b, **kw)
-    p = sign_flip_p_value(a, b, **{k: v for k, v in kw.items() if k in ("n_resamples", "seed")})
-    return PairedDelta(n=len(_pairs(a, b)[0]), delta=delta, ci_low=lo, ci_high=hi, p_value=p)
+def paired_delta(a: Sequence[float], b: Sequence[float], clusters: Sequence[Hashable | None] | None = None,
+                 **kw) -> PairedDelta:
+    """B - A with its cluster-bootstrap CI, cluster sign-flip p-value and minimum detectable
+    difference; `clusters` aligned with a and b (None: every sample its own cluster).
+    Keywords: n_resamples, seed, scale."""
+    kw.setdefault("n_resamples", N_RESAMPLES)
+    kw.setdefault("seed", SEED)
+    return clustered.paired_delta(a, b, clusters, **kw)
 
 
 @dataclass
@@ -128,6 +109,26 @@ def mcnemar_p(b: int, c: int) -> float:
         return 1.0
     tail = sum(Fraction(math.comb(n, k), 2 ** n) for k in range(min(b, c) + 1))
     return float(min(Fraction(1), 2 * tail))
+
+
+def mcnemar_for(a: list[float], b: list[float], clusters: list) -> tuple[dict[str, Any] | None, str]:
+    """The McNemar entry and its note: exact with one question per cluster, Durkalski's
+    cluster-adjusted form with larger clusters, or None and the reason."""
+    if not a:
+        return None, "n/a: no scored pairs"
+    if not is_binary(a + b):
+        return None, "n/a: per-sample scores are not all 0/1"
+    mc = mcnemar_exact(a, b)
+    codes = clustered._codes(len(a), clusters)
+    if codes.max() + 1 == len(codes):
+        return {**asdict(mc), "kind": "exact"}, "exact binomial test on discordant pairs"
+    p, k = durkalski_p(a, b, clusters)
+    if k < DURKALSKI_MIN_CLUSTERS:
+        return None, (f"left out: clusters hold several questions, so plain McNemar would treat dependent pairs as "
+                      f"independent, and only {k} cluster(s) are discordant, too few for the cluster-adjusted "
+                      f"(Durkalski 2003) chi-square; read the cluster sign-flip p-value")
+    return ({"b": mc.b, "c": mc.c, "p_value": p, "kind": "durkalski", "discordant_clusters": k},
+            "cluster-adjusted McNemar (Durkalski et al. 2003, chi-square 1 df on per-cluster b - c)")
 
 
 def is_binary(values: Sequence[float]) -> bool:
@@ -177,11 +178,14 @@ class PairComparison:
     ci_high: float | None
     p_value: float | None
     p_value_method: str
-    mcnemar: dict[str, Any] | None  # {b, c, p_value}; None when scores are not all 0/1
+    mcnemar: dict[str, Any] | None  # {b, c, p_value, kind: exact | durkalski}; None: see mcnemar_note
     mcnemar_note: str
     n_better: int
     n_worse: int
     n_same: int
+    n_clusters: int = 0  # clusters the pairs fall in (= n_pairs when every cluster is one sample)
+    max_cluster_size: int = 0
+    mdd: float | None = None  # minimum detectable difference, points, 80% power, alpha 0.05
 
 
 @dataclass
@@ -305,18 +309,15 @@ def build_comparison(run_dirs: Sequence[Path | str], *, max_changed: int = 1000,
         ids = [k for k in shared if _scored(keyed[0][k]) and _scored(keyed[j][k])]
         a = [keyed[0][k].score for k in ids]
         b = [keyed[j][k].score for k in ids]
-        pd = paired_delta(a, b, n_resamples=n_resamples, seed=seed)
-        if ids and is_binary(a + b):
-            mc = mcnemar_exact(a, b)
-            mcnemar, note = asdict(mc), "exact binomial test on discordant pairs"
-        else:
-            mcnemar = None
-            note = "n/a: per-sample scores are not all 0/1" if ids else "n/a: no scored pairs"
+        clusters = [pair_cluster(k, keyed[0][k], keyed[j][k]) for k in ids]
+        pd = paired_delta(a, b, clusters, n_resamples=n_resamples, seed=seed)
+        mcnemar, note = mcnemar_for(a, b, clusters)
         comparisons.append(PairComparison(
             baseline=labels[0], other=labels[j], n_pairs=pd.n, delta=pd.delta, ci_low=pd.ci_low,
             ci_high=pd.ci_high, p_value=pd.p_value, p_value_method=p_value_method(n_resamples, seed), mcnemar=mcnemar,
             mcnemar_note=note, n_better=sum(1 for x, y in zip(a, b) if y > x),
-            n_worse=sum(1 for x, y in zip(a, b) if y < x), n_same=sum(1 for x, y in zip(a, b) if y == x)))
+            n_worse=sum(1 for x, y in zip(a, b) if y < x), n_same=sum(1 for x, y in zip(a, b) if y == x),
+            n_clusters=pd.n_clusters, max_cluster_size=max(Counter(clusters).values(), default=0), mdd=pd.mdd))
 
     changed = []
     for k in shared:
@@ -340,9 +341,19 @@ def build_comparison(run_dirs: Sequence[Path | str], *, max_changed: int = 1000,
         comparisons=comparisons, changed=changed[:max_changed], n_changed=len(changed),
         settings={"ci": ci_method(n_resamples, seed), "p_value": p_value_method(n_resamples, seed),
                   "n_resamples": n_resamples, "seed": seed,
-                  "mcnemar": "exact two-sided binomial on discordant pairs, only when all scores are 0/1",
+                  "mcnemar": "exact two-sided binomial on discordant pairs when all scores are 0/1 and every "
+                             "cluster is one question; Durkalski et al. 2003 cluster-adjusted McNemar otherwise",
+                  "mdd": "minimum detectable difference: (z_0.975 + z_0.80) x clustered SE of the mean difference",
+                  "clusters": "the baseline run's per-sample cluster label (else the other run's, else the sample)",
                   "scale": "0-100", "matched_on": "sample_id"},
         notes=notes)
+
+
+def pair_cluster(key: str, a: SampleRecord, b: SampleRecord) -> str:
+    """The cluster of a matched pair: the baseline's label, else the other run's, else the sample
+    itself (runs written before clusters existed pair sample by sample)."""
+    c = a.cluster if a.cluster is not None else b.cluster
+    return f"c:{c}" if c is not None else f"s:{key}"
 
 
 def _swing(scores: list[float | None]) -> float:

@@ -9,8 +9,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "compare", help="compare runs of one task (e.g. with and without image splitting)",
         description="Compare runs of one task on the samples they share: metric with CI, paired delta vs "
-                    "the first run with bootstrap CI and permutation p-value, McNemar for 0/1 scores, "
-                    "image tokens, throughput, memory, and the samples whose outcome changed.")
+                    "the first run with a cluster-bootstrap CI, a cluster-level permutation p-value and the "
+                    "minimum detectable difference, McNemar for 0/1 scores (exact with one question per page "
+                    "or image, cluster-adjusted otherwise), image tokens, throughput, memory, and the samples whose outcome changed.")
     p.add_argument("runs", nargs="+", type=Path, metavar="RUN",
                    help="run folders written by `evalkit eval`; the first is the baseline")
     from .output_flags import add_deprecated_path, add_output_args
@@ -50,6 +51,7 @@ def cmd_compare(args) -> int:
             continue
         mc = f", McNemar p = {c.mcnemar['p_value']:.3g}" if c.mcnemar else ""
         print(f"  {c.other} - {c.baseline}: {c.delta:+.1f} (95% CI {c.ci_low:+.1f} to {c.ci_high:+.1f}), "
-              f"p = {c.p_value:.3g}{mc}, n = {c.n_pairs}")
+              f"p = {c.p_value:.3g}{mc}, n = {c.n_pairs} in {c.n_clusters} clusters"
+              + (f", detectable: {c.mdd:.1f} points (80% power)" if c.mdd is not None else ""))
     print(f"  json:   {json_path}\n  report: {html_path}")
     return 0

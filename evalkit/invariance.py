@@ -6,8 +6,10 @@ attention, and local vs served (not configured until a served backend exists). E
 ordinary run folder (the same code path as `evalkit eval`); a run shared by two pairs (the
 batch-N fp32 run) is made once. Per pair, over the samples both runs answered:
 
-- the share of samples whose answer text changed, with a 95% Wilson interval;
-- the headline score difference B - A with a paired bootstrap 95% CI (evalkit.compare);
+- the share of samples whose answer text changed, with a 95% Wilson interval on the effective
+  sample size (n / design effect when samples share a page or image; n when they do not);
+- the headline score difference B - A with a paired cluster-bootstrap 95% CI, the cluster
+  sign-flip p-value and the number of clusters (evalkit.compare.paired_delta);
 - the samples whose answer changed, with both answers and both scores.
 
 A pair whose runs cannot be made here (bf16 on a backend without it, an attention kernel the
@@ -22,11 +24,14 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from .compare import ci_method, paired_bootstrap_ci
+import numpy as np
+
+from .clustered import design_effect
+from .compare import ci_method, p_value_method, pair_cluster, paired_delta
 from .errors import EvalkitError
 from .models import ModelSpec
 from .results import atomic_write_text, read_results, read_run
-from .stats import wilson_interval
+from .stats import cluster_codes, wilson_interval
 
 INVARIANCE_FILE = "invariance.json"
 PAIRS = ("batch", "dtype", "attn", "served")
@@ -75,6 +80,8 @@ class PairResult:
     diff_ci_low: float | None = None
     diff_ci_high: float | None = None
     changed: list[dict[str, Any]] = field(default_factory=list)
+    diff_p_value: float | None = None  # cluster sign-flip permutation test
+    n_clusters: int = 0  # clusters the n samples fall in
 
 
 def pair_settings(cfg: InvarianceConfig) -> dict[str, tuple[Setting, Setting]]:
@@ -90,6 +97,22 @@ def pair_settings(cfg: InvarianceConfig) -> dict[str, tuple[Setting, Setting]]:
     }
 
 
+def _effective_count(k: int, both: list, changed: list, clusters: list[str]) -> tuple[float, float]:
+    """(k, n) for the Wilson interval of the changed share, shrunk to the effective sample size
+    n / design effect (Kish 1965) when samples share clusters: a page's answers change together.
+    With no change at all the design effect is unknown, so the clusters count as the samples
+    (as if each cluster's answers moved as one), the cautious end."""
+    n = len(both)
+    n_clusters = len(set(clusters))
+    if n == 0 or n_clusters == n:
+        return k, n
+    changed_ids = {c["sample_id"] for c in changed}
+    x = np.asarray([float(ra.sample_id in changed_ids) for ra, _ in both])
+    deff = design_effect(x, cluster_codes(clusters))
+    n_eff = n_clusters if deff is None else min(n, max(n_clusters, n / deff))
+    return k * n_eff / n, n_eff
+
+
 def compare_answers(pair: str, a_label: str, b_label: str, run_a: Path, run_b: Path) -> PairResult:
     """The pair's statistics from two run folders (matched on sample id)."""
     _, recs_a = read_run(run_a)
@@ -100,15 +123,19 @@ def compare_answers(pair: str, a_label: str, b_label: str, run_a: Path, run_b: P
     changed = [{"sample_id": ra.sample_id, "prediction_a": ra.prediction, "prediction_b": rb.prediction,
                 "score_a": ra.score, "score_b": rb.score}
                for ra, rb in both if (ra.prediction or "") != (rb.prediction or "")]
-    lo, hi = wilson_interval(len(changed), len(both))
-    scored = [(ra.score, rb.score) for ra, rb in both if ra.score is not None and rb.score is not None]
+    clusters = [pair_cluster(ra.sample_id, ra, rb) for ra, rb in both]
+    n_clusters = len(set(clusters))
+    lo, hi = wilson_interval(*_effective_count(len(changed), both, changed, clusters))
+    scored = [(ra.score, rb.score, c) for (ra, rb), c in zip(both, clusters)
+              if ra.score is not None and rb.score is not None]
     res = PairResult(pair, a_label, b_label, "ran", n=len(both), n_changed=len(changed),
                      share_changed=len(changed) / len(both) if both else None, share_ci_low=lo, share_ci_high=hi,
-                     changed=changed)
+                     changed=changed, n_clusters=n_clusters)
     if scored:
-        xa, xb = [s for s, _ in scored], [s for _, s in scored]
+        xa, xb = [s for s, _, _ in scored], [s for _, s, _ in scored]
         res.score_a, res.score_b = 100 * sum(xa) / len(xa), 100 * sum(xb) / len(xb)
-        res.diff, res.diff_ci_low, res.diff_ci_high = paired_bootstrap_ci(xa, xb)
+        pd = paired_delta(xa, xb, [c for _, _, c in scored])
+        res.diff, res.diff_ci_low, res.diff_ci_high, res.diff_p_value = pd.delta, pd.ci_low, pd.ci_high, pd.p_value
     return res
 
 
@@ -156,8 +183,10 @@ def run_invariance(cfg: InvarianceConfig, *, runner=None) -> Path:
     doc = {"task": cfg.task, "model": {k: v for k, v in asdict(cfg.model).items()}, "pipeline_check": pipeline_check,
            "data": cfg.data or "shipped sample",
            "limit": cfg.limit, "batch_size": cfg.batch_size,
-           "method": {"share_changed": "answers compared as text; 95% Wilson score interval",
-                      "diff": ci_method() + "; B - A on the 0-100 scale"},
+           "method": {"share_changed": "answers compared as text; 95% Wilson score interval on the effective sample "
+                                       "size (n / design effect of the clusters; the clusters' count when no answer "
+                                       "changed)",
+                      "diff": ci_method() + "; B - A on the 0-100 scale; p-value: " + p_value_method()},
            "pairs": [asdict(r) for r in results]}
     cfg.out_dir.mkdir(parents=True, exist_ok=True)
     path = atomic_write_text(cfg.out_dir / INVARIANCE_FILE, json.dumps(doc, indent=2, ensure_ascii=False))

@@ -17,7 +17,8 @@ from .results import (Counts, DataInfo, Generation, Memory, ModelInfo, Results, 
                       write_run)
 from .runfolder import check_run_name
 from .sensitivity import task_sensitivity
-from .task import Task
+from .clustered import run_statistics
+from .task import IMAGE_CLUSTER, Task
 from .types import SampleRecord
 
 
@@ -53,7 +54,8 @@ def run_name_of(given: str | None, default: str) -> str:
 def new_record(task: Task, row: dict, index: int, uid: str) -> SampleRecord:
     """A row's record before it has a prediction or score."""
     return SampleRecord(uid=uid, sample_id=task.sample_id(row, index), question=task.question(row),
-                        prediction=None, gold=task.gold(row), score=None, groups=task.groups(row))
+                        prediction=None, gold=task.gold(row), score=None, groups=task.groups(row),
+                        cluster=task.cluster(row))
 
 
 def thumbnail(task: Task, row: dict, memo: dict) -> str | None:
@@ -104,6 +106,7 @@ def write_results(task: Task, records: list[SampleRecord], run_dir: Path, *, dat
     ok = [r for r in records if r.error is None]
     task.finalize(records)
     metrics = task.aggregate(records)
+    headline = task.metric if task.metric in metrics else next(iter(metrics))
     breakdowns = task.breakdowns(records)
     unscored = [{"sample_id": r.sample_id, "reason": r.extras.get("unscored_reason", "not scorable")}
                 for r in ok if r.score is None and "unscored_reason" in r.extras]
@@ -120,7 +123,7 @@ def write_results(task: Task, records: list[SampleRecord], run_dir: Path, *, dat
                     output_tokens_total=sum(r.n_output_tokens for r in ok))
     results = Results(
         run_name=run_dir.name, task=task.describe(), data=data, model=model, generation=generation,
-        headline=task.metric if task.metric in metrics else next(iter(metrics)),
+        headline=headline,
         metrics={k: v.to_dict() for k, v in metrics.items()},
         breakdowns={a: {g: v.to_dict() for g, v in gs.items()} for a, gs in breakdowns.items()},
         counts=counts,
@@ -128,6 +131,7 @@ def write_results(task: Task, records: list[SampleRecord], run_dir: Path, *, dat
                 if r.error is not None and r.sample_id not in missing_ids],
         unscored=unscored, missing_predictions=missing, extra_predictions=extra or [],
         tokens=tokens, timing=timing, memory=memory, environment=environment(),
-        scoring_sensitivity=task_sensitivity(task, records, metrics))
+        scoring_sensitivity=task_sensitivity(task, records, metrics),
+        statistics=run_statistics(task.cluster_by, IMAGE_CLUSTER, records, metrics[headline].to_dict()))
     write_run(run_dir, results, records)
     return results

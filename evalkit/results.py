@@ -233,6 +233,9 @@ class Results:
     environment: dict[str, Any] = field(default_factory=dict)  # versions, git_commit, host
     # headline rule + each variant rule's score, paired difference and disagreeing samples
     scoring_sensitivity: dict[str, Any] = field(default_factory=dict)
+    # how the samples cluster and what the run could detect (evalkit.clustered.run_statistics);
+    # empty in runs written before clusters existed
+    statistics: dict[str, Any] = field(default_factory=dict)
     schema_version: int = SCHEMA_VERSION
 
     def __post_init__(self):

@@ -4,8 +4,9 @@ A task names the rule behind its headline metric (`Task.headline_rule`) and the 
 used rules (`Task.variant_rules`); each sample's score under a variant rule is stored in
 `record.extras["variants"][name]`. For each variant this module reports, on the 0-100 scale:
 the mean with its 95% bootstrap CI, the paired difference variant - headline with a paired
-bootstrap CI (sample indices resampled jointly), and the ids of the samples where the two
-rules disagree. Samples count where both the headline and the variant have a score.
+bootstrap CI, and the ids of the samples where the two rules disagree. Both intervals resample
+whole clusters (the records' `cluster`, evalkit.stats), as the headline's does. Samples count
+where both the headline and the variant have a score.
 """
 from __future__ import annotations
 
@@ -46,28 +47,29 @@ class VariantResult:
     disagree_ids: list[str] = field(default_factory=list)
 
 
-def variant_scores(records: Sequence[SampleRecord], name: str) -> list[tuple[str, float, float]]:
-    """(sample_id, headline score, variant score) for every sample that has both."""
+def variant_scores(records: Sequence[SampleRecord], name: str) -> list[tuple[str, float, float, str | None]]:
+    """(sample_id, headline score, variant score, cluster) for every sample that has both."""
     out = []
     for r in records:
         if r.error is not None or r.score is None:
             continue
         v = (r.extras.get("variants") or {}).get(name)
         if v is not None:
-            out.append((r.sample_id, float(r.score), float(v)))
+            out.append((r.sample_id, float(r.score), float(v), r.cluster))
     return out
 
 
 def variant_result(records: Sequence[SampleRecord], rule: Rule, *, n_resamples: int = N_RESAMPLES,
                    seed: int = SEED) -> VariantResult:
     rows = variant_scores(records, rule.name)
-    mv = bootstrap_mean([v for _, _, v in rows])
+    clusters = [c for *_, c in rows]
+    mv = bootstrap_mean([v for _, _, v, _ in rows], clusters=clusters)
     if rows:
-        diff, lo, hi = paired_bootstrap_ci([h for _, h, _ in rows], [v for _, _, v in rows],
+        diff, lo, hi = paired_bootstrap_ci([h for _, h, _, _ in rows], [v for _, _, v, _ in rows], clusters,
                                            n_resamples=n_resamples, seed=seed)
     else:
         diff = lo = hi = None
-    disagree = [sid for sid, h, v in rows if abs(h - v) > _EPS]
+    disagree = [sid for sid, h, v, _ in rows if abs(h - v) > _EPS]
     return VariantResult(rule.name, rule.description, rule.source, mv.value, mv.ci_low, mv.ci_high, mv.n,
                          diff, lo, hi, len(disagree), disagree)
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, Callable, ClassVar
 
 from .errors import EvalkitError, SampleError
+from .images import image_key
 from .resources import module_package, shipped_path
 from .sensitivity import Rule
 from .stats import bootstrap_mean
@@ -38,8 +39,9 @@ def official_and_strict(metric: str, records: list[SampleRecord]) -> dict[str, M
     `unparseable_count` beside them). Per-sample extras: "parsed" (bool) and "strict" (the 0/1
     strict score)."""
     scored = [r for r in records if r.error is None and r.score is not None]
-    return {metric: bootstrap_mean([r.score for r in scored]),
-            f"{metric}_strict": bootstrap_mean([r.extras.get("strict", r.score) for r in scored])}
+    clusters = [r.cluster for r in scored]
+    return {metric: bootstrap_mean([r.score for r in scored], clusters=clusters),
+            f"{metric}_strict": bootstrap_mean([r.extras.get("strict", r.score) for r in scored], clusters=clusters)}
 
 
 def unparseable_count(records: list[SampleRecord],
@@ -48,6 +50,9 @@ def unparseable_count(records: list[SampleRecord],
     of those it applies to."""
     pool = [r for r in records if r.error is None and r.score is not None and parse_applies(r)]
     return {"n_unparseable": Count(sum(1 for r in pool if not r.extras.get("parsed", True)), len(pool))}
+
+
+IMAGE_CLUSTER = "image"  # cluster_by value: samples sharing an image's bytes form a cluster
 
 
 class Task:
@@ -60,6 +65,10 @@ class Task:
     id_field: ClassVar[str]  # the column that identifies a sample in predictions files
     required_columns: ClassVar[tuple[str, ...]] = ()
     image_columns: ClassVar[tuple[str, ...]] = ("image",)
+    # What a sample shares with others, so intervals and tests resample whole clusters
+    # (evalkit.stats): a column (DocVQA's page `docId`), IMAGE_CLUSTER (a digest of the first
+    # image's bytes, also the fallback when the column is missing), or None (every sample alone).
+    cluster_by: ClassVar[str | None] = IMAGE_CLUSTER
     metric: ClassVar[str]  # name of the headline metric, e.g. "anls"
     # The scorer rule behind the headline metric (script and version), and the other widely
     # used rules, each stored per sample in extras["variants"][rule.name] (evalkit.sensitivity).
@@ -87,6 +96,20 @@ class Task:
 
     def sample_id(self, row: dict, index: int) -> str:
         return str(row[self.id_field])
+
+    def cluster(self, row: dict) -> str | None:
+        """The row's cluster label: `<column>=<value>`, `image:<digest>`, or None (its own)."""
+        if self.cluster_by is None:
+            return None
+        if self.cluster_by != IMAGE_CLUSTER:
+            value = row.get(self.cluster_by)
+            if value is not None and value != "":
+                return f"{self.cluster_by}={value}"
+        for col in self.image_columns:
+            ref = row.get(col)
+            if ref:
+                return f"image:{image_key(ref).hex()[:20]}"
+        return None
 
     # --- requests ---
     def build_requests(self, row: dict, uid: str) -> list[Request]:
@@ -136,8 +159,8 @@ class Task:
     # --- aggregation ---
     def aggregate(self, records: list[SampleRecord]) -> dict[str, MetricValue]:
         """Headline metric and any extra metrics, each with a 95% bootstrap CI."""
-        scored = [r.score for r in records if r.error is None and r.score is not None]
-        return {self.metric: bootstrap_mean(scored)}
+        scored = [r for r in records if r.error is None and r.score is not None]
+        return {self.metric: bootstrap_mean([r.score for r in scored], clusters=[r.cluster for r in scored])}
 
     def counts(self, records: list[SampleRecord]) -> dict[str, Count]:
         """The task's own counts of samples, beside the run's (results counts.task_counts)."""
@@ -145,14 +168,15 @@ class Task:
 
     def breakdowns(self, records: list[SampleRecord]) -> dict[str, dict[str, MetricValue]]:
         """Headline metric per group on every axis that `groups` names."""
-        by_axis: dict[str, dict[str, list[float]]] = {}
+        by_axis: dict[str, dict[str, list[SampleRecord]]] = {}
         for r in records:
             if r.error is not None or r.score is None:
                 continue
             for axis, labels in r.groups.items():
                 for label in labels:
-                    by_axis.setdefault(axis, {}).setdefault(label, []).append(r.score)
-        return {axis: {g: bootstrap_mean(v) for g, v in sorted(groups.items())}
+                    by_axis.setdefault(axis, {}).setdefault(label, []).append(r)
+        return {axis: {g: bootstrap_mean([r.score for r in v], clusters=[r.cluster for r in v])
+                       for g, v in sorted(groups.items())}
                 for axis, groups in by_axis.items()}
 
     def describe(self) -> dict[str, Any]:

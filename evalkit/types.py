@@ -116,6 +116,9 @@ class SampleRecord:
     n_output_tokens: int = 0
     latency_s: float | None = None  # served models: the sample's requests' summed latency (seconds)
     thumb: str | None = None  # small JPEG as a data URI, for the report's sample browser
+    # What the sample shares with others (its page, its image): intervals and tests resample
+    # whole clusters. None: its own cluster (also every record written before clusters existed).
+    cluster: str | None = None
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)

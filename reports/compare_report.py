@@ -10,7 +10,9 @@ Hooks the tests rely on:
   costs     table#costs  tr.cost[data-run=LABEL] > td.image-tokens td.image-tokens-per-image
             td.input-tokens td.samples-per-s td.peak-memory td.wall
   deltas    table#deltas  tr.delta[data-run=LABEL][data-delta=<repr>][data-p=<repr>]
-            > td.delta td.ci-low td.ci-high td.p-value td.mcnemar td.n-pairs td.better td.worse
+            > td.delta td.ci-low td.ci-high td.p-value td.mcnemar td.n-pairs td.n-clusters
+            td.mdd[data-value] td.better td.worse
+            ul#detectability li[data-run][data-detectable=yes|no]   section#reading-comparison
   figure    img[data-figure="metric-by-config"]
   changed   table#changed  tr.changed[data-sample-id] > td.thumb td.question
             td[data-run] > span.prediction[data-run] span.score[data-run]    #changed-count

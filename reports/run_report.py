@@ -14,6 +14,8 @@ base.html.j2, so one vocabulary reads across pages):
   scoring    section#scoring-sensitivity  #headline-rule  table#variants
              tr.variant[data-variant=NAME] > td.value td.ci-low td.ci-high td.n td.diff
              td.diff-ci-low td.diff-ci-high td.n-disagree; details.disagree[data-variant=NAME] li
+  clusters   #headline-clusters (only when results.json has statistics) > #n-clusters #mean-cluster-size
+             #max-cluster-size #design-effect #icc #half-width #clusters-for-1pt; section#reading-statistics
   card       #card-verdict[data-status=equivalent|not_equivalent|settings_differ|not_applicable]
              li.difference
   breakdown  section#breakdowns  table.breakdown[data-axis=AXIS]
@@ -137,6 +139,7 @@ def build_context(results: Results, records: list[SampleRecord], *,
         "reference_note": task.get("reference_note") or "",
         "metrics": [_stat(k, v, k == results.headline) for k, v in results.metrics.items()],
         "sensitivity": results.scoring_sensitivity or {},
+        "statistics": results.statistics or {},  # empty for runs written before clusters existed
         "judge": results.generation.judge,
         "max_disagree_shown": MAX_LIST_ROWS,
         "verdict": card_verdict(task, model, results.data, results.metrics.get(results.headline),

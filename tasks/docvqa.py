@@ -29,6 +29,7 @@ class DocVQA(Task):
     hub_config = "DocVQA"
     split = "validation"
     id_field = "questionId"
+    cluster_by = "docId"  # ~4 questions per page; the page is the unit a configuration helps or hurts
     required_columns = ("questionId", "question", "image", "answers")
     metric = "anls"
     headline_rule = Rule("anls_official", "ANLS as the RRC DocVQA scorer: lower-cased, whitespace-collapsed strings, "

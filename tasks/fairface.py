@@ -209,12 +209,14 @@ class FairFace(Task):
     # --- aggregation ---
     def aggregate(self, records: list[SampleRecord]) -> dict[str, MetricValue]:
         ok = [r for r in records if r.error is None]
-        out = {self.metric: bootstrap_mean([r.score for r in ok if r.score is not None])}
+        scored = [r for r in ok if r.score is not None]
+        out = {self.metric: bootstrap_mean([r.score for r in scored], clusters=[r.cluster for r in scored])}
         for suffix in ("", "_norm"):
             for a in ATTRIBUTES:
                 key = f"{a.name}_correct{suffix}"
-                hits = [r.extras[key] for r in ok if r.extras.get(key) is not None]
-                out[f"{a.name}_acc{suffix}"] = bootstrap_mean(hits)
+                have = [r for r in ok if r.extras.get(key) is not None]
+                out[f"{a.name}_acc{suffix}"] = bootstrap_mean([r.extras[key] for r in have],
+                                                              clusters=[r.cluster for r in have])
         for suffix in ("", "_norm"):
             for a in ATTRIBUTES:
                 out[f"{a.name}_bucket_std{suffix}"] = bucket_std_ci(

@@ -52,6 +52,7 @@ class TextVQA(Task):
     hub_config = None
     split = "validation"
     id_field = "question_id"
+    cluster_by = "image_id"  # several questions per image
     required_columns = ("question_id", "question", "answers", "image")
     metric = "vqa_accuracy"
     headline_rule = Rule("textvqa", "TextVQA's evaluator (EvalAI answer processor on the prediction and every gold "

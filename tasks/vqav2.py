@@ -42,6 +42,7 @@ class VQAv2(Task):
     hub_config = None
     split = "validation"
     id_field = "question_id"
+    cluster_by = "image_id"  # several questions per image
     required_columns = ("question_id", "question", "answers", "image")
     metric = "vqa_accuracy"
     headline_rule = Rule("vqa_2021_evalai", "official VQA accuracy, 2021 revision, with the prediction through "

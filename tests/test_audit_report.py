@@ -269,3 +269,26 @@ def test_equal_toxicity_up_to_float_noise_is_no_difference():
     text = summarize(AuditAnalysis(options={"modes": ["variance"]}, slices=[], toxicity=[table]))
     assert text == ["toxicity (c) fairface / m / arrest / gender: no difference in mean P(toxic) between "
                     "groups beyond chance (permutation p = 1, q = 1 over 1 slices)."]
+
+
+def test_fairface_counts_each_image_once_per_attribute(tmp_path):
+    # Two distinct faces plus a row repeating the first face's image (same bytes -> same cluster):
+    # each attribute's accuracy is over the 2 images, not the 3 rows and not the 6 answers.
+    records = [SampleRecord(uid=str(i), sample_id=str(i), question="q", prediction="p", gold=["g"], score=1.0,
+                            extras={"gender_correct": g, "race_correct": r, "age_correct": 0.0},
+                            groups={"gender": ["Male"], "race": ["Black"]}, cluster=c)
+               for i, (g, r, c) in enumerate([(1.0, 0.0, "image:aa"), (0.0, 0.0, "image:bb"), (1.0, 0.0, "image:aa")])]
+    write_run(tmp_path / "ff", Results(run_name="ff", task={"name": "fairface"}, data={}, model={"name": "m"},
+                                       generation={}, headline="mean_acc", metrics={}), records)
+    acc = fairface_accuracy(tmp_path / "ff")
+    ff = {a.attribute: a for a in acc.attributes}
+    assert acc.n_repeated_images == 1
+    assert ff["gender"].accuracy["value"] == 50.0 and ff["gender"].accuracy["n"] == 2  # not 2 of 3
+    assert ff["gender"].bucket_n == {"Male / Black": 2}
+    assert "once per attribute" in acc.counting
+
+
+def test_fairface_counting_is_stated_in_the_report(audit):
+    html, data, parser = audit
+    assert data["analysis"]["fairface"]["counting"].startswith("each image counts once per attribute")
+    assert 'id="fairface-counting"' in html and "each image counts once per attribute" in html

@@ -134,7 +134,7 @@ def test_comparison_from_run_folders(tmp_path):
     ab, ac = comp.comparisons
     assert (ab.baseline, ab.other, ab.n_pairs) == ("A-nosplit", "B-split", 10)
     assert ab.delta == pytest.approx(60.0)
-    assert ab.mcnemar == {"b": 2, "c": 8, "p_value": 0.109375}
+    assert ab.mcnemar == {"b": 2, "c": 8, "p_value": 0.109375, "kind": "exact"}
     assert ab.p_value == 0.109375  # sign flips on 0/1 scores = exact McNemar
     assert ab.ci_low < ab.delta < ab.ci_high
     assert (ab.n_better, ab.n_worse, ab.n_same) == (8, 2, 0)

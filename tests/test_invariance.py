@@ -25,7 +25,10 @@ def test_tiny_model_fp32_batch_size_changes_no_answer(tmp_path, tiny_cache, caps
     assert (batch["pair"], batch["status"], batch["a"], batch["b"]) == ("batch", "ran", "bs1-fp32-default-attn",
                                                                         "bs3-fp32-default-attn")
     assert (batch["n"], batch["n_changed"], batch["changed"], batch["diff"]) == (6, 0, [], 0.0)
-    assert batch["share_ci_low"] == 0.0 and batch["share_ci_high"] == pytest.approx(wilson_interval(0, 6)[1])
+    # the 6 questions are on 4 pages (docId 2291, 2453 x2, 2517, 2658 x2); with no change to size the
+    # design effect by, the pages count as the samples
+    assert batch["n_clusters"] == 4
+    assert batch["share_ci_low"] == 0.0 and batch["share_ci_high"] == pytest.approx(wilson_interval(0, 4)[1])
     assert served["status"] == "not configured" and "served" in served["reason"]
     assert doc["pipeline_check"] is True  # the tiny backend's random_weights, read from its runs
     root = parse((out / "invariance.html").read_text(encoding="utf-8"))
@@ -76,3 +79,23 @@ def test_bad_invariance_arguments_are_one_line_errors(tmp_path, capsys, args, me
     err = capsys.readouterr().err
     assert err.strip() == f"evalkit: error: {message}"
     assert not (tmp_path / "o").exists()
+
+
+def test_answers_that_change_page_by_page_count_by_page(tmp_path):
+    # 40 questions on 8 pages of 5; every answer on pages 0 and 1 changes (10 of 40). By question
+    # that is Wilson(10, 40); but the changes arrive as 2 of 8 pages, so the interval is Wilson on
+    # the effective size n / design effect, here exactly the 8 pages: Wilson(2, 8).
+    def run(path, preds):
+        recs = [SampleRecord(str(i), f"s{i}", "", p, [], 1.0, cluster=f"docId={i // 5}") for i, p in enumerate(preds)]
+        write_run(path, Results(run_name=path.name, task={"name": "docvqa"}, data={}, model={}, generation={},
+                                headline="anls", metrics={}), recs)
+        return path
+
+    a = run(tmp_path / "a", ["x"] * 40)
+    b = run(tmp_path / "b", ["y"] * 10 + ["x"] * 30)
+    r = compare_answers("dtype", "A", "B", a, b)
+    assert (r.n, r.n_changed, r.n_clusters) == (40, 10, 8)
+    lo, hi = wilson_interval(2, 8)
+    assert (r.share_ci_low, r.share_ci_high) == (pytest.approx(lo), pytest.approx(hi))
+    assert hi - lo > 2 * (wilson_interval(10, 40)[1] - wilson_interval(10, 40)[0]) * 0.6
+    assert r.diff == 0.0 and r.diff_p_value == 1.0

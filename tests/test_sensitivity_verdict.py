@@ -32,6 +32,21 @@ def test_variant_difference_ci_and_disagreeing_ids():
     assert 3.0 < r.diff_ci_low < 10.0 < r.diff_ci_high < 17.0
 
 
+def test_variant_difference_resamples_pages():
+    # The same +10 points, but the variant's 10 extra right answers are the 10 questions of 2 of
+    # 20 pages (5 questions each): the paired interval resamples pages, so it is wider than the
+    # per-question one above and its lower end can reach 0 (a resample may hold neither page).
+    head = [1.0] * 50 + [0.0] * 50
+    var = [1.0] * 60 + [0.0] * 40
+    recs = [replace(r, cluster=f"page{i // 5}") for i, r in enumerate(_records(head, var))]
+    r = variant_result(recs, Rule("v", "d"))
+    flat = variant_result(_records(head, var), Rule("v", "d"))
+    assert r.diff == flat.diff == pytest.approx(10.0)
+    assert (r.diff_ci_high - r.diff_ci_low) > 1.6 * (flat.diff_ci_high - flat.diff_ci_low)
+    assert r.diff_ci_low == 0.0  # P(no resample holds either page) = (18/20)^20 = 12% > 2.5%
+    assert (r.ci_high - r.ci_low) > (flat.ci_high - flat.ci_low)  # the variant's own interval too
+
+
 def test_identical_rules_have_zero_difference_and_no_disagreement_and_missing_variant_values_are_unpaired():
     recs = _records([1.0, 0.0, 0.5, 1.0], [1.0, 0.0, 0.5, None])
     r = variant_result(recs, Rule("v", "d"))
