@@ -7,6 +7,7 @@ import re
 from dataclasses import asdict, dataclass
 
 from ..errors import EvalkitError
+from .http import check_timeout
 
 DTYPES = ("fp32", "bf16", "fp16")
 ATTN = ("eager", "sdpa", "flash_attention_2")
@@ -54,8 +55,7 @@ class ModelSpec:
             raise EvalkitError(f"concurrency {self.concurrency!r} is not valid; use a positive integer")
         if not isinstance(self.max_retries, int) or isinstance(self.max_retries, bool) or self.max_retries < 0:
             raise EvalkitError(f"max retries {self.max_retries!r} is not valid; use 0 or a positive integer")
-        if not isinstance(self.timeout, (int, float)) or isinstance(self.timeout, bool) or not self.timeout > 0:
-            raise EvalkitError(f"timeout {self.timeout!r} is not valid; use a positive number of seconds")
+        check_timeout(self.timeout)  # finite and at most a day: inf overflows the socket's timeout
         if self.api_key_env is not None and not _ENV_NAME.fullmatch(self.api_key_env):
             # not echoed: a user who passed the key itself must not see it printed or logged
             raise EvalkitError("--api-key-env is not an environment variable name (letters, digits and _); give "
