@@ -172,7 +172,7 @@ def cmd_eval(args) -> int:
         if not TASKS.get(tasks[0]).judges:
             raise EvalkitError(f"--judge: task {tasks[0]} has no answer-extraction step for a judge; tasks that "
                                f"have one: {', '.join(n for n in TASKS.names() if TASKS.get(n).judges)}")
-    done = []
+    done, failed = [], []
     try:
         for task in tasks:
             cfg = EvalConfig(task=task, model=spec_from_args(args), data=args.data, limit=args.limit,
@@ -187,12 +187,42 @@ def cmd_eval(args) -> int:
             _report(run_dir)
             done.append(run_dir)
             _print_summary(run_dir)
+            why = nothing_scored(run_dir)
+            if why is not None:
+                failed.append(f"{task}: {why}")
     finally:
         distributed.teardown()
     if len(done) > 1:
         from evalkit.reports.summary import render_summary
         print(f"summary: {render_summary(done, args.runs_dir)}")
-    return 0
+    for line in failed:
+        print(f"evalkit: error: {line}", file=sys.stderr)
+    # a run without a single score is a failed run, whatever it wrote (scripts check the status)
+    return 1 if failed else 0
+
+
+def nothing_scored(run_dir: Path) -> str | None:
+    """None when the run scored a sample; else why it scored none, from its most common error."""
+    from collections import Counter
+
+    from .results import read_results, read_run
+
+    res = read_results(run_dir)
+    c = res.counts
+    if c.n_scored > 0 or c.n_samples == 0:
+        return None
+    _, records = read_run(run_dir)
+    errors = Counter(r.error for r in records if r.error)
+    if not errors:
+        reasons = Counter(str((r.extras or {}).get("unscored_reason", "not scorable")) for r in records)
+        reason, n = reasons.most_common(1)[0]
+        return f"no sample was scored: {n} of {c.n_samples} have no score ({reason[:300]})"
+    error, n = errors.most_common(1)[0]
+    why = f"no sample was scored: {n} of {c.n_samples} samples failed with: {error[:500]}"
+    if res.model.extra.get("server_stop") and "HTTP 5" in error:
+        why += ("; if the server fails only when stop strings are sent (transformers serve does with a "
+                "multimodal processor), pass --no-server-stop")
+    return why
 
 
 def _report(run_dir: Path) -> Path:

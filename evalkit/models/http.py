@@ -46,6 +46,7 @@ MAX_TIMEOUT_S = 86400.0  # a day: longer is a typo (and inf overflows the socket
 MAX_BODY_BYTES = 16 * 1024 * 1024
 _BEARER = re.compile(r"\b(Bearer|Basic)\s+[^\s\"',;]+", re.IGNORECASE)
 REDACTED = "[redacted]"
+MIN_SECRET = 6
 
 
 def check_timeout(seconds) -> float:
@@ -156,10 +157,14 @@ class JSONClient:
         self.base_url = url.shown
         auth = None
         found = [h.split(None, 1)[-1] for k, h in (headers or {}).items() if k.lower() == "authorization"]
-        if url.username is not None or url.password is not None:
+        if (url.username is not None or url.password is not None) and not found:
+            # the URL's user and password as HTTP basic auth, unless an API key takes that header
             auth = (url.username or "", url.password or "")
-            found += [url.password or "", base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()]
-        self.secrets = tuple(s for s in (*secrets, *found) if s)
+        if url.password:
+            basic = f"{url.username or ''}:{url.password}".encode()
+            found += [url.password, base64.b64encode(basic).decode()]
+        # A secret shorter than MIN_SECRET would cut ordinary words and digits out of answers.
+        self.secrets = tuple(s for s in (*secrets, *found) if len(s) >= MIN_SECRET)
         self.timeout = check_timeout(timeout)
         self.policy = policy
         self._gate = Gate()
@@ -219,10 +224,12 @@ class JSONClient:
                     except (ValueError, RecursionError):
                         raise HTTPFailure(f"{method} {path}: the server answered {status} with a body that is not "
                                           f"JSON (or is nested too deeply to read)", status, record.attempts) from None
-                problem = f"HTTP {status}: {self.redact(_detail(data, status))}"
-                if 300 <= status < 400:
-                    problem += (f" (a redirect to {self.redact(headers.get('location') or 'nowhere')[:200]}; "
-                                f"redirects are not followed: give the final API root as --base-url)")
+                if 300 <= status < 400:  # whatever its body holds, a redirect is not the answer
+                    problem = (f"HTTP {status}: {_status_phrase(status)} (a redirect to "
+                               f"{self.redact(headers.get('location') or 'nowhere')[:200]}; redirects are not "
+                               f"followed: give the final API root as --base-url)")
+                else:
+                    problem = f"HTTP {status}: {self.redact(_detail(data, status))}"
                 retry_after = parse_retry_after(headers.get("retry-after"))
                 if status not in RETRY_STATUS and not 500 <= status <= 599:
                     record.latency_s = time.perf_counter() - start
@@ -239,20 +246,20 @@ class JSONClient:
         with self._client.stream(method, url, json=body) as resp:
             declared = resp.headers.get("content-length")
             if declared and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-                raise _TooLarge(resp.status_code, int(declared))
+                raise _TooLarge(resp.status_code, f"it declares {int(declared):,} bytes")
             chunks, n = [], 0
             for chunk in resp.iter_bytes():
                 n += len(chunk)
                 if n > MAX_BODY_BYTES:
-                    raise _TooLarge(resp.status_code, n)
+                    raise _TooLarge(resp.status_code, "its reading was stopped there")
                 chunks.append(chunk)
             return resp.status_code, resp.headers, b"".join(chunks)
 
 
 class _TooLarge(Exception):
-    def __init__(self, status: int, n: int):
+    def __init__(self, status: int, how: str):
         super().__init__(f"the server's reply (HTTP {status}) is larger than {MAX_BODY_BYTES // 2 ** 20} MB "
-                         f"({'at least ' if n > MAX_BODY_BYTES else ''}{n:,} bytes); refused")
+                         f"({how}); refused")
         self.status = status
 
 

@@ -478,10 +478,9 @@ def _trailing_logprob(entries: list, choice: str) -> tuple[float, int]:
             raise SampleError("the server's prompt_logprobs do not hold exactly the prompt token per position")
         info = next(iter(entry.values()))
         lp = info.get("logprob") if isinstance(info, dict) else None
-        if not isinstance(lp, (int, float)) or isinstance(lp, bool):
-            raise SampleError("the server's prompt_logprobs entry has no numeric logprob")
-        if not math.isfinite(lp) or lp > 0:
-            # a log-probability is <= 0; a positive one or NaN is not one, and would outrank every real choice
+        if isinstance(lp, bool) or not isinstance(lp, (int, float)) or not math.isfinite(lp) or lp > 0:
+            # a log-probability is a finite number <= 0; `true` (read as 1), a positive value or NaN
+            # is none, and would outrank every real choice
             raise SampleError(f"the server's prompt_logprobs hold {lp!r}, which is not a log-probability (<= 0)")
         token = str(info.get("decoded_token") or "")
         if not pieces and not token.strip():

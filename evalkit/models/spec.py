@@ -77,3 +77,24 @@ class ModelSpec:
         for k in SERVER_FIELDS:
             d.pop(k)
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def without_credentials(data):
+    """`data` (a spec's or config's dict, nested) with the user and password taken out of every
+    `base_url`: they are for the connection only, never for a file (see models.http.parse_base_url)."""
+    from .http import parse_base_url
+
+    if isinstance(data, dict):
+        out = {}
+        for k, v in data.items():
+            if k.endswith("base_url") and isinstance(v, str):
+                try:
+                    v = parse_base_url(v).shown
+                except EvalkitError:
+                    v = "(not a valid URL; not recorded)"
+            out[k] = without_credentials(v)
+        return out
+    if isinstance(data, list):
+        return [without_credentials(v) for v in data]
+    return data
+
