@@ -12,7 +12,15 @@ server does the scaling (data and tensor parallelism, continuous batching); eval
 - generate: the batch's requests sent concurrently, greedy (temperature 0), max_tokens and
   stop strings from the task; the stop strings are also cut from the text here, since
   servers differ in whether they include them. A request that still fails after the retries
-  becomes that sample's error record; the run goes on and a rerun retries only those.
+  becomes that sample's error record; the run goes on and a rerun retries only those. So does
+  a reply without an answer (null content or message, a completions-style reply, a 200 that
+  carries {"error"}, a malformed content part, an answer far longer than max_tokens allows):
+  an error record, never an empty prediction, never cached. Usage counts that are not sane
+  token counts are taken as 0 and counted (`n_usage_ignored`); the answer is kept.
+- a run whose first EARLY_STOP requests all fail the same way, before any answer, stops with
+  that error (and, when the server answers without stop strings, names --no-server-stop).
+- every text from the server is stored and shown without the API key, a URL password or any
+  Bearer value (servers echo headers back); the base URL is shown without its userinfo.
 - the generator's batch size is a multiple of the concurrency (`batch_size`), so a batch is
   what is in flight plus a queue behind it; the cache is written per batch.
 - cache_key: the base URL, the served model's id and what the server reports about it
@@ -35,9 +43,7 @@ import base64
 import hashlib
 import io
 import json
-import math
 import os
-import re
 import statistics
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -48,8 +54,9 @@ from ..images import decode_image, image_bytes
 from ..registry import MODELS
 from ..types import Request, Response
 from .base import Backend, Prepared, cut_at_stops
-from .http import CallRecord, HTTPFailure, JSONClient, RetryPolicy, error_message, parse_base_url
+from .http import CallRecord, HTTPFailure, JSONClient, RetryPolicy, parse_base_url
 from .prompt import chat_messages
+from .replies import error_text, failure_kind, max_text_chars, reply_text, trailing_logprob, usage_counts
 from .spec import ModelSpec
 
 # What /models reports about a model that identifies its weights; other fields (created,
@@ -65,8 +72,6 @@ RGB_AS_SENT = {"JPEG": "image/jpeg", "MPO": "image/jpeg", "PNG": "image/png"}
 # A run whose first requests all fail the same way, before any answer, stops after this many:
 # the server is misconfigured (or refuses an option) and every other sample would fail alike.
 EARLY_STOP = 4
-# Usage counts above this are not token counts of one request (the longest contexts are ~10^7).
-MAX_USAGE_TOKENS = 10 ** 9
 
 
 class OpenAIBackend(Backend):
@@ -227,7 +232,7 @@ class OpenAIBackend(Backend):
         except HTTPFailure as e:
             return self._failed(p, f"server request failed: {e}", e.status)
         try:
-            text = self._clean(_reply_text(reply))
+            text = self._clean(reply_text(reply))
             if len(text) > max_text_chars(body["max_tokens"]):
                 raise SampleError(f"the server's answer is {len(text):,} characters long for at most "
                                   f"{body['max_tokens']} tokens (more than {max_text_chars(body['max_tokens']):,}); "
@@ -254,7 +259,7 @@ class OpenAIBackend(Backend):
         with self._lock:
             if self._answered or self._stopped is not None or self.client.cancelled:
                 return
-            self._first_failures.append(_failure_kind(error))
+            self._first_failures.append(failure_kind(error))
             if len(self._first_failures) < EARLY_STOP or len(set(self._first_failures)) > 1:
                 return
             self._stopped = EvalkitError(
@@ -282,7 +287,7 @@ class OpenAIBackend(Backend):
         return self._stopped
 
     def _usage(self, reply: Any) -> tuple[int, int]:
-        usage, sane = _usage(reply)
+        usage, sane = usage_counts(reply)
         if not sane:
             with self._lock:
                 self._n_usage_ignored += 1
@@ -339,12 +344,12 @@ class OpenAIBackend(Backend):
         if not isinstance(entries, list):
             self._count(record, None)
             if isinstance(reply, dict) and "error" in reply:
-                return f"the server answered {_error_text(reply, self.client.redact)}"
+                return f"the server answered {error_text(reply, self.client.redact)}"
             raise self._no_loglikelihood("its reply has no prompt_logprobs")
         usage = self._usage(reply)
         self._count(record, usage)
         try:
-            total, n = _trailing_logprob(entries, choice)
+            total, n = trailing_logprob(entries, choice)
         except SampleError as e:
             return str(e)
         with self._lock:
@@ -395,105 +400,6 @@ class OpenAIBackend(Backend):
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
         self.client.close()
-
-
-def _reply_text(reply: Any) -> str:
-    """The answer of a chat completion; a reply that holds none is that sample's error (never an
-    empty prediction, which would be scored and cached)."""
-    if not isinstance(reply, dict):
-        raise SampleError("the server's reply is not a JSON object")
-    choices = reply.get("choices")
-    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
-        if "error" in reply:
-            raise SampleError(f"the server answered {_error_text(reply)}")
-        raise SampleError("the server's reply has no choices")
-    first = choices[0]
-    message = first.get("message")
-    if not isinstance(message, dict):
-        if isinstance(first.get("text"), str):
-            raise SampleError("the server's reply is a text completion (choices[0].text), not a chat message; "
-                              "--base-url should be the API root whose /chat/completions answers chat messages")
-        raise SampleError("the server's reply has no message (choices[0].message is missing or null)")
-    content = message.get("content")
-    if isinstance(content, list):  # some servers return content parts
-        texts = [c.get("text") for c in content if isinstance(c, dict) and c.get("type", "text") == "text"]
-        if not texts or not all(isinstance(t, str) for t in texts):
-            raise SampleError("the server's reply has a malformed content part (a text part without a string)")
-        content = "".join(texts)
-    if content is None:
-        raise SampleError("the server's reply has no answer text (message.content is null)")
-    if not isinstance(content, str):
-        raise SampleError(f"the server's reply holds no text (message.content is a {type(content).__name__})")
-    return content
-
-
-def _error_text(reply: dict, clean=lambda s: s) -> str:
-    return f"200 with an error instead of an answer: {clean(error_message(reply))}"
-
-
-def _usage(reply: Any) -> tuple[tuple[int, int], bool]:
-    """((prompt tokens, completion tokens), sane) from the reply's usage; 0 for what it leaves out.
-    A count that is not a non-negative integer (a bool, a string, NaN, negative, absurdly large) is
-    taken as 0 and `sane` is False: the answer is kept, the count is not trusted."""
-    usage = reply.get("usage") if isinstance(reply, dict) else None
-    if usage is None:
-        return (0, 0), True
-    if not isinstance(usage, dict):
-        return (0, 0), False
-    counts, sane = [], True
-    for k in ("prompt_tokens", "completion_tokens"):
-        v = usage.get(k)
-        if isinstance(v, float) and v.is_integer():
-            v = int(v)
-        if v is None:
-            counts.append(0)
-        elif isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= MAX_USAGE_TOKENS:
-            counts.append(v)
-        else:
-            counts.append(0)
-            sane = False
-    return (counts[0], counts[1]), sane
-
-
-def _failure_kind(error: str) -> str:
-    """An error without its attempt count, so failures that differ only in retries compare equal."""
-    for tail in (" (no retries)",):
-        error = error.removesuffix(tail)
-    return re.sub(r" after \d+ attempts$", "", error)
-
-
-def max_text_chars(max_tokens: int) -> int:
-    """The longest answer kept for a request of `max_tokens` tokens: no tokenizer's token is this long."""
-    return max(4096, 64 * max_tokens)
-
-
-def _trailing_logprob(entries: list, choice: str) -> tuple[float, int]:
-    """Sum the log-probabilities of the last prompt tokens that spell `choice`. Each entry is
-    vLLM's {token_id: {"logprob", "rank", "decoded_token"}} for one prompt position (None for
-    the first); with prompt_logprobs=0 it holds the prompt token alone."""
-    want = "".join(choice.split())
-    total, pieces = 0.0, []
-    for entry in reversed(entries):
-        if not isinstance(entry, dict) or len(entry) != 1:
-            raise SampleError("the server's prompt_logprobs do not hold exactly the prompt token per position")
-        info = next(iter(entry.values()))
-        lp = info.get("logprob") if isinstance(info, dict) else None
-        if isinstance(lp, bool) or not isinstance(lp, (int, float)) or not math.isfinite(lp) or lp > 0:
-            # a log-probability is a finite number <= 0; `true` (read as 1), a positive value or NaN
-            # is none, and would outrank every real choice
-            raise SampleError(f"the server's prompt_logprobs hold {lp!r}, which is not a log-probability (<= 0)")
-        token = str(info.get("decoded_token") or "")
-        if not pieces and not token.strip():
-            continue  # whitespace a template puts after the turn is not part of the choice
-        total += float(lp)
-        pieces.insert(0, token)
-        spelled = "".join("".join(pieces).replace("\u2581", " ").split())
-        if spelled == want:
-            return total, len(pieces)
-        if len(spelled) > len(want) or not want.endswith(spelled):
-            break
-    raise SampleError(f"cannot find the choice {choice!r} among the prompt's last tokens (it merged with the text "
-                      f"before it); cannot score")
 
 
 def _quantile(sorted_values: list[float], q: float) -> float:
