@@ -60,6 +60,16 @@ def test_timeout_bounds_a_trickled_reply(scripted):
                        "(--timeout bounds the whole request) (no retries)")
 
 
+def test_eval_timeout_bounds_the_run_against_a_trickling_server(tmp_path, scripted, capsys):
+    """The same through `evalkit eval --timeout 1`: the sample's error in about a second, exit 1."""
+    handler, url = scripted
+    handler.script += [(200, {}, trickle(seconds=15))]
+    assert _eval(tmp_path, url, "--timeout", "1", "--no-server-stop", limit=1) == 1
+    assert "ReadTimeout: no complete answer within 1 s" in capsys.readouterr().err
+    res, _ = read_run(tmp_path / "runs" / "r")
+    assert 1.0 <= res.timing.generation_s < 2.5  # the request's time, not the run's imports and report
+
+
 def test_cancel_ends_a_retry_after_wait(scripted):
     """A 503 asking for 60 s: cancel() (what Ctrl-C does) ends the wait at once."""
     import threading
@@ -160,6 +170,17 @@ def test_echoed_key_and_url_password_are_written_nowhere(tmp_path, scripted, mon
     [err] = [r.error for r in records if r.error]
     assert err == ("server request failed: POST /chat/completions: HTTP 500: cannot use Bearer [redacted] for "
                    "alice:[redacted] (no retries)")
+
+
+def test_a_refused_key_echoed_in_the_401_is_not_printed(tmp_path, scripted, monkeypatch, capsys):
+    handler, url = scripted
+    handler.respond = staticmethod(lambda body: (401, {}, {"error": {"message": f"bad key {handler.seen[-1]['auth']}"}}))
+    monkeypatch.setenv("EVALKIT_HOSTILE_KEY", KEY)
+    assert _eval(tmp_path, url, "--api-key-env", "EVALKIT_HOSTILE_KEY", "--no-server-stop") == 2
+    err = capsys.readouterr().err
+    assert KEY not in err
+    assert err.strip() == (f"evalkit: error: {url}: the server refused the API key (POST /chat/completions: HTTP 401: "
+                           f"bad key Bearer [redacted]); check --api-key-env")
 
 
 def test_url_userinfo_is_sent_as_basic_auth_and_never_shown(scripted):
