@@ -27,6 +27,27 @@ positive_float = _number_arg(float, lambda x: x > 0, "a positive number")
 non_negative_int = _number_arg(int, lambda n: n >= 0, "0 or a positive integer")
 
 
+def timeout_arg(value: str) -> float:
+    """--timeout: refused here, before any work, when no socket could wait that long (inf, 1e10)."""
+    from .models.http import check_timeout
+
+    try:
+        return check_timeout(float(value))
+    except (ValueError, EvalkitError):
+        raise argparse.ArgumentTypeError(f"{value[:40]!r}: use a positive number of seconds up to 86400") from None
+
+
+def base_url_arg(value: str) -> str:
+    """--base-url / --judge-base-url: a URL that parses, checked here (its password never echoed)."""
+    from .models.http import parse_base_url
+
+    try:
+        parse_base_url(value, "the value")
+    except EvalkitError as e:
+        raise argparse.ArgumentTypeError(str(e).strip()) from None
+    return value
+
+
 def batch_size_arg(value: str):
     if value == "auto":
         return "auto"
@@ -65,12 +86,13 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
 def add_server_args(p: argparse.ArgumentParser) -> None:
     """Options of a served model (--model openai), and of the judge model that extracts answers."""
     g = p.add_argument_group("served model (--model openai: vLLM, SGLang, TGI, transformers serve, API providers)")
-    g.add_argument("--base-url", help="the OpenAI-compatible API root, e.g. http://127.0.0.1:8000/v1 "
+    g.add_argument("--base-url", type=base_url_arg, help="the OpenAI-compatible API root, e.g. http://127.0.0.1:8000/v1 "
                                       "(--model-id: the served model's name; default: the only one served)")
     g.add_argument("--api-key-env", help="NAME of the environment variable holding the API key (the key itself "
                                          "is never written anywhere); default: no key")
     g.add_argument("--concurrency", type=positive_int, default=8, help="requests in flight at once (default 8)")
-    g.add_argument("--timeout", type=positive_float, default=300.0, help="seconds per HTTP request (default 300)")
+    g.add_argument("--timeout", type=timeout_arg, default=300.0,
+                   help="seconds one HTTP request may take as a whole, connect to last byte (default 300)")
     g.add_argument("--max-retries", type=non_negative_int, default=5,
                    help="retries after a 429, 5xx or connection error, with exponential backoff and jitter, "
                         "honouring Retry-After (default 5); a request that still fails is that sample's error")
@@ -84,7 +106,7 @@ def add_judge_args(p: argparse.ArgumentParser) -> None:
     j.add_argument("--judge", metavar="MODEL_ID",
                    help="the served model that extracts each response's final answer; the report shows rule-based "
                         "and judge scores side by side (its calls are cached in judge_cache.jsonl)")
-    j.add_argument("--judge-base-url", help="the judge server's API root (default: --base-url)")
+    j.add_argument("--judge-base-url", type=base_url_arg, help="the judge server's API root (default: --base-url)")
     j.add_argument("--judge-api-key-env", help="NAME of the environment variable with the judge's API key "
                                                "(default: --api-key-env)")
 
@@ -150,7 +172,7 @@ def cmd_eval(args) -> int:
         if not TASKS.get(tasks[0]).judges:
             raise EvalkitError(f"--judge: task {tasks[0]} has no answer-extraction step for a judge; tasks that "
                                f"have one: {', '.join(n for n in TASKS.names() if TASKS.get(n).judges)}")
-    done = []
+    done, failed = [], []
     try:
         for task in tasks:
             cfg = EvalConfig(task=task, model=spec_from_args(args), data=args.data, limit=args.limit,
@@ -165,12 +187,42 @@ def cmd_eval(args) -> int:
             _report(run_dir)
             done.append(run_dir)
             _print_summary(run_dir)
+            why = nothing_scored(run_dir)
+            if why is not None:
+                failed.append(f"{task}: {why}")
     finally:
         distributed.teardown()
     if len(done) > 1:
         from evalkit.reports.summary import render_summary
         print(f"summary: {render_summary(done, args.runs_dir)}")
-    return 0
+    for line in failed:
+        print(f"evalkit: error: {line}", file=sys.stderr)
+    # a run without a single score is a failed run, whatever it wrote (scripts check the status)
+    return 1 if failed else 0
+
+
+def nothing_scored(run_dir: Path) -> str | None:
+    """None when the run scored a sample; else why it scored none, from its most common error."""
+    from collections import Counter
+
+    from .results import read_results, read_run
+
+    res = read_results(run_dir)
+    c = res.counts
+    if c.n_scored > 0 or c.n_samples == 0:
+        return None
+    _, records = read_run(run_dir)
+    errors = Counter(r.error for r in records if r.error)
+    if not errors:
+        reasons = Counter(str((r.extras or {}).get("unscored_reason", "not scorable")) for r in records)
+        reason, n = reasons.most_common(1)[0]
+        return f"no sample was scored: {n} of {c.n_samples} have no score ({reason[:300]})"
+    error, n = errors.most_common(1)[0]
+    why = f"no sample was scored: {n} of {c.n_samples} samples failed with: {error[:500]}"
+    if res.model.extra.get("server_stop") and "HTTP 5" in error:
+        why += ("; if the server fails only when stop strings are sent (transformers serve does with a "
+                "multimodal processor), pass --no-server-stop")
+    return why
 
 
 def _report(run_dir: Path) -> Path:

@@ -18,5 +18,10 @@ class ImageMissing(SampleError):
     predictions made elsewhere reads only the text and the gold answer, so score mode ignores it."""
 
 
+class JudgeFailed(SampleError):
+    """The judge gave no extraction for a response the model did give: the sample is an error
+    record that still holds the model's own answer."""
+
+
 class OutOfMemory(Exception):
     """Raised by a backend when a batch does not fit; the generator halves the batch and retries."""

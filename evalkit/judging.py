@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import EvalkitError, SampleError
+from .errors import EvalkitError, JudgeFailed
 from .types import GenConfig, Request, Response
 
 JUDGE_CACHE = "judge_cache.jsonl"
@@ -51,9 +51,9 @@ class JudgeAnswers:
     def __call__(self, query: str, response: str) -> str:
         r = self._answers.get(self._task.judge_prompt(query, response))
         if r is None:
-            raise SampleError("the judge was not asked about this response")
+            raise JudgeFailed("the judge was not asked about this response")
         if r.error is not None:
-            raise SampleError(f"judge: {r.error}")
+            raise JudgeFailed(f"judge: {r.error}")
         return (r.text or "").strip()
 
 

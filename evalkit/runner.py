@@ -14,9 +14,10 @@ from pathlib import Path
 
 from . import distributed
 from .data import load_task_data
-from .errors import SampleError
+from .errors import JudgeFailed, SampleError
 from .generation import Generated, GenerationSetup, generate
 from .models import ModelSpec, load_backend
+from .models.spec import without_credentials
 from .records import BackgroundThumbnails, data_info, new_record, now_iso, run_name_of, write_results
 from .registry import TASKS
 from .results import Generation, Timing, request_settings
@@ -112,8 +113,8 @@ def judge_stage(task: Task, judge, built: "Built", responses: list[Response], ru
 
 
 def write_config(cfg: EvalConfig, run_dir: Path) -> None:
-    (run_dir / "config.json").write_text(json.dumps(
-        {**asdict(cfg), "runs_dir": str(cfg.runs_dir), "cache_dir": str(cfg.cache_dir) if cfg.cache_dir else None},
+    (run_dir / "config.json").write_text(json.dumps(without_credentials(
+        {**asdict(cfg), "runs_dir": str(cfg.runs_dir), "cache_dir": str(cfg.cache_dir) if cfg.cache_dir else None}),
         indent=2), encoding="utf-8")
 
 
@@ -160,6 +161,8 @@ def apply_score(task: Task, rec: SampleRecord, row: dict, responses: list[Respon
         prediction, score = task.score(row, responses)
     except SampleError as e:
         rec.error = str(e)
+        if isinstance(e, JudgeFailed) and responses:
+            rec.prediction = responses[0].text  # the model did answer; only the extraction failed
         return
     rec.prediction = prediction
     rec.score = score.value

@@ -4,6 +4,7 @@ codes, Retry-After, malformed replies), never of a model. Tests script it throug
 from __future__ import annotations
 
 import json
+import time
 from http.server import BaseHTTPRequestHandler
 
 
@@ -16,10 +17,16 @@ class ScriptedHandler(BaseHTTPRequestHandler):
     def do_GET(self):
         self._send(200, {}, {"object": "list", "data": [{"id": "stub-model", "object": "model"}]})
 
+    respond = None  # set to staticmethod(fn): fn(request body) -> (status, headers, body), instead of `script`
+
     def do_POST(self):
         n = int(self.headers.get("content-length") or 0)
-        self.seen.append({"auth": self.headers.get("authorization"), "body": json.loads(self.rfile.read(n))})
-        status, headers, body = self.script.pop(0)
+        request = json.loads(self.rfile.read(n))
+        self.seen.append({"auth": self.headers.get("authorization"), "body": request})
+        status, headers, body = self.respond(request) if self.respond else self.script.pop(0)
+        if callable(body):  # a reply that writes itself (a trickle): body(handler)
+            body(self)
+            return
         self._send(status, headers, body)
 
     def _send(self, status, headers, body):
@@ -32,3 +39,22 @@ class ScriptedHandler(BaseHTTPRequestHandler):
 
     def log_message(self, *args):
         pass
+
+
+def trickle(seconds: float = 20.0, every: float = 0.3):
+    """A reply body that sends one byte every `every` seconds for `seconds` (or until the client
+    goes): no read ever waits long, and the reply never ends in time."""
+    def write(h):
+        h.send_response(200)
+        h.send_header("Content-Type", "application/json")
+        h.send_header("Content-Length", "100000")
+        h.end_headers()
+        end = time.monotonic() + seconds
+        try:
+            while time.monotonic() < end:
+                h.wfile.write(b" ")
+                time.sleep(every)
+        except OSError:
+            pass  # the client hung up, as it should
+    return write
+

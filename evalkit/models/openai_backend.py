@@ -12,7 +12,15 @@ server does the scaling (data and tensor parallelism, continuous batching); eval
 - generate: the batch's requests sent concurrently, greedy (temperature 0), max_tokens and
   stop strings from the task; the stop strings are also cut from the text here, since
   servers differ in whether they include them. A request that still fails after the retries
-  becomes that sample's error record; the run goes on and a rerun retries only those.
+  becomes that sample's error record; the run goes on and a rerun retries only those. So does
+  a reply without an answer (null content or message, a completions-style reply, a 200 that
+  carries {"error"}, a malformed content part, an answer far longer than max_tokens allows):
+  an error record, never an empty prediction, never cached. Usage counts that are not sane
+  token counts are taken as 0 and counted (`n_usage_ignored`); the answer is kept.
+- a run whose first EARLY_STOP requests all fail the same way, before any answer, stops with
+  that error (and, when the server answers without stop strings, names --no-server-stop).
+- every text from the server is stored and shown without the API key, a URL password or any
+  Bearer value (servers echo headers back); the base URL is shown without its userinfo.
 - the generator's batch size is a multiple of the concurrency (`batch_size`), so a batch is
   what is in flight plus a queue behind it; the cache is written per batch.
 - cache_key: the base URL, the served model's id and what the server reports about it
@@ -46,8 +54,9 @@ from ..images import decode_image, image_bytes
 from ..registry import MODELS
 from ..types import Request, Response
 from .base import Backend, Prepared, cut_at_stops
-from .http import CallRecord, HTTPFailure, JSONClient, RetryPolicy
+from .http import CallRecord, HTTPFailure, JSONClient, RetryPolicy, parse_base_url
 from .prompt import chat_messages
+from .replies import error_text, failure_kind, max_text_chars, reply_text, trailing_logprob, usage_counts
 from .spec import ModelSpec
 
 # What /models reports about a model that identifies its weights; other fields (created,
@@ -60,6 +69,9 @@ AUTH_STATUS = (401, 403)
 # Encoded formats sent as their own bytes when the image is RGB (PIL's format names; a JPEG
 # with a multi-picture extension opens as MPO).
 RGB_AS_SENT = {"JPEG": "image/jpeg", "MPO": "image/jpeg", "PNG": "image/png"}
+# A run whose first requests all fail the same way, before any answer, stops after this many:
+# the server is misconfigured (or refuses an option) and every other sample would fail alike.
+EARLY_STOP = 4
 
 
 class OpenAIBackend(Backend):
@@ -71,9 +83,7 @@ class OpenAIBackend(Backend):
         if not spec.base_url:
             raise EvalkitError("model 'openai' needs --base-url: the server's OpenAI-compatible API root, "
                                "e.g. http://127.0.0.1:8000/v1")
-        if not spec.base_url.startswith(("http://", "https://")):
-            raise EvalkitError(f"--base-url {spec.base_url!r} is not valid; use an http:// or https:// URL "
-                               f"such as http://127.0.0.1:8000/v1")
+        shown_url = parse_base_url(spec.base_url).shown  # a password in it is never shown
         if spec.prompt_style != "instruct":
             raise EvalkitError("--prompt-style base is not possible with --model openai: a chat completions "
                                "server applies the model's own chat template; use --prompt-style instruct")
@@ -81,7 +91,7 @@ class OpenAIBackend(Backend):
             raise EvalkitError("--split-images, --load-in-4bit and --attn are set on the server (e.g. in its "
                                "processor config or launch flags), not by --model openai; drop them here")
         self.spec = spec
-        self.base_url = spec.base_url.rstrip("/")
+        self.base_url = shown_url
         env = os.environ if env is None else env
         headers = {}
         if spec.api_key_env:
@@ -90,8 +100,9 @@ class OpenAIBackend(Backend):
                 raise EvalkitError(f"--api-key-env {spec.api_key_env}: that environment variable is not set "
                                    f"or empty; export it with the server's API key")
             headers["Authorization"] = f"Bearer {key}"
+        self._headers = headers
         self.policy = policy or RetryPolicy(max_retries=spec.max_retries)
-        self.client = JSONClient(self.base_url, timeout=float(spec.timeout), policy=self.policy,
+        self.client = JSONClient(spec.base_url, timeout=spec.timeout, policy=self.policy,
                                  headers=headers, pool_size=spec.concurrency)
         self._pool = ThreadPoolExecutor(max_workers=spec.concurrency, thread_name_prefix="evalkit-http")
         self._lock = threading.Lock()
@@ -100,11 +111,18 @@ class OpenAIBackend(Backend):
         self._n_failed = 0
         self._prompt_tokens = 0
         self._completion_tokens = 0
+        self._n_usage_ignored = 0  # answers kept whose usage counts were not sane token counts
+        self._first_failures: list[str] = []  # failures before the first answer (see _stop_early)
+        self._answered = False
+        self._stopped: EvalkitError | None = None
+        self._stopped_status: int | None = None
         self.batch_size = spec.concurrency * QUEUE_FACTOR
         model_entry = self._served_model(spec.model_id)
         self.model_id = str(model_entry["id"])
-        # what identifies the served weights (IDENTITY_FIELDS), for the cache key and results
-        self.server_model = {k: model_entry[k] for k in IDENTITY_FIELDS if model_entry.get(k) is not None}
+        # what identifies the served weights (IDENTITY_FIELDS), for the cache key and results;
+        # a string the server sent is stored without any secret it echoed
+        self.server_model = {k: self._clean(model_entry[k]) for k in IDENTITY_FIELDS
+                             if model_entry.get(k) is not None}
 
     # ----- the server -----
     def _served_model(self, wanted: str | None) -> dict:
@@ -121,7 +139,7 @@ class OpenAIBackend(Backend):
             raise EvalkitError(f"{self.base_url}: no usable answer from the server ({e}); is it running?") from None
         data = listing.get("data") if isinstance(listing, dict) else None
         entries = [d for d in data if isinstance(d, dict) and d.get("id")] if isinstance(data, list) else []
-        ids = [str(d["id"]) for d in entries]
+        ids = [self._clean(str(d["id"])) for d in entries]
         if wanted is None:
             if len(entries) == 1:
                 return entries[0]
@@ -175,15 +193,20 @@ class OpenAIBackend(Backend):
         stop = [s for s in gen.stop if s]
         if stop and self.spec.server_stop:
             body["stop"] = stop[:4]  # the OpenAI API takes at most 4
-        return self._all(lambda p: self._one(p, body, stop), batch)
+        out = self._all(lambda p: self._one(p, body, stop), batch)
+        if self._stopped is not None:
+            raise self._stop_error(body)
+        return out
 
     def _all(self, fn, items: list) -> list:
         """fn over items on the request threads, results in order. On Ctrl-C (or any error) the
-        requests not yet sent are cancelled, so the process ends after those in flight."""
+        requests not yet sent are cancelled and those in flight end within a fraction of a
+        second (the client's cancel), so the process ends with the finished batches cached."""
         futures = [self._pool.submit(fn, x) for x in items]
         try:
             return [f.result() for f in futures]
         except BaseException:
+            self.client.cancel()
             for f in futures:
                 f.cancel()
             raise
@@ -207,16 +230,72 @@ class OpenAIBackend(Backend):
         try:
             reply, record = self._post({**body, "messages": p.inputs["messages"]})
         except HTTPFailure as e:
-            return Response(uid=p.request.uid, error=f"server request failed: {e}")
+            return self._failed(p, f"server request failed: {e}", e.status)
         try:
-            text = _reply_text(reply)
+            text = self._clean(reply_text(reply))
+            if len(text) > max_text_chars(body["max_tokens"]):
+                raise SampleError(f"the server's answer is {len(text):,} characters long for at most "
+                                  f"{body['max_tokens']} tokens (more than {max_text_chars(body['max_tokens']):,}); "
+                                  f"refused")
         except SampleError as e:
             self._count(record, None)
-            return Response(uid=p.request.uid, error=str(e))
-        usage = _usage(reply)
+            return self._failed(p, self._clean(str(e)), None)
+        usage = self._usage(reply)
         self._count(record, usage)
+        with self._lock:
+            self._answered = True
         return Response(uid=p.request.uid, text=cut_at_stops(text, stop).strip(), n_input_tokens=usage[0],
                         n_image_tokens=0, n_output_tokens=usage[1], latency_s=round(record.latency_s, 4))
+
+    def _failed(self, p: Prepared, error: str, status: int | None) -> Response:
+        """A request's error record; before any answer, the start of a run that fails the same way
+        every time stops it (see _stop_early)."""
+        self._stop_early(error, status)
+        return Response(uid=p.request.uid, error=error)
+
+    def _stop_early(self, error: str, status: int | None) -> None:
+        """The first EARLY_STOP requests of a run all failed the same way and none was answered:
+        the rest would fail alike (after their retries), so the run stops with that error."""
+        with self._lock:
+            if self._answered or self._stopped is not None or self.client.cancelled:
+                return
+            self._first_failures.append(failure_kind(error))
+            if len(self._first_failures) < EARLY_STOP or len(set(self._first_failures)) > 1:
+                return
+            self._stopped = EvalkitError(
+                f"the first {EARLY_STOP} requests all failed the same way and none was answered, so the run "
+                f"stopped: {error}")
+            self._stopped_status = status
+        self.client.cancel()
+
+    def _stop_error(self, body: dict) -> EvalkitError:
+        """The early stop's error, with the fix when the server fails only while stop strings are sent
+        (transformers serve with a multimodal processor answers 500 to every `stop`)."""
+        if "stop" in body and self._stopped_status is not None:
+            probe = JSONClient(self.spec.base_url, timeout=self.spec.timeout, policy=RetryPolicy(max_retries=0),
+                               headers=self._headers, pool_size=1)
+            try:
+                probe.post("/chat/completions", {k: v for k, v in body.items() if k != "stop"}
+                           | {"max_tokens": 1, "messages": [{"role": "user", "content": "Hi"}]})
+            except HTTPFailure:
+                pass
+            else:
+                return EvalkitError(f"{self._stopped}; the server answers without stop strings: pass "
+                                    f"--no-server-stop (the stop strings are then cut from the answers here)")
+            finally:
+                probe.close()
+        return self._stopped
+
+    def _usage(self, reply: Any) -> tuple[int, int]:
+        usage, sane = usage_counts(reply)
+        if not sane:
+            with self._lock:
+                self._n_usage_ignored += 1
+        return usage
+
+    def _clean(self, value: Any) -> Any:
+        """A server's string without any secret it echoed (the key, a URL password, a Bearer value)."""
+        return self.client.redact(value) if isinstance(value, str) else value
 
     def _count(self, record: CallRecord, usage: tuple[int, int] | None) -> None:
         """Add one request to the run's totals: `usage` (prompt, completion tokens) when it was
@@ -233,6 +312,8 @@ class OpenAIBackend(Backend):
     def loglikelihood(self, batch: list[Prepared]) -> list[Response]:
         jobs = [(i, c) for i, p in enumerate(batch) for c in p.request.choices]
         scored = self._all(lambda job: self._choice_logprob(batch[job[0]], job[1]), jobs)
+        if self._stopped is not None:
+            raise self._stopped
         out = []
         k = 0
         for p in batch:
@@ -257,16 +338,22 @@ class OpenAIBackend(Backend):
         except HTTPFailure as e:
             if e.status in (400, 404, 422):
                 raise self._no_loglikelihood(str(e)) from None
+            self._stop_early(f"server request failed: {e}", e.status)
             return f"server request failed: {e}"
-        usage = _usage(reply)
-        self._count(record, usage)
         entries = reply.get("prompt_logprobs") if isinstance(reply, dict) else None
         if not isinstance(entries, list):
+            self._count(record, None)
+            if isinstance(reply, dict) and "error" in reply:
+                return f"the server answered {error_text(reply, self.client.redact)}"
             raise self._no_loglikelihood("its reply has no prompt_logprobs")
+        usage = self._usage(reply)
+        self._count(record, usage)
         try:
-            total, n = _trailing_logprob(entries, choice)
+            total, n = trailing_logprob(entries, choice)
         except SampleError as e:
             return str(e)
+        with self._lock:
+            self._answered = True
         return total, n, usage[0] or len(entries), record.latency_s
 
     def _no_loglikelihood(self, why: str) -> EvalkitError:
@@ -291,9 +378,12 @@ class OpenAIBackend(Backend):
                 "latency_s": ({"mean": round(statistics.fmean(lat), 4), "p50": round(_quantile(lat, 0.5), 4),
                                "p95": round(_quantile(lat, 0.95), 4), "max": round(lat[-1], 4)} if lat else None),
                 "prompt_tokens": self._prompt_tokens, "completion_tokens": self._completion_tokens,
+                # answers kept whose usage was not a sane token count (negative, huge, not an integer):
+                # those counts are taken as 0 above
+                "n_usage_ignored": self._n_usage_ignored,
             }
         return {
-            "name": self.name, "model_id": self.model_id, "base_url": self.base_url,
+            "name": self.name, "model_id": self._clean(self.model_id), "base_url": self.base_url,
             "server_model": self.server_model,
             "longest_edge": self.spec.longest_edge, "prompt_style": self.spec.prompt_style,
             "concurrency": self.spec.concurrency, "timeout_s": self.spec.timeout, "max_retries": self.spec.max_retries,
@@ -310,54 +400,6 @@ class OpenAIBackend(Backend):
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
         self.client.close()
-
-
-def _reply_text(reply: Any) -> str:
-    choices = reply.get("choices") if isinstance(reply, dict) else None
-    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
-        raise SampleError("the server's reply has no choices")
-    message = choices[0].get("message") or {}
-    content = message.get("content") if isinstance(message, dict) else None
-    if isinstance(content, list):  # some servers return content parts
-        content = "".join(c.get("text", "") for c in content if isinstance(c, dict))
-    if content is None:
-        content = ""
-    if not isinstance(content, str):
-        raise SampleError("the server's reply holds no text")
-    return content
-
-
-def _usage(reply: Any) -> tuple[int, int]:
-    """(prompt tokens, completion tokens) from the reply's usage; 0 for what it leaves out."""
-    usage = reply.get("usage") if isinstance(reply, dict) else None
-    usage = usage if isinstance(usage, dict) else {}
-    return int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)
-
-
-def _trailing_logprob(entries: list, choice: str) -> tuple[float, int]:
-    """Sum the log-probabilities of the last prompt tokens that spell `choice`. Each entry is
-    vLLM's {token_id: {"logprob", "rank", "decoded_token"}} for one prompt position (None for
-    the first); with prompt_logprobs=0 it holds the prompt token alone."""
-    want = "".join(choice.split())
-    total, pieces = 0.0, []
-    for entry in reversed(entries):
-        if not isinstance(entry, dict) or len(entry) != 1:
-            raise SampleError("the server's prompt_logprobs do not hold exactly the prompt token per position")
-        info = next(iter(entry.values()))
-        if not isinstance(info, dict) or not isinstance(info.get("logprob"), (int, float)):
-            raise SampleError("the server's prompt_logprobs entry has no logprob")
-        token = str(info.get("decoded_token") or "")
-        if not pieces and not token.strip():
-            continue  # whitespace a template puts after the turn is not part of the choice
-        total += float(info["logprob"])
-        pieces.insert(0, token)
-        spelled = "".join("".join(pieces).replace("\u2581", " ").split())
-        if spelled == want:
-            return total, len(pieces)
-        if len(spelled) > len(want) or not want.endswith(spelled):
-            break
-    raise SampleError(f"cannot find the choice {choice!r} among the prompt's last tokens (it merged with the text "
-                      f"before it); cannot score")
 
 
 def _quantile(sorted_values: list[float], q: float) -> float:

@@ -7,6 +7,7 @@ import re
 from dataclasses import asdict, dataclass
 
 from ..errors import EvalkitError
+from .http import check_timeout
 
 DTYPES = ("fp32", "bf16", "fp16")
 ATTN = ("eager", "sdpa", "flash_attention_2")
@@ -54,8 +55,7 @@ class ModelSpec:
             raise EvalkitError(f"concurrency {self.concurrency!r} is not valid; use a positive integer")
         if not isinstance(self.max_retries, int) or isinstance(self.max_retries, bool) or self.max_retries < 0:
             raise EvalkitError(f"max retries {self.max_retries!r} is not valid; use 0 or a positive integer")
-        if not isinstance(self.timeout, (int, float)) or isinstance(self.timeout, bool) or not self.timeout > 0:
-            raise EvalkitError(f"timeout {self.timeout!r} is not valid; use a positive number of seconds")
+        check_timeout(self.timeout)  # finite and at most a day: inf overflows the socket's timeout
         if self.api_key_env is not None and not _ENV_NAME.fullmatch(self.api_key_env):
             # not echoed: a user who passed the key itself must not see it printed or logged
             raise EvalkitError("--api-key-env is not an environment variable name (letters, digits and _); give "
@@ -77,3 +77,24 @@ class ModelSpec:
         for k in SERVER_FIELDS:
             d.pop(k)
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def without_credentials(data):
+    """`data` (a spec's or config's dict, nested) with the user and password taken out of every
+    `base_url`: they are for the connection only, never for a file (see models.http.parse_base_url)."""
+    from .http import parse_base_url
+
+    if isinstance(data, dict):
+        out = {}
+        for k, v in data.items():
+            if k.endswith("base_url") and isinstance(v, str):
+                try:
+                    v = parse_base_url(v).shown
+                except EvalkitError:
+                    v = "(not a valid URL; not recorded)"
+            out[k] = without_credentials(v)
+        return out
+    if isinstance(data, list):
+        return [without_credentials(v) for v in data]
+    return data
+
