@@ -36,7 +36,7 @@ def term_bars(terms: Sequence[dict], groups: Sequence[str], score_label: str) ->
     # apart instead of running "0.000000.00005..." together.
     from matplotlib.ticker import MaxNLocator
     ax.xaxis.set_major_locator(MaxNLocator(nbins=5))
-    ax.ticklabel_format(axis="x", style="sci", scilimits=(-2, 3), useMathText=True)
+    ax.ticklabel_format(axis="x", style="sci", scilimits=(-2, 3), useMathText=False)
     ax.xaxis.get_offset_text().set_fontsize(8)
     handles = [Patch(color=colors[g], label=g) for g in groups]
     ax.legend(handles=handles, title="leans to", fontsize=7, title_fontsize=7, loc="lower right")
