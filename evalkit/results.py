@@ -226,7 +226,8 @@ class Results:
     errors: list[dict[str, str]] = field(default_factory=list)  # [{uid, sample_id, error}]
     unscored: list[dict[str, str]] = field(default_factory=list)  # [{sample_id, reason}]
     missing_predictions: list[str] = field(default_factory=list)  # score mode: rows without a prediction
-    extra_predictions: list[str] = field(default_factory=list)  # score mode: ids not in the data
+    # score mode: ids not in the data, the first MAX_LISTED_EXTRA sorted (counts.n_extra_predictions: all)
+    extra_predictions: list[str] = field(default_factory=list)
     tokens: Tokens = field(default_factory=Tokens)
     timing: Timing = field(default_factory=Timing)
     memory: Memory = field(default_factory=Memory)
@@ -292,7 +293,12 @@ def upgrade_v1(d: dict[str, Any]) -> dict[str, Any]:
 
 
 def atomic_write_text(path: Path, text: str) -> Path:
-    """Write to a temporary file beside `path`, then rename: a crash never leaves half a file."""
+    """Write to a temporary file beside `path`, then rename: a crash never leaves half a file.
+
+    Text that UTF-8 cannot encode (a lone surrogate, valid in JSON as "\\ud800" and so in a
+    model's or a file's answer) is written as its backslash escape. Inside a JSON string that
+    escape is the same JSON, so samples.jsonl and results.json read back the text they were
+    given; in HTML it shows as the escape. Either way the write never fails on it."""
     import os
     import tempfile
 
@@ -300,7 +306,7 @@ def atomic_write_text(path: Path, text: str) -> Path:
     # A unique temporary name: two writers never rename each other's half-written file.
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
+        with os.fdopen(fd, "w", encoding="utf-8", errors="backslashreplace") as f:
             f.write(text)
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; keep the mode a plain write gives
         os.replace(tmp, path)

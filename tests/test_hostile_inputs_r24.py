@@ -99,3 +99,143 @@ def test_bom_and_float_timeout_in_toml_are_accepted(tmp_path):
 def test_bad_model_settings_in_config_name_file_and_key(tmp_path, capsys, line, message):
     err = _config_error(tmp_path, capsys, "m.toml", f'task = "docvqa"\n{line}\n')
     assert err == f"evalkit: error: --config {tmp_path / 'm.toml'}: {message}"
+
+
+# ---------------------------------------------------------------- 13: figures print plain numbers
+
+_PLAIN_NUMBER = r"^[−-]?\d+(\.\d+)?(e[−+-]?\d+)?$"
+
+
+@pytest.fixture
+def drawn_figures(monkeypatch):
+    """Every figure the report modules draw, kept after it is drawn (tick texts exist then)."""
+    from evalkit.audits import figures as audit_figures
+    from evalkit.reports import compare_report, figures as run_figures, html
+
+    drawn = []
+    real = html.fig_to_data_uri
+
+    def keep(fig, *args, **kwargs):
+        uri = real(fig, *args, **kwargs)
+        drawn.append(fig)
+        return uri
+
+    for module in (audit_figures, run_figures, compare_report):
+        monkeypatch.setattr(module, "fig_to_data_uri", keep)
+    return drawn
+
+
+def _tick_texts(axis) -> list[str]:
+    return [t.get_text() for t in axis.get_ticklabels() if t.get_text()]
+
+
+def _assert_plain(fig):
+    from matplotlib.text import Text
+
+    for text in fig.findobj(Text):
+        assert "$" not in text.get_text() and "\\" not in text.get_text(), text.get_text()
+
+
+def test_every_figure_kind_draws_plain_tick_labels_offsets_and_sci_notation(drawn_figures):
+    import re
+
+    from evalkit.audits import figures as af
+    from evalkit.reports import figures as rf
+    from evalkit.reports.html import fig_to_data_uri, new_figure
+
+    terms = [{"term": f"t{i}", "score": 1e-4 * (i + 1), "significant": i % 2 == 0, "lean_group": "a"}
+             for i in range(5)]
+    assert af.term_bars(terms, ["a", "b"], "score")
+    assert af.toxicity_bars([{"group": g, "mean": {"value": v, "ci_low": v / 2, "ci_high": v * 1.5}}
+                             for g, v in (("a", 0.2), ("b", 0.3))])
+    assert af.bucket_heatmaps({"gender": [[50.0, 60.0], [70.0, None]]}, ["M", "F"], ["x", "y"])
+    assert rf.length_histogram([1, 10**7, 5 * 10**6])
+    assert rf.group_bars([rf.GroupStat("a", 50, 40, 60, 10), rf.GroupStat("b", 70, 60, 80, 10)], "acc")
+    term, tox, heat, hist, bars = drawn_figures
+    for fig in drawn_figures:
+        _assert_plain(fig)
+    ax = term.axes[0]  # scores of 1e-4: a shared scientific offset
+    assert _tick_texts(ax.xaxis) == ["0.0", "1.5", "3.0", "4.5", "6.0"]
+    assert ax.xaxis.get_offset_text().get_text() == "1e−4"
+    assert _tick_texts(tox.axes[0].xaxis)[:3] == ["0.0", "0.1", "0.2"]
+    colorbar = heat.axes[1]
+    assert _tick_texts(colorbar.yaxis) == ["0", "25", "50", "75", "100"]
+    ax = hist.axes[0]  # lengths of 10 million words: offset 1e7
+    assert ax.xaxis.get_offset_text().get_text() == "1e7"
+    assert all(re.match(_PLAIN_NUMBER, t) for t in _tick_texts(ax.xaxis)), _tick_texts(ax.xaxis)
+    assert _tick_texts(bars.axes[0].xaxis) == ["0", "20", "40", "60", "80", "100"]
+    # any other figure: log axes (mathtext formatters by default) and scientific offsets too
+    fig = new_figure(4, 3)
+    ax = fig.add_subplot()
+    ax.plot([1e-5, 1e3], [1e-6, 3e-6])
+    ax.set_xscale("log")
+    fig_to_data_uri(fig)
+    _assert_plain(fig)
+    assert _tick_texts(ax.xaxis)[:3] == ["1e−06", "1e−05", "0.0001"] or \
+        all(re.match(_PLAIN_NUMBER, t) for t in _tick_texts(ax.xaxis)), _tick_texts(ax.xaxis)
+    assert ax.yaxis.get_offset_text().get_text() == "1e−6"
+
+
+# ---------------------------------------------------------------- 5, 9, 14: evalkit score
+
+def _docvqa_ids(n):
+    from test_bad_inputs import _rows
+
+    return [r["questionId"] for r in _rows("docvqa", n)]
+
+
+def _score(tmp_path, preds, name, *extra):
+    return main(["score", "--task", "docvqa", "--predictions", str(preds), "--run-name", name,
+                 "--runs-dir", str(tmp_path / "runs"), "--allow-missing", *extra])
+
+
+def test_lone_surrogate_prediction_is_stored_escaped_and_reads_back(tmp_path, capsys):
+    from evalkit.results import read_run
+
+    qid = _docvqa_ids(1)[0]
+    preds = tmp_path / "p.jsonl"
+    preds.write_text(json.dumps({"id": qid, "prediction": "a\ud800b"}) + "\n")  # valid JSON: "a\ud800b"
+    assert _score(tmp_path, preds, "s") == 0, capsys.readouterr().err
+    run = tmp_path / "runs" / "s"
+    raw = (run / "samples.jsonl").read_bytes()
+    assert b'"a\\ud800b"' in raw  # the JSON escape, in a file that is valid UTF-8
+    raw.decode("utf-8")
+    _, records = read_run(run)
+    assert [r.prediction for r in records if r.sample_id == qid] == ["a\ud800b"]
+    assert "a\\ud800b" in (run / "report.html").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("line", [
+    '{"id": 1, "prediction": ' + "7" * 5000 + "}",
+    '{"id": ' + "1" * 5000 + ', "prediction": "x"}',
+])
+def test_integer_over_4300_digits_in_predictions_is_one_line(tmp_path, capsys, line):
+    preds = tmp_path / "p.jsonl"
+    preds.write_text(line + "\n")
+    err = _one_line_error(capsys, _score(tmp_path, preds, "s"))
+    assert err.startswith(f"evalkit: error: {preds}:1: holds an integer of more than 4,300 digits, which is "
+                          f"not read; write long ids or numbers as strings; give a JSONL file")
+
+
+def test_unknown_prediction_ids_are_listed_up_to_a_bound_with_the_full_count(tmp_path, capsys):
+    from evalkit.records import MAX_LISTED_EXTRA
+    from evalkit.results import read_results
+    from htmldom import by_id, parse
+
+    qid = _docvqa_ids(1)[0]
+    n_extra = 100_000  # the defect: 1.96 million unknown ids made a 45 MB results.json
+    preds = tmp_path / "p.jsonl"
+    with preds.open("w") as f:
+        f.write(json.dumps({"id": qid, "prediction": "x"}) + "\n")
+        for i in range(n_extra):
+            f.write(f'{{"id": "u{i:06d}", "prediction": "x"}}\n')
+    assert _score(tmp_path, preds, "s") == 0
+    out = capsys.readouterr().out
+    assert f"{n_extra} predictions for ids not in the data" in out
+    run = tmp_path / "runs" / "s"
+    res = read_results(run)
+    assert res.counts.n_extra_predictions == n_extra
+    assert res.extra_predictions == [f"u{i:06d}" for i in range(MAX_LISTED_EXTRA)]
+    assert (run / "results.json").stat().st_size < 200_000
+    section = by_id(parse((run / "report.html").read_text()), "extra-predictions")
+    assert section.one("h3").text() == "Predictions for unknown ids (100,000)"
