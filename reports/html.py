@@ -173,8 +173,12 @@ def _plain_tick_labels(fig) -> None:
 
 
 def shorten(label: str, max_chars: int) -> str:
-    """A figure label cut to max_chars with an ellipsis, so long names do not squeeze the plot."""
-    return label if len(label) <= max_chars else label[: max_chars - 1] + "…"
+    """A figure label cut to max_chars with an ellipsis, so long names do not squeeze the plot
+    (nor take minutes to lay out), and a lone surrogate, which the font code cannot take,
+    shown as its escape (\\ud800)."""
+    label = str(label)
+    label = label if len(label) <= max_chars else label[: max_chars - 1] + "…"
+    return label.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 # Only inline images may become an <img src>: anything else would be a network or file fetch.

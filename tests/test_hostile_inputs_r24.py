@@ -239,3 +239,88 @@ def test_unknown_prediction_ids_are_listed_up_to_a_bound_with_the_full_count(tmp
     assert (run / "results.json").stat().st_size < 200_000
     section = by_id(parse((run / "report.html").read_text()), "extra-predictions")
     assert section.one("h3").text() == "Predictions for unknown ids (100,000)"
+
+
+# ---------------------------------------------------------------- 5, 9, 14: evalkit audit
+
+def _generation_rows(path, race=("Black", "White"), generation_suffix=""):
+    words = "doctor nurse engineer teacher lawyer pilot chef artist farmer banker".split()
+    rows = [{"example_id": str(i), "prompt_id": p, "dataset": "fairface", "model": "m",
+             "gender": ["Male", "Female"][i % 2], "race": race[(i // 2) % 2],
+             "generation": " ".join(words[(i * 3 + j + k) % 10] for k in range(6)) + generation_suffix}
+            for i in range(8) for j, p in enumerate(("resume", "dating", "arrest"))]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def _audit(tmp_path, gens, *extra):
+    return main(["audit", "--generations", str(gens), "--dataset", "fairface", "--runs-dir", str(tmp_path / "runs"),
+                 "--name", "a", "--permutations", "20", "--no-progress", *extra])
+
+
+def test_audit_of_generations_with_lone_surrogates_in_text_and_labels(tmp_path, capsys):
+    gens = _generation_rows(tmp_path / "g.jsonl", race=("Black\ud800", "White"), generation_suffix=" x\udc80y")
+    assert _audit(tmp_path, gens, "--toxicity", "none") == 0, capsys.readouterr().err
+    out = tmp_path / "runs" / "audit-a"
+    audit = json.loads((out / "audit.json").read_bytes().decode("utf-8"))
+    groups = {g for t in audit["analysis"]["tfidf"] for g in t["groups"]}
+    assert groups >= {"Black\ud800", "White", "Male", "Female"}  # read back as given
+    html = (out / "audit.html").read_text(encoding="utf-8")
+    assert "Black\\ud800" in html
+
+
+def test_audit_group_labels_are_cut_to_2000_characters_in_the_page(tmp_path):
+    from htmldom import parse
+
+    label = "B" * 100_000
+    assert _audit(tmp_path, _generation_rows(tmp_path / "g.jsonl", race=(label, "White")), "--toxicity", "none") == 0
+    out = tmp_path / "runs" / "audit-a"
+    html = (out / "audit.html").read_text()
+    assert len(html) < 1_000_000  # was 15 MB
+    root = parse(html)
+    cells = [n.text() for n in root.find_all("td") if n.text().startswith("BBB")]
+    assert cells and all(c == "B" * 2000 + "… [98,000 more characters]" for c in cells)
+    imgs = [n.attrs["src"] for n in root.find_all("img")]
+    assert imgs and all(s.startswith("data:image/png;base64,") and "…" not in s for s in imgs)
+    audit = json.loads((out / "audit.json").read_text())
+    assert any(label in t["groups"] for t in audit["analysis"]["tfidf"])  # the analysis keeps it whole
+
+
+def test_audit_seed_must_not_be_negative(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["audit", "--seed", "-1"])
+    assert exc.value.code == 2
+    assert capsys.readouterr().err == "evalkit: error: argument --seed: '-1': use 0 or a positive integer\n"
+
+
+def test_wilson_interval_always_holds_its_share():
+    import numpy as np
+
+    from evalkit.audits.significance import wilson
+
+    n = np.arange(1, 3000)
+    for k in (np.zeros_like(n), n, n // 3):
+        lo, hi = wilson(k, n)
+        share = k / n
+        assert (lo <= share).all() and (hi >= share).all()
+    lo, hi = wilson(0, 3)  # rounding once gave 5.6e-17 here: a ci_low above the 0% share
+    assert float(lo) == 0.0 and float(hi) == pytest.approx(0.5614970317550454)
+
+
+def test_a_crashing_audit_rerun_keeps_the_old_config_beside_the_old_files(tmp_path, monkeypatch):
+    from evalkit.audits import runner
+
+    gens = _generation_rows(tmp_path / "g.jsonl")
+    assert _audit(tmp_path, gens, "--toxicity", "none") == 0
+    out = tmp_path / "runs" / "audit-a"
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.name != ".lock"}
+    assert json.loads(before["config.json"])["seed"] == 0
+
+    def crash(*args, **kwargs):
+        raise RuntimeError("simulated crash in the analysis")
+
+    monkeypatch.setattr(runner, "analyze", crash)
+    with pytest.raises(RuntimeError):
+        _audit(tmp_path, gens, "--toxicity", "none", "--seed", "7")
+    after = {p.name: p.read_bytes() for p in out.iterdir() if p.name != ".lock"}
+    assert after == before
