@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-from .errors import EvalkitError
+from .errors import EvalkitError, write_error
 from .jsonl import read_jsonl
 from .types import Count, SampleRecord
 
@@ -304,12 +304,19 @@ def atomic_write_text(path: Path, text: str) -> Path:
 
     path = Path(path)
     # A unique temporary name: two writers never rename each other's half-written file.
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as e:
+        raise EvalkitError(f"cannot write {path}: {write_error(e)}") from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8", errors="backslashreplace") as f:
             f.write(text)
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; keep the mode a plain write gives
         os.replace(tmp, path)
+    except OSError as e:
+        Path(tmp).unlink(missing_ok=True)  # the file that was there before is untouched
+        raise EvalkitError(f"cannot write {path}: {write_error(e)}; the previous {path.name} (if any) is "
+                           f"kept: free space (or fix the folder) and run the same command again") from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

@@ -324,3 +324,161 @@ def test_a_crashing_audit_rerun_keeps_the_old_config_beside_the_old_files(tmp_pa
         _audit(tmp_path, gens, "--toxicity", "none", "--seed", "7")
     after = {p.name: p.read_bytes() for p in out.iterdir() if p.name != ".lock"}
     assert after == before
+
+
+# ---------------------------------------------------------------- 5, 9: eval, caches, disks, builds
+
+def _eval(tmp_path, cache_dir, name, *extra, limit=4):
+    return main(["eval", "--task", "docvqa", "--run-name", name, "--limit", str(limit), "--batch-size", "2",
+                 "--runs-dir", str(tmp_path / "runs"), "--cache-dir", str(cache_dir), "--no-progress",
+                 "--device", "cpu", "--workers", "1", *extra])
+
+
+def test_a_cached_lone_surrogate_does_not_break_reruns(tmp_path, tiny_cache, capsys):
+    from evalkit.results import read_run
+
+    assert _eval(tmp_path, tiny_cache, "r", limit=2) == 0
+    cache = tmp_path / "runs" / "r" / "cache.jsonl"
+    lines = [json.loads(x) for x in cache.read_text().splitlines()]
+    for entry in lines:  # as a served model's answer "a\ud800b" would have been cached
+        entry["response"]["text"] = "a\ud800b"
+    cache.write_text("".join(json.dumps(e) + "\n" for e in lines))
+    assert _eval(tmp_path, tiny_cache, "r", limit=2) == 0, capsys.readouterr().err
+    _, records = read_run(tmp_path / "runs" / "r")
+    assert [r.prediction for r in records] == ["a\ud800b", "a\ud800b"]
+
+
+class _FullDisk:
+    """A file whose write stores a few bytes and then fails as a full disk does."""
+
+    def __init__(self, f):
+        self.f = f
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.f.close()
+
+    def tell(self):
+        return self.f.tell()
+
+    def write(self, data):
+        import errno
+
+        self.f.write(data[:10])
+        self.f.flush()
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+
+def test_disk_full_while_caching_says_so_and_keeps_what_is_cached(tmp_path, tiny_cache, capsys, monkeypatch):
+    from pathlib import Path
+
+    from evalkit.cache import ResponseCache
+
+    real_open = Path.open
+    appends = []
+
+    def open_(self, mode="r", *args, **kwargs):
+        f = real_open(self, mode, *args, **kwargs)
+        if self.name == "cache.jsonl" and "a" in mode:
+            appends.append(self)
+            return _FullDisk(f) if len(appends) == 2 else f  # the second batch finds the disk full
+        return f
+
+    monkeypatch.setattr(Path, "open", open_)
+    err = _one_line_error(capsys, _eval(tmp_path, tiny_cache, "full", "--batch-size", "1", limit=2))
+    cache = tmp_path / "runs" / "full" / "cache.jsonl"
+    assert err == (f"evalkit: error: cannot write the response cache {cache}: no space left on the device (disk "
+                   f"or quota full); the answers cached before are kept: free space (or fix the folder) and rerun "
+                   f"the same command to resume")
+    kept = ResponseCache(cache)
+    assert (len(kept), kept.n_corrupt_lines) == (1, 1)  # the first batch, and the cut line
+    monkeypatch.setattr(Path, "open", real_open)
+    assert _eval(tmp_path, tiny_cache, "full", "--batch-size", "1", limit=2) == 0
+    assert len(ResponseCache(cache)) == 2
+
+
+def test_disk_full_while_writing_results_keeps_the_previous_files(tmp_path, tiny_cache, capsys, monkeypatch):
+    import errno
+
+    assert _eval(tmp_path, tiny_cache, "res", limit=2) == 0
+    run = tmp_path / "runs" / "res"
+    before = {n: (run / n).read_bytes() for n in ("results.json", "samples.jsonl")}
+    real_fdopen = os.fdopen
+
+    def fdopen(fd, *args, **kwargs):
+        if os.readlink(f"/proc/self/fd/{fd}").split("/")[-1].startswith(".samples.jsonl."):
+            os.close(fd)
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_fdopen(fd, *args, **kwargs)
+
+    monkeypatch.setattr(os, "fdopen", fdopen)
+    err = _one_line_error(capsys, _eval(tmp_path, tiny_cache, "res", limit=2))
+    assert err.startswith(f"evalkit: error: cannot write {run / 'samples.jsonl'}: no space left on the device "
+                          f"(disk or quota full); the previous samples.jsonl (if any) is kept")
+    assert {n: (run / n).read_bytes() for n in before} == before
+    assert not [p.name for p in run.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_cache_dir_that_is_a_file_or_not_writable(tmp_path, capsys, monkeypatch):
+    import errno
+    import tempfile
+
+    a_file = tmp_path / "afile"
+    a_file.write_text("x")
+    err = _one_line_error(capsys, _eval(tmp_path, a_file, "c"))
+    assert err == f"evalkit: error: --cache-dir {a_file}: is a file, not a folder; give --cache-dir a writable folder"
+    err = _one_line_error(capsys, _eval(tmp_path, a_file / "sub", "c"))
+    assert err == (f"evalkit: error: --cache-dir {a_file / 'sub'}: cannot build tiny-idefics2-v2 there (Not a "
+                   f"directory); give --cache-dir a writable folder")
+
+    def read_only(*args, **kwargs):  # tests run as root, which a chmod would not stop
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr(tempfile, "mkdtemp", read_only)
+    err = _one_line_error(capsys, _eval(tmp_path, tmp_path / "ro", "c"))
+    assert err == (f"evalkit: error: --cache-dir {tmp_path / 'ro'}: cannot build tiny-idefics2-v2 there "
+                   f"(Read-only file system); give --cache-dir a writable folder")
+    assert not (tmp_path / "runs" / "c").exists()
+
+
+def test_half_written_safetensors_with_model_hf(tmp_path, tiny_cache, capsys):
+    import shutil
+
+    from evalkit.models.tiny import tiny_path
+
+    folder = tmp_path / "half"
+    shutil.copytree(tiny_path(tiny_cache), folder)
+    weights = folder / "model.safetensors"
+    os.truncate(weights, weights.stat().st_size // 2)  # an interrupted download or copy
+    err = _one_line_error(capsys, _eval(tmp_path, tiny_cache, "h", "--model", "hf", "--model-id", str(folder)))
+    assert err.startswith(f"evalkit: error: could not load model '{folder}': a .safetensors weight file is "
+                          f"damaged or incomplete (")
+    assert err.endswith("); download or copy it again")
+
+
+def test_leftover_build_folders_of_killed_builds_are_removed(tmp_path):
+    import subprocess
+    import sys
+
+    from evalkit.models.tinybuild import STALE_SECONDS, remove_stale_builds, save_atomically
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True, check=True).stdout.strip()  # a pid that has exited
+    killed = tmp_path / f".tiny-{dead}-abc"
+    live = tmp_path / f".tiny-{os.getpid()}-def"  # a build in progress (this process)
+    old_unknown, new_unknown = tmp_path / ".tiny-q1w2e3", tmp_path / ".tiny-r4t5y6"  # older versions' names
+    for d in (killed, live, old_unknown, new_unknown):
+        (d / "sub").mkdir(parents=True)
+        (d / "sub" / "model.safetensors").write_bytes(b"x" * 100)
+    t = time.time() - STALE_SECONDS - 60
+    os.utime(old_unknown, (t, t))
+    assert sorted(remove_stale_builds(tmp_path)) == sorted([killed, old_unknown])
+    assert live.exists() and new_unknown.exists()
+    # a build cleans up before it starts
+    dead_again = tmp_path / f".tiny-{dead}-ghi"
+    dead_again.mkdir()
+    save_atomically(tmp_path / "tiny-x-v1", lambda folder: (folder / "config.json").write_text("{}"))
+    assert not dead_again.exists() and (tmp_path / "tiny-x-v1" / "config.json").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([live.name, new_unknown.name, "tiny-x-v1"])
