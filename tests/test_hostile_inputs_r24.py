@@ -482,3 +482,24 @@ def test_leftover_build_folders_of_killed_builds_are_removed(tmp_path):
     save_atomically(tmp_path / "tiny-x-v1", lambda folder: (folder / "config.json").write_text("{}"))
     assert not dead_again.exists() and (tmp_path / "tiny-x-v1" / "config.json").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([live.name, new_unknown.name, "tiny-x-v1"])
+
+
+def test_score_data_parquet_leaves_no_arrow_copy_in_the_datasets_cache(tmp_path, monkeypatch):
+    import datasets
+
+    from evalkit.results import read_run
+    from test_bad_inputs import _features, _parquet, _rows
+
+    rows = _rows("docvqa", 4)
+    data = _parquet(tmp_path, "docvqa", rows, _features("docvqa"))
+    preds = tmp_path / "p.jsonl"
+    preds.write_text("".join(json.dumps({"id": r["questionId"], "prediction": r["answers"][0]}) + "\n"
+                             for r in rows))
+    hf_cache = tmp_path / "hf-datasets"  # from here on, where datasets would write its Arrow copies
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", hf_cache)
+    assert main(["score", "--task", "docvqa", "--predictions", str(preds), "--data", data, "--run-name", "d",
+                 "--runs-dir", str(tmp_path / "runs")]) == 0
+    assert not hf_cache.exists() or not any(hf_cache.rglob("*.arrow"))
+    results, records = read_run(tmp_path / "runs" / "d")
+    assert results.counts.n_scored == 4 and [r.score for r in records] == [1.0] * 4
+    assert all(r.thumb and r.thumb.startswith("data:image/") for r in records)  # images still read
