@@ -151,7 +151,7 @@ def test_every_figure_kind_draws_plain_tick_labels_offsets_and_sci_notation(draw
     assert af.bucket_heatmaps({"gender": [[50.0, 60.0], [70.0, None]]}, ["M", "F"], ["x", "y"])
     assert rf.length_histogram([1, 10**7, 5 * 10**6])
     assert rf.group_bars([rf.GroupStat("a", 50, 40, 60, 10), rf.GroupStat("b", 70, 60, 80, 10)], "acc")
-    term, tox, heat, hist, bars = drawn_figures
+    term, tox, heat, hist, bars = drawn_figures[:5]
     for fig in drawn_figures:
         _assert_plain(fig)
     ax = term.axes[0]  # scores of 1e-4: a shared scientific offset
@@ -164,6 +164,21 @@ def test_every_figure_kind_draws_plain_tick_labels_offsets_and_sci_notation(draw
     assert ax.xaxis.get_offset_text().get_text() == "1e7"
     assert all(re.match(_PLAIN_NUMBER, t) for t in _tick_texts(ax.xaxis)), _tick_texts(ax.xaxis)
     assert _tick_texts(bars.axes[0].xaxis) == ["0", "20", "40", "60", "80", "100"]
+    # the compare page's figure (a duck-typed Comparison: the fields metric_figure reads)
+    from types import SimpleNamespace
+
+    from evalkit.reports.compare_report import metric_figure
+
+    runs = [SimpleNamespace(label=n, headline={"value": v, "ci_low": v - 2, "ci_high": v + 2})
+            for n, v in (("split", 71.0), ("nosplit", 68.5))]
+    comp = SimpleNamespace(runs=runs, metric="anls", comparisons=[
+        SimpleNamespace(delta=-2.5, ci_low=-4.0, ci_high=-1.0)])
+    assert metric_figure(comp)
+    left, right = drawn_figures[-1].axes
+    _assert_plain(drawn_figures[-1])
+    for axis, expected in ((left.xaxis, {"0", "40", "100"}), (right.xaxis, {"−4", "−2", "0", "2", "4"})):
+        texts = _tick_texts(axis)
+        assert all(re.match(_PLAIN_NUMBER, t) for t in texts) and expected <= set(texts), texts
     # any other figure: log axes (mathtext formatters by default) and scientific offsets too
     fig = new_figure(4, 3)
     ax = fig.add_subplot()
