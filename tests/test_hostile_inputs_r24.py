@@ -414,12 +414,15 @@ def test_disk_full_while_caching_says_so_and_keeps_what_is_cached(tmp_path, tiny
     assert len(ResponseCache(cache)) == 2
 
 
-def test_disk_full_while_writing_results_keeps_the_previous_files(tmp_path, tiny_cache, capsys, monkeypatch):
+def test_disk_full_while_writing_results_keeps_the_previous_files(tmp_path, capsys, monkeypatch):
     import errno
 
-    assert _eval(tmp_path, tiny_cache, "res", limit=2) == 0
+    # score mode writes results through the same atomic writer as eval, without a model to load
+    preds = tmp_path / "p.jsonl"
+    preds.write_text("".join(json.dumps({"id": i, "prediction": "x"}) + "\n" for i in _docvqa_ids(2)))
+    assert _score(tmp_path, preds, "res") == 0
     run = tmp_path / "runs" / "res"
-    before = {n: (run / n).read_bytes() for n in ("results.json", "samples.jsonl")}
+    before = {n: (run / n).read_bytes() for n in ("results.json", "samples.jsonl", "report.html")}
     real_fdopen = os.fdopen
 
     def fdopen(fd, *args, **kwargs):
@@ -429,9 +432,10 @@ def test_disk_full_while_writing_results_keeps_the_previous_files(tmp_path, tiny
         return real_fdopen(fd, *args, **kwargs)
 
     monkeypatch.setattr(os, "fdopen", fdopen)
-    err = _one_line_error(capsys, _eval(tmp_path, tiny_cache, "res", limit=2))
-    assert err.startswith(f"evalkit: error: cannot write {run / 'samples.jsonl'}: no space left on the device "
-                          f"(disk or quota full); the previous samples.jsonl (if any) is kept")
+    err = _one_line_error(capsys, _score(tmp_path, preds, "res"))
+    assert err == (f"evalkit: error: cannot write {run / 'samples.jsonl'}: no space left on the device (disk or "
+                   f"quota full); the previous samples.jsonl (if any) is kept: free space (or fix the folder) and "
+                   f"run the same command again")
     assert {n: (run / n).read_bytes() for n in before} == before
     assert not [p.name for p in run.iterdir() if p.name.endswith(".tmp")]
 
