@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import reprlib
 import stat
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -91,6 +92,10 @@ def _count_nodes(data: Any, path: Path) -> None:
             stack.extend(value)
 
 
+_LONG_INT = (f"holds an integer of more than {sys.get_int_max_str_digits():,} digits, which is not read; "
+             f"no setting takes one")
+
+
 def read_settings(path: Path) -> dict[str, Any]:
     """The file's key -> value table; a missing, unreadable or malformed file is an EvalkitError."""
     path = Path(path)
@@ -107,6 +112,8 @@ def read_settings(path: Path) -> dict[str, Any]:
             raise EvalkitError(f"--config {path}: not valid YAML: {' '.join(str(e).split())[:300]}") from None
         except RecursionError:
             raise EvalkitError(f"--config {path}: not valid YAML: nested too deeply") from None
+        except ValueError:  # raised by int() on a number past Python's digit limit
+            raise EvalkitError(f"--config {path}: {_LONG_INT}") from None
         data = {} if data is None else data
     else:
         import tomllib
@@ -117,6 +124,8 @@ def read_settings(path: Path) -> dict[str, Any]:
             raise EvalkitError(f"--config {path}: not valid TOML: {str(e)[:300]}") from None
         except RecursionError:
             raise EvalkitError(f"--config {path}: not valid TOML: nested too deeply") from None
+        except ValueError:  # raised by int() on a number past Python's digit limit
+            raise EvalkitError(f"--config {path}: {_LONG_INT}") from None
     _count_nodes(data, path)
     if not isinstance(data, dict):
         raise EvalkitError(f"--config {path}: expected key = value settings, found a {type(data).__name__}")

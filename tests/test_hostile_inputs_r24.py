@@ -46,6 +46,14 @@ def test_deeply_nested_config_is_one_line(tmp_path, capsys, name, content, messa
         f"evalkit: error: --config {tmp_path / name}: {message}"
 
 
+@pytest.mark.parametrize("name,content", [
+    ("long.yaml", "limit: " + "1" * 5000), ("long.toml", "limit = " + "1" * 5000)])
+def test_integer_over_4300_digits_in_config_is_one_line(tmp_path, capsys, name, content):
+    assert _config_error(tmp_path, capsys, name, content) == (
+        f"evalkit: error: --config {tmp_path / name}: holds an integer of more than 4,300 digits, which is not "
+        f"read; no setting takes one")
+
+
 def test_yaml_alias_bomb_is_refused_by_counting_values(tmp_path, capsys):
     # 285 bytes of anchors stand for 9**8 = 43 million strings; the repr of them was a 580 MB line
     lines = ['a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
