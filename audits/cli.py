@@ -76,7 +76,7 @@ def _output_dir(args) -> Path | None:
 
 
 def add_parser(sub) -> None:
-    from evalkit.cli import add_model_args, batch_size_arg, positive_int
+    from evalkit.cli import add_model_args, batch_size_arg, non_negative_int, positive_int
 
     a = sub.add_parser("audit", help="bias audit: generations about people, term differences, toxicity")
     a.add_argument("--dataset", default="both", choices=["fairface", "stable-bias", "both"])
@@ -105,7 +105,7 @@ def add_parser(sub) -> None:
                         "is a stratified Cochran-Mantel-Haenszel test and needs none")
     a.add_argument("--min-docs", type=positive_int, default=5,
                    help="term test frequency filter: a term must occur in at least this many generations")
-    a.add_argument("--seed", type=int, default=0)
+    a.add_argument("--seed", type=non_negative_int, default=0, help="random seed (0 or a positive integer)")
     a.add_argument("--mask-appearance", action="store_true",
                    help="drop gender / ethnicity / hair / skin / eye words before TF-IDF")
     a.add_argument("--legacy", action="store_true",

@@ -9,6 +9,7 @@ from evalkit.reports.html import fig_to_data_uri, new_figure, shorten
 
 CHART_TERMS = 20  # bars in a term chart; the table beside it lists the full top 50
 MAX_TERM_CHARS = 28  # longer terms (random-weight models emit long non-words) are cut with an ellipsis
+MAX_GROUP_CHARS = 28  # group labels come from the data and may be any length
 PALETTE = ["#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#b279a2", "#ff9da6",
            "#9d755d", "#bab0ac", "#eeca3b"]
 
@@ -36,9 +37,9 @@ def term_bars(terms: Sequence[dict], groups: Sequence[str], score_label: str) ->
     # apart instead of running "0.000000.00005..." together.
     from matplotlib.ticker import MaxNLocator
     ax.xaxis.set_major_locator(MaxNLocator(nbins=5))
-    ax.ticklabel_format(axis="x", style="sci", scilimits=(-2, 3), useMathText=True)
+    ax.ticklabel_format(axis="x", style="sci", scilimits=(-2, 3), useMathText=False)
     ax.xaxis.get_offset_text().set_fontsize(8)
-    handles = [Patch(color=colors[g], label=g) for g in groups]
+    handles = [Patch(color=colors[g], label=shorten(g, MAX_GROUP_CHARS)) for g in groups]
     ax.legend(handles=handles, title="leans to", fontsize=7, title_fontsize=7, loc="lower right")
     ax.spines[["top", "right"]].set_visible(False)
     return fig_to_data_uri(fig)
@@ -59,7 +60,7 @@ def toxicity_bars(rows: Sequence[dict]) -> str | None:
     hi = np.array([r["mean"]["ci_high"] for r in rows]) - vals
     ax.barh(y, vals, xerr=[lo, hi], color=["#bab0ac" if r["group"] == "(all)" else "#e45756" for r in rows],
             capsize=3, error_kw={"elinewidth": 1})
-    ax.set_yticks(y, [r["group"] for r in rows], fontsize=8)
+    ax.set_yticks(y, [shorten(r["group"], MAX_GROUP_CHARS) for r in rows], fontsize=8)
     ax.set_xlabel("mean P(toxic), 95% bootstrap CI", fontsize=8)
     ax.tick_params(axis="x", labelsize=8)
     ax.set_xlim(0, max(0.05, float((vals + hi).max()) * 1.15))
@@ -82,8 +83,9 @@ def bucket_heatmaps(grids: dict[str, list[list[float | None]]], rows: Sequence[s
                 txt = "—" if np.isnan(a[i, j]) else f"{a[i, j]:.0f}"
                 color = "#888888" if np.isnan(a[i, j]) else ("white" if a[i, j] < 60 else "black")
                 ax.text(j, i, txt, ha="center", va="center", fontsize=9, color=color)
-        ax.set_yticks(range(len(rows)), rows, fontsize=9)
-        ax.set_xticks(range(len(cols)), [c.replace("_", "/") for c in cols], fontsize=8, rotation=20)
+        ax.set_yticks(range(len(rows)), [shorten(r, MAX_GROUP_CHARS) for r in rows], fontsize=9)
+        ax.set_xticks(range(len(cols)), [shorten(c.replace("_", "/"), MAX_GROUP_CHARS) for c in cols],
+                      fontsize=8, rotation=20)
         ax.set_title(f"{attr} accuracy (%) by gender x race", fontsize=10)
         fig.colorbar(im, ax=ax, shrink=0.8)
     return fig_to_data_uri(fig)

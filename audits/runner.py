@@ -46,6 +46,7 @@ from pathlib import Path
 
 from evalkit.errors import EvalkitError
 from evalkit.models import ModelSpec
+from evalkit.models.spec import without_credentials
 from evalkit.results import atomic_write_text
 from evalkit.runfolder import locked_run_dir
 from evalkit.records import now_iso
@@ -195,7 +196,6 @@ def run_audit(cfg: AuditConfig) -> Path:
 
 
 def _run_locked(cfg: AuditConfig, out: Path, rows, fairface, classifiers, wanted, started, t0) -> Path:
-    (out / "config.json").write_text(json.dumps(asdict(cfg), indent=2, default=str), encoding="utf-8")
     if rows is not None:
         info = {"model": {}, "sources": [], "generations_file": str(cfg.generations),
                 "pipeline_check": any(r.pipeline_check for r in rows)}
@@ -212,6 +212,9 @@ def _run_locked(cfg: AuditConfig, out: Path, rows, fairface, classifiers, wanted
                            mask_appearance=cfg.mask_appearance, group_columns=cfg.group_columns)
     analysis = analyze(rows, options=opts, classifiers=classifiers, fairface=fairface)
     meta = _meta(cfg, info, rows, started, time.perf_counter() - t0)
+    # Written with the results, not before the work: a rerun that fails must leave the folder's
+    # config.json describing the audit.json and report still beside it.
+    atomic_write_text(out / "config.json", json.dumps(without_credentials(asdict(cfg)), indent=2, default=str))
     atomic_write_text(out / "audit.json", json.dumps({"meta": meta, "analysis": analysis.to_dict()}, indent=2,
                                                      ensure_ascii=False))
     return render_report(analysis, meta, out / "audit.html")

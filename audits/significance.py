@@ -188,8 +188,10 @@ def wilson(k, n, z: float = Z95) -> tuple[np.ndarray, np.ndarray]:
         denom = 1 + z * z / n
         centre = (p + z * z / (2 * n)) / denom
         half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-        lo = np.where(n > 0, np.clip(centre - half, 0.0, 1.0), 0.0)
-        hi = np.where(n > 0, np.clip(centre + half, 0.0, 1.0), 1.0)
+        # The interval holds p exactly; rounding alone put k = 0's lower end at 5.6e-17 > 0
+        # (and k = n's upper end below 1), so the bounds are pinned to p.
+        lo = np.where(n > 0, np.minimum(np.clip(centre - half, 0.0, 1.0), p), 0.0)
+        hi = np.where(n > 0, np.maximum(np.clip(centre + half, 0.0, 1.0), p), 1.0)
     return lo, hi
 
 

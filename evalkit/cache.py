@@ -11,6 +11,7 @@ import json
 import os
 from pathlib import Path
 
+from .errors import EvalkitError, write_error
 from .images import image_key
 from .types import Request, Response
 
@@ -72,7 +73,7 @@ class ResponseCache:
                     entry = json.loads(raw.decode("utf-8"))
                     ok = (isinstance(entry, dict) and isinstance(entry.get("key"), str)
                           and _valid_response(entry.get("response")))
-                except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+                except (UnicodeDecodeError, ValueError, RecursionError):  # ValueError: JSON, long ints
                     ok = False
                 if ok:
                     self._entries[entry["key"]] = entry["response"]
@@ -104,13 +105,21 @@ class ResponseCache:
             self._entries[k] = r.to_dict()
         if self.path is None:
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         # ASCII-escaped JSON: a model's odd output (a lone surrogate) cannot make the line unwritable.
         text = "".join(json.dumps({"key": k, "response": r.to_dict()}) + "\n" for k, r in items)
-        with self.path.open("ab") as f:
-            if self._torn_tail and f.tell() > 0:
-                f.write(b"\n")  # end a line cut short by a crash, so this entry is not glued to it
-            self._torn_tail = False
-            f.write(text.encode("utf-8"))
-            f.flush()
-            os.fsync(f.fileno())
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self.path.open("ab") as f:
+                if self._torn_tail and f.tell() > 0:
+                    f.write(b"\n")  # end a line cut short by a crash, so this entry is not glued to it
+                self._torn_tail = True  # until this write is complete
+                f.write(text.encode("utf-8"))
+                f.flush()
+                os.fsync(f.fileno())
+                self._torn_tail = False
+        except OSError as e:
+            # Earlier lines stay valid (appends only; a cut last line is skipped when read), so a
+            # rerun after freeing space resumes from them.
+            raise EvalkitError(f"cannot write the response cache {self.path}: {write_error(e)}; the "
+                               f"answers cached before are kept: free space (or fix the folder) and rerun "
+                               f"the same command to resume") from None

@@ -75,7 +75,10 @@ def _parquet_rows(files: list[str]) -> int | None:
         return None
 
 
-def load_local(path: Path, split: str, config: str | None = None):
+def load_local(path: Path, split: str, config: str | None = None, *, copy: bool = True):
+    """The rows of a local dataset. With `copy` false, parquet files are read into memory
+    instead of through `datasets.load_dataset`, which writes an Arrow copy of them under the
+    user's datasets cache (~/.cache/huggingface/datasets), outside every folder evalkit names."""
     import datasets
 
     if not path.exists():
@@ -99,6 +102,12 @@ def load_local(path: Path, split: str, config: str | None = None):
             files = _select_parquet(path, files, split, config)
         if _parquet_rows(files) == 0:  # datasets would only say 'Instruction "train" corresponds to no data'
             raise EvalkitError(f"--data {path}: holds 0 rows; give parquet files with at least one row")
+        if not copy:
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            # the features (Image columns) travel in the files' schema metadata
+            return datasets.Dataset(pa.concat_tables([pq.read_table(f) for f in files]))
         return datasets.load_dataset("parquet", data_files=files, split="train")
     except EvalkitError:
         raise
@@ -233,8 +242,10 @@ def _first_invalid_row(column) -> int | None:
     return lo
 
 
-def load_task_data(task: Task, data: str | None = None, limit: int | None = None) -> LoadedData:
-    """Rows for `task`: shipped sample when `data` is None, the hub when it is 'hub', else a path."""
+def load_task_data(task: Task, data: str | None = None, limit: int | None = None, *,
+                   copy: bool = True) -> LoadedData:
+    """Rows for `task`: shipped sample when `data` is None, the hub when it is 'hub', else a path
+    (parquet read without an Arrow copy in the datasets cache when `copy` is false)."""
     import datasets
 
     if data is None:
@@ -250,7 +261,7 @@ def load_task_data(task: Task, data: str | None = None, limit: int | None = None
         source = HUB
     else:
         path = Path(data)
-        ds = load_local(path, task.split, task.hub_config)
+        ds = load_local(path, task.split, task.hub_config, copy=copy)
         source = str(path)
     missing = [c for c in task.required_columns if c not in ds.column_names]
     if missing:

@@ -25,3 +25,13 @@ class JudgeFailed(SampleError):
 
 class OutOfMemory(Exception):
     """Raised by a backend when a batch does not fit; the generator halves the batch and retries."""
+
+
+def write_error(e: OSError) -> str:
+    """Why a file could not be written, as a message says it: a full disk by name (the usual
+    cause in a long run, and the one a user can fix), else the system's reason."""
+    import errno
+
+    if e.errno in (errno.ENOSPC, errno.EDQUOT):
+        return "no space left on the device (disk or quota full)"
+    return e.strerror or str(e)

@@ -30,6 +30,7 @@ from .clustered import design_effect
 from .compare import ci_method, p_value_method, pair_cluster, paired_delta
 from .errors import EvalkitError
 from .models import ModelSpec
+from .models.spec import without_credentials
 from .results import atomic_write_text, read_results, read_run
 from .stats import cluster_codes, wilson_interval
 
@@ -180,7 +181,7 @@ def run_invariance(cfg: InvarianceConfig, *, runner=None) -> Path:
     # Random weights is the backend's fact, recorded in each run's model section; every setting
     # runs the same model, so one run tells.
     pipeline_check = next((read_results(r).model.pipeline_check for r in made.values() if isinstance(r, Path)), False)
-    doc = {"task": cfg.task, "model": {k: v for k, v in asdict(cfg.model).items()}, "pipeline_check": pipeline_check,
+    doc = {"task": cfg.task, "model": without_credentials(asdict(cfg.model)), "pipeline_check": pipeline_check,
            "data": cfg.data or "shipped sample",
            "limit": cfg.limit, "batch_size": cfg.batch_size,
            "method": {"share_changed": "answers compared as text; 95% Wilson score interval on the effective sample "

@@ -4,6 +4,7 @@ end as one EvalkitError naming the file and the line."""
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -31,10 +32,19 @@ def read_jsonl(path: Path, what: str, *, remedy: str | None = None, name: str | 
                 first = False
                 try:
                     value = json.loads(line)
-                except (json.JSONDecodeError, RecursionError) as e:
-                    why = e.msg if isinstance(e, json.JSONDecodeError) else "nested too deeply"
-                    raise EvalkitError(f"{path}:{n}: not valid JSON ({why}); {remedy}") from None
+                except (ValueError, RecursionError) as e:
+                    raise EvalkitError(f"{path}:{n}: {_why(e)}; {remedy}") from None
                 yield n, value
     except UnicodeDecodeError as e:
         # e.start counts from the decoder's current chunk, not the file's start: not reported
         raise EvalkitError(f"{name or path}: not UTF-8 text ({e.reason}); {remedy}") from None
+
+
+def _why(e: Exception) -> str:
+    if isinstance(e, json.JSONDecodeError):
+        return f"not valid JSON ({e.msg})"
+    if isinstance(e, RecursionError):
+        return "not valid JSON (nested too deeply)"
+    # valid JSON, but Python refuses to convert integers this long (a guard against slow parsing)
+    return (f"holds an integer of more than {sys.get_int_max_str_digits():,} digits, which is not read; "
+            f"write long ids or numbers as strings")

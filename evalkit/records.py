@@ -21,6 +21,10 @@ from .clustered import run_statistics
 from .task import IMAGE_CLUSTER, Task
 from .types import SampleRecord
 
+# results.json lists at most this many prediction ids that are not in the data (sorted; the
+# count beside them is complete): a file of the wrong split can hold millions.
+MAX_LISTED_EXTRA = 1000
+
 
 def now_iso() -> str:
     """The current UTC time to the second, as results and reports show it."""
@@ -129,7 +133,7 @@ def write_results(task: Task, records: list[SampleRecord], run_dir: Path, *, dat
         counts=counts,
         errors=[{"uid": r.uid, "sample_id": r.sample_id, "error": r.error} for r in records
                 if r.error is not None and r.sample_id not in missing_ids],
-        unscored=unscored, missing_predictions=missing, extra_predictions=extra or [],
+        unscored=unscored, missing_predictions=missing, extra_predictions=(extra or [])[:MAX_LISTED_EXTRA],
         tokens=tokens, timing=timing, memory=memory, environment=environment(),
         scoring_sensitivity=task_sensitivity(task, records, metrics),
         statistics=run_statistics(task.cluster_by, IMAGE_CLUSTER, records, metrics[headline].to_dict()))

@@ -64,7 +64,7 @@ class Registry:
         self._ensure()
         if name not in self._items:
             raise EvalkitError(
-                f"unknown {self.kind} {name!r}; valid {self.kind}s: {', '.join(self.names())}")
+                f"unknown {self.kind} {_shown(name)}; valid {self.kind}s: {', '.join(self.names())}")
         return self._items[name]
 
 
@@ -115,3 +115,9 @@ def _load_plugin(kind: str, ep: metadata.EntryPoint) -> object:
 
 TASKS = Registry("task", "evalkit.tasks", TASK_GROUP)
 MODELS = Registry("model", "evalkit.models", BACKEND_GROUP)
+
+
+def _shown(name) -> str:
+    """A name as an error shows it: a name from a file may be megabytes long."""
+    text = repr(name)
+    return text if len(text) <= 80 else text[:60] + f"... ({len(str(name)):,} characters)"

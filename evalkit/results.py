@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-from .errors import EvalkitError
+from .errors import EvalkitError, write_error
 from .jsonl import read_jsonl
 from .types import Count, SampleRecord
 
@@ -226,7 +226,8 @@ class Results:
     errors: list[dict[str, str]] = field(default_factory=list)  # [{uid, sample_id, error}]
     unscored: list[dict[str, str]] = field(default_factory=list)  # [{sample_id, reason}]
     missing_predictions: list[str] = field(default_factory=list)  # score mode: rows without a prediction
-    extra_predictions: list[str] = field(default_factory=list)  # score mode: ids not in the data
+    # score mode: ids not in the data, the first MAX_LISTED_EXTRA sorted (counts.n_extra_predictions: all)
+    extra_predictions: list[str] = field(default_factory=list)
     tokens: Tokens = field(default_factory=Tokens)
     timing: Timing = field(default_factory=Timing)
     memory: Memory = field(default_factory=Memory)
@@ -295,18 +296,30 @@ def upgrade_v1(d: dict[str, Any]) -> dict[str, Any]:
 
 
 def atomic_write_text(path: Path, text: str) -> Path:
-    """Write to a temporary file beside `path`, then rename: a crash never leaves half a file."""
+    """Write to a temporary file beside `path`, then rename: a crash never leaves half a file.
+
+    Text that UTF-8 cannot encode (a lone surrogate, valid in JSON as "\\ud800" and so in a
+    model's or a file's answer) is written as its backslash escape. Inside a JSON string that
+    escape is the same JSON, so samples.jsonl and results.json read back the text they were
+    given; in HTML it shows as the escape. Either way the write never fails on it."""
     import os
     import tempfile
 
     path = Path(path)
     # A unique temporary name: two writers never rename each other's half-written file.
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as e:
+        raise EvalkitError(f"cannot write {path}: {write_error(e)}") from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", errors="backslashreplace") as f:
             f.write(text)
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; keep the mode a plain write gives
         os.replace(tmp, path)
+    except OSError as e:
+        Path(tmp).unlink(missing_ok=True)  # the file that was there before is untouched
+        raise EvalkitError(f"cannot write {path}: {write_error(e)}; the previous {path.name} (if any) is "
+                           f"kept: free space (or fix the folder) and run the same command again") from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

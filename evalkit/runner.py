@@ -20,7 +20,7 @@ from .models import ModelSpec, load_backend
 from .models.spec import without_credentials
 from .records import BackgroundThumbnails, data_info, new_record, now_iso, run_name_of, write_results
 from .registry import TASKS
-from .results import Generation, Timing, request_settings
+from .results import Generation, Timing, atomic_write_text, request_settings
 from .runfolder import LOCK_FILE, locked_run_dir
 from .task import Task
 from .types import Request, Response, SampleRecord
@@ -113,9 +113,9 @@ def judge_stage(task: Task, judge, built: "Built", responses: list[Response], ru
 
 
 def write_config(cfg: EvalConfig, run_dir: Path) -> None:
-    (run_dir / "config.json").write_text(json.dumps(without_credentials(
+    atomic_write_text(run_dir / "config.json", json.dumps(without_credentials(
         {**asdict(cfg), "runs_dir": str(cfg.runs_dir), "cache_dir": str(cfg.cache_dir) if cfg.cache_dir else None}),
-        indent=2), encoding="utf-8")
+        indent=2))
 
 
 def build_requests(task: Task, data) -> Built:

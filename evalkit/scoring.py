@@ -141,7 +141,8 @@ def score_predictions(cfg: ScoreConfig) -> Path:
         raise EvalkitError(f"{cfg.predictions}: has `extraction` fields, which task {cfg.task} does not read "
                            f"(only tasks with an answer-extraction step do: mathvista); give the answer as "
                            f"`prediction`")
-    data = load_task_data(task, cfg.data)
+    # Score mode reads the data once: no Arrow copy of a --data parquet in the user's datasets cache.
+    data = load_task_data(task, cfg.data, copy=False)
     run_dir = cfg.runs_dir / run_name
     started = now_iso()
     records, rows, first_row, missing = [], [], {}, []

@@ -147,16 +147,38 @@ def fig_to_data_uri(fig, dpi: int = 144) -> str:
     # Labels are data (group names, categories): "$5 or $6" must print as written, and a
     # label such as "$\frac{$" must not stop the report, so no text goes through mathtext,
     # neither the texts drawn so far nor those matplotlib makes while drawing.
-    with matplotlib.rc_context({"text.parse_math": False}):
+    with matplotlib.rc_context({"text.parse_math": False, "axes.formatter.use_mathtext": False}):
         for text in fig.findobj(Text):
             text.set_parse_math(False)
+        _plain_tick_labels(fig)
         fig.savefig(buf, format="png", dpi=dpi, metadata={"Software": None})
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
+def _plain_tick_labels(fig) -> None:
+    """Tick formatters that write plain numbers ("0.6", offset "1e-4"). With mathtext off (see
+    fig_to_data_uri) a formatter's TeX markup ($\\mathdefault{0.6}$, $\\times10^{-4}$) would be
+    drawn as written, so the ones that emit it are switched to their plain form."""
+    from matplotlib.ticker import LogFormatter, LogFormatterMathtext, ScalarFormatter
+
+    for ax in fig.axes:
+        for axis in (ax.xaxis, ax.yaxis):
+            for get, set_ in ((axis.get_major_formatter, axis.set_major_formatter),
+                              (axis.get_minor_formatter, axis.set_minor_formatter)):
+                fmt = get()
+                if isinstance(fmt, ScalarFormatter):
+                    fmt.set_useMathText(False)
+                elif isinstance(fmt, LogFormatterMathtext):
+                    set_(LogFormatter(base=fmt._base, labelOnlyBase=fmt.labelOnlyBase))
+
+
 def shorten(label: str, max_chars: int) -> str:
-    """A figure label cut to max_chars with an ellipsis, so long names do not squeeze the plot."""
-    return label if len(label) <= max_chars else label[: max_chars - 1] + "…"
+    """A figure label cut to max_chars with an ellipsis, so long names do not squeeze the plot
+    (nor take minutes to lay out), and a lone surrogate, which the font code cannot take,
+    shown as its escape (\\ud800)."""
+    label = str(label)
+    label = label if len(label) <= max_chars else label[: max_chars - 1] + "…"
+    return label.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 # Only inline images may become an <img src>: anything else would be a network or file fetch.

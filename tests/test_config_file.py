@@ -70,10 +70,10 @@ def test_unknown_key_names_it_and_the_valid_keys(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("line, expect", [
-    ("limit = \"ten\"", "limit = 'ten': 'ten': use a positive integer"),
-    ("limit = 0", "limit = 0: '0': use a positive integer"),
+    ("limit = \"ten\"", "limit = 'ten': use a positive integer"),
+    ("limit = 0", "limit = 0: use a positive integer"),
     ("limit = true", "limit = True: expected"),
-    ("batch_size = 2.5", "batch_size = 2.5: expected"),
+    ("batch_size = 2.5", "batch_size = 2.5: use a positive integer or 'auto'"),
     ("split-images = \"yes\"", "split-images = 'yes': use true or false"),
     ("dtype = 16", "dtype = 16: expected a string"),
     ("launcher = \"slurm\"", "launcher = 'slurm': use one of torchrun, accelerate"),

@@ -117,6 +117,13 @@ class HFBackend(Backend):
         except (ValueError, RuntimeError) as e:  # e.g. flash_attention_2 without CUDA or flash_attn
             raise EvalkitError(f"could not load model {path!r} with dtype={spec.dtype}, attention="
                                f"{spec.attn_implementation or 'default'}: {str(e).splitlines()[0]}") from None
+        except Exception as e:
+            # safetensors' own error type (a weight file cut short by an interrupted download or
+            # copy) derives from Exception alone; it is named here without importing safetensors.
+            if type(e).__name__ != "SafetensorError":
+                raise
+            raise EvalkitError(f"could not load model {path!r}: a .safetensors weight file is damaged or "
+                               f"incomplete ({str(e).splitlines()[0]}); download or copy it again") from None
         if not spec.load_in_4bit:
             self.model.to(self.device)
         self.model.eval()

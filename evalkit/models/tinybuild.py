@@ -22,13 +22,16 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import os
 import shutil
 import string
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
+from ..errors import EvalkitError
 from ..registry import MODELS
 from .hf import HFBackend
 from .spec import ModelSpec
@@ -148,11 +151,26 @@ def bpe_vocab_merges(special_tokens: Sequence[str], **train) -> tuple[dict[str, 
     return model["vocab"], [tuple(m) if isinstance(m, list) else tuple(m.split(" ")) for m in model["merges"]]
 
 
+TMP_PREFIX = ".tiny-"
+# A temporary build folder without a live builder is a leftover of a killed build; one whose
+# builder cannot be told (a folder from an older version, a build on another host sharing the
+# cache) counts as a leftover once it is this old: a tiny build takes seconds.
+STALE_SECONDS = 6 * 3600
+
+
 def save_atomically(path: Path, write: Callable[[Path], None]) -> Path:
     """Run `write(tmp_folder)` and move the folder to `path` only when it finished, so an
-    interrupted build never leaves a half-written model that later runs would load."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=".tiny-"))
+    interrupted build never leaves a half-written model that later runs would load. A build
+    killed before it could clean up leaves its temporary folder; the next build removes it."""
+    if path.parent.exists() and not path.parent.is_dir():
+        raise EvalkitError(f"--cache-dir {path.parent}: is a file, not a folder; give --cache-dir a writable folder")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_builds(path.parent)
+        tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f"{TMP_PREFIX}{os.getpid()}-"))
+    except OSError as e:
+        raise EvalkitError(f"--cache-dir {path.parent}: cannot build {path.name} there ({e.strerror or e}); "
+                           f"give --cache-dir a writable folder") from None
     try:
         write(tmp)
         if path.exists():
@@ -162,6 +180,35 @@ def save_atomically(path: Path, write: Callable[[Path], None]) -> Path:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
     return path
+
+
+def remove_stale_builds(folder: Path, now: float | None = None) -> list[Path]:
+    """Remove the `.tiny-<pid>-*` folders in `folder` whose process is gone (and older
+    `.tiny-*` folders of unknown owner); returns what was removed."""
+    now = time.time() if now is None else now
+    removed = []
+    for tmp in folder.glob(f"{TMP_PREFIX}*"):
+        if not tmp.is_dir():
+            continue
+        pid = tmp.name[len(TMP_PREFIX):].split("-", 1)[0]
+        try:
+            stale = now - tmp.stat().st_mtime > STALE_SECONDS or (pid.isdigit() and not _alive(int(pid)))
+        except OSError:
+            continue  # removed meanwhile by another build
+        if stale:
+            shutil.rmtree(tmp, ignore_errors=True)
+            removed.append(tmp)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process
+    return True
 
 
 @dataclass(frozen=True)
