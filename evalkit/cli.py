@@ -158,7 +158,7 @@ def cmd_eval(args) -> int:
                              runs_dir=args.runs_dir, cache_dir=args.cache_dir, workers=args.workers,
                              progress=not args.no_progress, launcher=args.launcher,
                              config_file=str(args.config) if args.config else None,
-                             judge=judge)
+                             judge=judge, **control_settings(args, task, tasks))
             run_dir = run_eval(cfg)
             if run_dir is None:  # a rank other than 0: rank 0 writes and prints the run
                 continue
@@ -171,6 +171,31 @@ def cmd_eval(args) -> int:
         from evalkit.reports.summary import render_summary
         print(f"summary: {render_summary(done, args.runs_dir)}")
     return 0
+
+
+def add_control_args(e) -> None:
+    g = e.add_argument_group("controls (see docs: controls)")
+    g.add_argument("--image-ablation", choices=("blank", "shuffle"),
+                   help="a control run: the same requests with every image blank (same size) or another sample's "
+                        "image; written to <run>-<mode>-images, marked as a control")
+    g.add_argument("--ablation-seed", type=int, default=0, help="seed of the shuffle's derangement (default 0)")
+    g.add_argument("--circular", action="store_true",
+                   help="multiple choice (mmmu, mathvista): also ask every rotation of the options and report "
+                        "circular accuracy and position bias")
+
+
+def control_settings(args, task: str, tasks: list[str]) -> dict:
+    """The control settings of one task's run: --circular applies to tasks with options, and
+    naming one without them alone is an error rather than a run that silently rotates nothing."""
+    from .registry import TASKS
+    from .task import Task
+
+    has_options = TASKS.get(task).option_count is not Task.option_count
+    if args.circular and not has_options and len(tasks) == 1:
+        raise EvalkitError(f"--circular: task {task} has no multiple-choice options to rotate; tasks that have: "
+                           f"{', '.join(n for n in TASKS.names() if TASKS.get(n).option_count is not Task.option_count)}")
+    return {"image_ablation": args.image_ablation, "ablation_seed": args.ablation_seed,
+            "circular": bool(args.circular) and has_options}
 
 
 def _report(run_dir: Path) -> Path:
@@ -313,6 +338,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "nccl on GPUs untested: needs a GPU check)")
     add_model_args(e)
     add_judge_args(e)
+    add_control_args(e)
     e.set_defaults(func=cmd_eval)
 
     s = sub.add_parser("score", help="score predictions made elsewhere (no model)")

@@ -99,7 +99,7 @@ def data_info(task: Task, data) -> DataInfo:
 
 def write_results(task: Task, records: list[SampleRecord], run_dir: Path, *, data: DataInfo, model: ModelInfo,
                   generation: Generation, timing: Timing, memory: Memory, missing: list[str] | None = None,
-                  extra: list[str] | None = None) -> Results:
+                  extra: list[str] | None = None, controls: dict | None = None) -> Results:
     """Aggregate the scored records and write run_dir/{results.json,samples.jsonl}."""
     ok = [r for r in records if r.error is None]
     task.finalize(records)
@@ -128,6 +128,6 @@ def write_results(task: Task, records: list[SampleRecord], run_dir: Path, *, dat
                 if r.error is not None and r.sample_id not in missing_ids],
         unscored=unscored, missing_predictions=missing, extra_predictions=extra or [],
         tokens=tokens, timing=timing, memory=memory, environment=environment(),
-        scoring_sensitivity=task_sensitivity(task, records, metrics))
+        scoring_sensitivity=task_sensitivity(task, records, metrics), controls=controls or {})
     write_run(run_dir, results, records)
     return results

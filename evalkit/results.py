@@ -233,6 +233,8 @@ class Results:
     environment: dict[str, Any] = field(default_factory=dict)  # versions, git_commit, host
     # headline rule + each variant rule's score, paired difference and disagreeing samples
     scoring_sensitivity: dict[str, Any] = field(default_factory=dict)
+    # control runs and checks (evalkit.controls): image_ablation, circular; {} for a plain run
+    controls: dict[str, Any] = field(default_factory=dict)
     schema_version: int = SCHEMA_VERSION
 
     def __post_init__(self):
