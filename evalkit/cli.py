@@ -163,6 +163,10 @@ def cmd_eval(args) -> int:
             if run_dir is None:  # a rank other than 0: rank 0 writes and prints the run
                 continue
             _report(run_dir)
+            if cfg.image_ablation:  # the real runs' pages gain this control's numbers
+                from .controls import find_partners
+                for real in find_partners(run_dir):
+                    _report(real)
             done.append(run_dir)
             _print_summary(run_dir)
     finally:

@@ -207,6 +207,7 @@ class Comparison:
     n_changed: int
     settings: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    controls: list[dict[str, Any]] = field(default_factory=list)  # evalkit.controls.compare_controls
 
     def to_dict(self, with_thumbs: bool = False) -> dict[str, Any]:
         d = {"schema_version": COMPARE_SCHEMA_VERSION, **asdict(self)}
@@ -342,7 +343,13 @@ def build_comparison(run_dirs: Sequence[Path | str], *, max_changed: int = 1000,
                   "n_resamples": n_resamples, "seed": seed,
                   "mcnemar": "exact two-sided binomial on discordant pairs, only when all scores are 0/1",
                   "scale": "0-100", "matched_on": "sample_id"},
-        notes=notes)
+        notes=notes, controls=_controls(loaded))
+
+
+def _controls(loaded) -> list[dict[str, Any]]:
+    from .controls import compare_controls  # controls import this module's paired_delta
+
+    return compare_controls(loaded)
 
 
 def _swing(scores: list[float | None]) -> float:

@@ -24,3 +24,95 @@ def paired_difference(a: Sequence[float], b: Sequence[float]) -> PairedDelta:
 
 def delta_dict(pd: PairedDelta) -> dict:
     return {"n": pd.n, "delta": pd.delta, "ci_low": pd.ci_low, "ci_high": pd.ci_high, "p_value": pd.p_value}
+
+
+def ablation_of(results) -> dict | None:
+    """The image-ablation settings of a control run; None for a real run (and every older run)."""
+    section = (getattr(results, "controls", None) or {}).get("image_ablation")
+    return section if isinstance(section, dict) else None
+
+
+def _by_id(records) -> dict:
+    seen: dict[str, int] = {}
+    out = {}
+    for r in records:
+        k = r.sample_id if r.sample_id not in seen else f"{r.sample_id}#{seen[r.sample_id]}"
+        seen[r.sample_id] = seen.get(r.sample_id, 0) + 1
+        out[k] = r
+    return out
+
+
+def _scored(r) -> bool:
+    return r is not None and r.error is None and r.score is not None
+
+
+def ablation_vs_real(real, real_records, control, control_records) -> dict:
+    """What the real run's score owes to the right image: both runs' scores on the samples both
+    scored, the paired difference (control - real) and, for multiple-choice samples, the chance
+    rate beside their scores. `real`/`control`: Results."""
+    from .stats import bootstrap_mean
+
+    a, b = _by_id(real_records), _by_id(control_records)
+    ids = [k for k in a if _scored(a[k]) and _scored(b.get(k))]
+    x, y = [a[k].score for k in ids], [b[k].score for k in ids]
+    settings = ablation_of(control) or {}
+    out = {"control_run": control.run_name, "mode": settings.get("mode"), "n_pairs": len(ids),
+           "metric": real.headline, "real": bootstrap_mean(x).to_dict(), "without_image": bootstrap_mean(y).to_dict(),
+           "delta": delta_dict(paired_difference(x, y))}
+    mc = [k for k in ids if "chance" in b[k].extras]
+    if mc:
+        out["multiple_choice"] = {
+            "n": len(mc), "real": bootstrap_mean([a[k].score for k in mc]).to_dict(),
+            "without_image": bootstrap_mean([b[k].score for k in mc]).to_dict(),
+            "chance": 100.0 * sum(b[k].extras["chance"] for k in mc) / len(mc)}
+    return out
+
+
+MODEL_IDENTITY = ("name", "model_id", "dtype", "do_image_splitting", "longest_edge", "load_in_4bit", "prompt_style")
+
+
+def same_setup(real, control) -> bool:
+    """Whether `control` asked the real run's questions of the real run's model (task, model
+    settings, data source and row count)."""
+    rm, cm = real.model.to_dict(), control.model.to_dict()
+    return (real.task.get("name") == control.task.get("name")
+            and all(rm.get(k) == cm.get(k) for k in MODEL_IDENTITY)
+            and (real.data.source, real.data.n_rows) == (control.data.source, control.data.n_rows))
+
+
+def find_partners(run_dir) -> list:
+    """The runs beside `run_dir` (sibling folders of its runs folder) on the other side of an
+    image-ablation control: for a real run its controls, for a control the real runs it controls;
+    only runs that asked the same questions of the same model (same_setup)."""
+    from pathlib import Path
+
+    from .errors import EvalkitError
+    from .results import RESULTS_FILE, read_results
+
+    run_dir = Path(run_dir)
+    this = read_results(run_dir)
+    is_control = ablation_of(this) is not None
+    found = []
+    for path in sorted(run_dir.parent.glob(f"*/{RESULTS_FILE}")):
+        if path.parent.resolve() == run_dir.resolve():
+            continue
+        try:
+            other = read_results(path.parent)
+        except EvalkitError:
+            continue  # a damaged neighbour is its own report's problem
+        if (ablation_of(other) is not None) != is_control and same_setup(this, other):
+            found.append(path.parent)
+    return found
+
+
+def compare_controls(loaded) -> list[dict]:
+    """For `evalkit compare`: each pair (first run, run j) where exactly one is an image-ablation
+    control, summarised as ablation_vs_real. `loaded`: compare.load_runs's (path, Results, records)."""
+    out = []
+    _, first, first_records = loaded[0]
+    for _, other, other_records in loaded[1:]:
+        if ablation_of(first) is None and ablation_of(other) is not None:
+            out.append(ablation_vs_real(first, first_records, other, other_records))
+        elif ablation_of(first) is not None and ablation_of(other) is None:
+            out.append(ablation_vs_real(other, other_records, first, first_records))
+    return out
