@@ -138,11 +138,12 @@ def cmd_eval(args) -> int:
     if not args.task:
         raise EvalkitError("the following arguments are required: --task (or `task` in the --config file)")
 
+    tasks = _task_list(args.task)
+    controls = {task: control_settings(args, task, tasks) for task in tasks}  # refused before any import
     quiet_libraries()
 
     from . import distributed
 
-    tasks = _task_list(args.task)
     judge = judge_spec_from_args(args)
     if judge is not None and len(tasks) == 1:
         from .registry import TASKS
@@ -158,7 +159,7 @@ def cmd_eval(args) -> int:
                              runs_dir=args.runs_dir, cache_dir=args.cache_dir, workers=args.workers,
                              progress=not args.no_progress, launcher=args.launcher,
                              config_file=str(args.config) if args.config else None,
-                             judge=judge, **control_settings(args, task, tasks))
+                             judge=judge, **controls[task])
             run_dir = run_eval(cfg)
             if run_dir is None:  # a rank other than 0: rank 0 writes and prints the run
                 continue
