@@ -183,7 +183,7 @@ def add_control_args(e) -> None:
     g.add_argument("--image-ablation", choices=("blank", "shuffle"),
                    help="a control run: the same requests with every image blank (same size) or another sample's "
                         "image; written to <run>-<mode>-images, marked as a control")
-    g.add_argument("--ablation-seed", type=int, default=0, help="seed of the shuffle's derangement (default 0)")
+    g.add_argument("--shuffle-seed", type=int, default=0, help="seed of the shuffle's derangement (default 0)")
     g.add_argument("--circular", action="store_true",
                    help="multiple choice (mmmu, mathvista): also ask every rotation of the options and report "
                         "circular accuracy and position bias")
@@ -199,7 +199,7 @@ def control_settings(args, task: str, tasks: list[str]) -> dict:
     if args.circular and not has_options and len(tasks) == 1:
         raise EvalkitError(f"--circular: task {task} has no multiple-choice options to rotate; tasks that have: "
                            f"{', '.join(n for n in TASKS.names() if TASKS.get(n).option_count is not Task.option_count)}")
-    return {"image_ablation": args.image_ablation, "ablation_seed": args.ablation_seed,
+    return {"image_ablation": args.image_ablation, "shuffle_seed": args.shuffle_seed,
             "circular": bool(args.circular) and has_options}
 
 

@@ -42,7 +42,7 @@ class EvalConfig:
     config_file: str | None = None  # the --config file these settings were read from (already applied)
     judge: ModelSpec | None = None  # a served model that extracts answers (evalkit.judging), or None
     image_ablation: str | None = None  # "blank" | "shuffle": a vision-dependence control run (evalkit.ablation)
-    ablation_seed: int = 0  # the shuffle's derangement seed
+    shuffle_seed: int = 0  # the shuffle's derangement seed
     circular: bool = False  # also ask every rotation of multiple-choice options (evalkit.circular)
 
 
@@ -131,10 +131,10 @@ class ControlPlan:
                 owners += [rot.record] * n
             plan.requests += circular.flat_requests(plan.rotations)
         if cfg.image_ablation:
-            done = ablation.ablate(plan.requests, owners, cfg.image_ablation, cfg.ablation_seed)
+            done = ablation.ablate(plan.requests, owners, cfg.image_ablation, cfg.shuffle_seed)
             plan.requests = done.requests
             built.requests = done.requests[:len(built.requests)]
-            plan.ablation = {"mode": cfg.image_ablation, "seed": cfg.ablation_seed if cfg.image_ablation == "shuffle"
+            plan.ablation = {"mode": cfg.image_ablation, "seed": cfg.shuffle_seed if cfg.image_ablation == "shuffle"
                              else None, "n_images": done.n_images, "n_replaced": done.n_replaced}
         return plan
 
