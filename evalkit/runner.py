@@ -14,7 +14,7 @@ from pathlib import Path
 
 from . import ablation, circular, distributed
 from .data import load_task_data
-from .errors import SampleError
+from .errors import EvalkitError, SampleError
 from .generation import Generated, GenerationSetup, generate
 from .models import ModelSpec, load_backend
 from .records import BackgroundThumbnails, data_info, new_record, now_iso, run_name_of, write_results
@@ -81,6 +81,7 @@ def run_eval(cfg: EvalConfig, backend=None) -> Path | None:
     # Each rank locks its own file: a second job on the same folder is refused on every rank.
     with locked_run_dir(run_dir, LOCK_FILE if ranks.is_main else f"{LOCK_FILE}.rank{ranks.rank}"):
         task: Task = TASKS.get(cfg.task)()
+        ControlPlan.check(cfg, task)
         data = load_task_data(task, cfg.data, cfg.limit)
         if ranks.is_main:
             write_config(cfg, run_dir)
@@ -119,6 +120,14 @@ class ControlPlan:
     rotations: list = field(default_factory=list)  # evalkit.circular.Rotated
     not_rotated: list[str] = field(default_factory=list)
     ablation: dict | None = None
+
+    @staticmethod
+    def check(cfg: EvalConfig, task: Task) -> None:
+        """Refuse settings the controls cannot honour, before any model or judge is loaded."""
+        if cfg.circular and cfg.judge is not None and task.judges:
+            # the judge extracts the answers of the benchmark-order requests only
+            raise EvalkitError(f"--circular with --judge: the judge reads only the {task.name} answers in the "
+                               f"benchmark's option order; run --circular without --judge")
 
     @classmethod
     def make(cls, cfg: EvalConfig, task: Task, built: Built) -> "ControlPlan":

@@ -368,3 +368,26 @@ def test_circular_refused_for_a_task_without_options(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "--circular: task vqav2 has no multiple-choice options" in err
     assert "mathvista, mmmu" in err and not list(tmp_path.iterdir())
+
+
+def test_every_command_in_the_controls_docs_parses():
+    import shlex
+
+    from evalkit.cli import build_parser
+
+    doc = Path(__file__).resolve().parents[1] / "docs" / "incoming" / "s20b.md"
+    lines = [l.strip() for l in doc.read_text(encoding="utf-8").splitlines() if l.strip().startswith("evalkit ")]
+    assert len(lines) == 6
+    for line in lines:
+        args = build_parser().parse_args(shlex.split(line)[1:])
+        assert args.command in ("eval", "compare")
+
+
+def test_circular_with_a_judge_is_refused_before_any_request(tmp_path):
+    from evalkit.models import ModelSpec
+
+    b = ScriptedBackend(lambda r: "A")
+    with pytest.raises(EvalkitError, match="--circular with --judge"):
+        run("mathvista", tmp_path, b, "judged", limit=3, circular=True,
+            judge=ModelSpec(name="openai", model_id="judge", base_url="http://127.0.0.1:9"))
+    assert b.seen == []
