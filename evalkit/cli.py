@@ -240,6 +240,9 @@ def _print_summary(run_dir: Path) -> None:
     c = res.counts
     print(f"{res.task['name']}: {res.headline} = {value} on {c.n_scored} scored / {c.n_samples} samples, "
           f"{c.n_errors} errors{tag}")
+    from .controls import summary_lines
+    for line in summary_lines(res):
+        print(line)
     print(f"  results: {run_dir / 'results.json'}\n  report:  {run_dir / 'report.html'}")
 
 

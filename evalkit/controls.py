@@ -116,3 +116,23 @@ def compare_controls(loaded) -> list[dict]:
         elif ablation_of(first) is not None and ablation_of(other) is None:
             out.append(ablation_vs_real(other, other_records, first, first_records))
     return out
+
+
+def summary_lines(results) -> list[str]:
+    """What `evalkit eval` prints about a run's controls, under its headline line."""
+    lines = []
+    ab = ablation_of(results)
+    if ab is not None:
+        chance = ab.get("chance")
+        lines.append(f"  control: every image {'blank' if ab.get('mode') == 'blank' else 'from another sample'}"
+                     f" ({ab.get('n_replaced')} of {ab.get('n_images')} replaced)"
+                     + (f"; chance on its {chance['n_questions']} multiple-choice questions: {chance['rate']:.1f}"
+                        if chance else ""))
+    c = (results.controls or {}).get("circular")
+    if c and c.get("n_questions"):
+        def v(key):
+            return c[key]["value"]
+        lines.append(f"  circular: {v('circular'):.1f} right under every rotation vs {v('standard'):.1f} in the "
+                     f"benchmark's order ({c['delta']['delta']:+.1f}); same letter every rotation: "
+                     f"{v('fixed_letter'):.1f}% of {c['n_questions']} questions")
+    return lines

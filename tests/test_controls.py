@@ -391,3 +391,27 @@ def test_circular_with_a_judge_is_refused_before_any_request(tmp_path):
         run("mathvista", tmp_path, b, "judged", limit=3, circular=True,
             judge=ModelSpec(name="openai", model_id="judge", base_url="http://127.0.0.1:9"))
     assert b.seen == []
+
+
+def test_cli_runs_both_controls_on_the_tiny_model(tmp_path, tiny_cache, capsys):
+    """The real path end to end: the tiny Idefics2 through `evalkit eval`, 4 MMMU questions."""
+    from evalkit.cli import main
+
+    common = ["eval", "--task", "mmmu", "--limit", "4", "--runs-dir", str(tmp_path), "--cache-dir",
+              str(tiny_cache), "--no-progress", "--batch-size", "4"]
+    assert main(common + ["--circular"]) == 0
+    assert main(common + ["--image-ablation", "blank"]) == 0
+    out = capsys.readouterr().out
+    real, control = tmp_path / "mmmu-tiny-idefics2-nosplit", tmp_path / "mmmu-tiny-idefics2-nosplit-blank-images"
+    res, _ = read_run(real)
+    task = TASKS.get("mmmu")()
+    mc = [r for r in load_task_data(task, None, 4).iter_rows() if task.option_count(r)]
+    assert res.controls["circular"]["n_questions"] + res.controls["circular"]["n_incomplete"] == len(mc) > 0
+    assert res.timing.n_cached == 0 and "circular: " in out
+    n_images = read_run(control)[0].controls["image_ablation"]["n_images"]
+    assert n_images >= 4 and f"control: every image blank ({n_images} of {n_images} replaced)" in out
+    # the control's run redrew the real run's page with its numbers
+    page = parse((real / "report.html").read_text(encoding="utf-8"))
+    row = by_id(page, "ablation").one("tr", cls="ablation", data_mode="blank")
+    assert row.attrs["data-control-run"] == control.name
+    assert row.one("td", cls="n").text() == str(read_run(control)[0].counts.n_scored)
