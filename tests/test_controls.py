@@ -227,6 +227,11 @@ def test_real_run_report_and_compare_show_score_without_the_right_image(tmp_path
     assert row.one("td", cls="chance").text() == f"{chance:.1f}"
     ctrl_page = parse(render_run_report(tmp_path / "mv-blank").read_text(encoding="utf-8"))
     assert by_id(ctrl_page, "banner-control").attrs["data-mode"] == "blank"
+    from evalkit.reports.index import render_index
+
+    index = parse(render_index(tmp_path).read_text(encoding="utf-8"))
+    assert index.one("tr", cls="run", data_run="mv-blank").one("span", cls="control").attrs["data-control"] == "blank"
+    assert index.one("tr", cls="run", data_run="mv-real").find_all("span", cls="control") == []
 
     from evalkit.compare import build_comparison
     from evalkit.reports.compare_report import render_compare_report
