@@ -160,11 +160,12 @@ def cmd_eval(args) -> int:
     if not args.task:
         raise EvalkitError("the following arguments are required: --task (or `task` in the --config file)")
 
+    tasks = _task_list(args.task)
+    controls = {task: control_settings(args, task, tasks) for task in tasks}  # refused before any import
     quiet_libraries()
 
     from . import distributed
 
-    tasks = _task_list(args.task)
     judge = judge_spec_from_args(args)
     if judge is not None and len(tasks) == 1:
         from .registry import TASKS
@@ -180,11 +181,15 @@ def cmd_eval(args) -> int:
                              runs_dir=args.runs_dir, cache_dir=args.cache_dir, workers=args.workers,
                              progress=not args.no_progress, launcher=args.launcher,
                              config_file=str(args.config) if args.config else None,
-                             judge=judge)
+                             judge=judge, **controls[task])
             run_dir = run_eval(cfg)
             if run_dir is None:  # a rank other than 0: rank 0 writes and prints the run
                 continue
             _report(run_dir)
+            if cfg.image_ablation:  # the real runs' pages gain this control's numbers
+                from .controls import find_partners
+                for real in find_partners(run_dir):
+                    _report(real)
             done.append(run_dir)
             _print_summary(run_dir)
             why = nothing_scored(run_dir)
@@ -225,6 +230,31 @@ def nothing_scored(run_dir: Path) -> str | None:
     return why
 
 
+def add_control_args(e) -> None:
+    g = e.add_argument_group("controls (see docs: controls)")
+    g.add_argument("--image-ablation", choices=("blank", "shuffle"),
+                   help="a control run: the same requests with every image blank (same size) or another sample's "
+                        "image; written to <run>-<mode>-images, marked as a control")
+    g.add_argument("--shuffle-seed", type=int, default=0, help="seed of the shuffle's derangement (default 0)")
+    g.add_argument("--circular", action="store_true",
+                   help="multiple choice (mmmu, mathvista): also ask every rotation of the options and report "
+                        "circular accuracy and position bias")
+
+
+def control_settings(args, task: str, tasks: list[str]) -> dict:
+    """The control settings of one task's run: --circular applies to tasks with options, and
+    naming one without them alone is an error rather than a run that silently rotates nothing."""
+    from .registry import TASKS
+    from .task import Task
+
+    has_options = TASKS.get(task).option_count is not Task.option_count
+    if args.circular and not has_options and len(tasks) == 1:
+        raise EvalkitError(f"--circular: task {task} has no multiple-choice options to rotate; tasks that have: "
+                           f"{', '.join(n for n in TASKS.names() if TASKS.get(n).option_count is not Task.option_count)}")
+    return {"image_ablation": args.image_ablation, "shuffle_seed": args.shuffle_seed,
+            "circular": bool(args.circular) and has_options}
+
+
 def _report(run_dir: Path) -> Path:
     """The engine writes the result files; the CLI draws the report from them."""
     from evalkit.reports.run_report import render_new_run_report
@@ -262,6 +292,9 @@ def _print_summary(run_dir: Path) -> None:
     c = res.counts
     print(f"{res.task['name']}: {res.headline} = {value} on {c.n_scored} scored / {c.n_samples} samples, "
           f"{c.n_errors} errors{tag}")
+    from .controls import summary_lines
+    for line in summary_lines(res):
+        print(line)
     print(f"  results: {run_dir / 'results.json'}\n  report:  {run_dir / 'report.html'}")
 
 
@@ -365,6 +398,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "nccl on GPUs untested: needs a GPU check)")
     add_model_args(e)
     add_judge_args(e)
+    add_control_args(e)
     e.set_defaults(func=cmd_eval)
 
     s = sub.add_parser("score", help="score predictions made elsewhere (no model)")

@@ -211,6 +211,7 @@ class Comparison:
     n_changed: int
     settings: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    controls: list[dict[str, Any]] = field(default_factory=list)  # evalkit.controls.compare_controls
 
     def to_dict(self, with_thumbs: bool = False) -> dict[str, Any]:
         d = {"schema_version": COMPARE_SCHEMA_VERSION, **asdict(self)}
@@ -346,7 +347,13 @@ def build_comparison(run_dirs: Sequence[Path | str], *, max_changed: int = 1000,
                   "mdd": "minimum detectable difference: (z_0.975 + z_0.80) x clustered SE of the mean difference",
                   "clusters": "the baseline run's per-sample cluster label (else the other run's, else the sample)",
                   "scale": "0-100", "matched_on": "sample_id"},
-        notes=notes)
+        notes=notes, controls=_controls(loaded))
+
+
+def _controls(loaded) -> list[dict[str, Any]]:
+    from .controls import compare_controls  # controls import this module's paired_delta
+
+    return compare_controls(loaded)
 
 
 def pair_cluster(key: str, a: SampleRecord, b: SampleRecord) -> str:

@@ -53,5 +53,11 @@ def cmd_compare(args) -> int:
         print(f"  {c.other} - {c.baseline}: {c.delta:+.1f} (95% CI {c.ci_low:+.1f} to {c.ci_high:+.1f}), "
               f"p = {c.p_value:.3g}{mc}, n = {c.n_pairs} in {c.n_clusters} clusters"
               + (f", detectable: {c.mdd:.1f} points (80% power)" if c.mdd is not None else ""))
+    for c in comp.controls:
+        d = c["delta"]
+        if d["delta"] is not None:
+            print(f"  without the right image ({c['mode']}, {c['control_run']}): {c['without_image']['value']:.1f} vs "
+                  f"{c['real']['value']:.1f}, {d['delta']:+.1f} (95% CI {d['ci_low']:+.1f} to {d['ci_high']:+.1f}), "
+                  f"n = {d['n']}")
     print(f"  json:   {json_path}\n  report: {html_path}")
     return 0

@@ -105,7 +105,7 @@ def data_info(task: Task, data) -> DataInfo:
 
 def write_results(task: Task, records: list[SampleRecord], run_dir: Path, *, data: DataInfo, model: ModelInfo,
                   generation: Generation, timing: Timing, memory: Memory, missing: list[str] | None = None,
-                  extra: list[str] | None = None) -> Results:
+                  extra: list[str] | None = None, controls: dict | None = None) -> Results:
     """Aggregate the scored records and write run_dir/{results.json,samples.jsonl}."""
     ok = [r for r in records if r.error is None]
     task.finalize(records)
@@ -136,6 +136,7 @@ def write_results(task: Task, records: list[SampleRecord], run_dir: Path, *, dat
         unscored=unscored, missing_predictions=missing, extra_predictions=(extra or [])[:MAX_LISTED_EXTRA],
         tokens=tokens, timing=timing, memory=memory, environment=environment(),
         scoring_sensitivity=task_sensitivity(task, records, metrics),
-        statistics=run_statistics(task.cluster_by, IMAGE_CLUSTER, records, metrics[headline].to_dict()))
+        statistics=run_statistics(task.cluster_by, IMAGE_CLUSTER, records, metrics[headline].to_dict()),
+        controls=controls or {})
     write_run(run_dir, results, records)
     return results

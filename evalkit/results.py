@@ -237,6 +237,8 @@ class Results:
     # how the samples cluster and what the run could detect (evalkit.clustered.run_statistics);
     # empty in runs written before clusters existed
     statistics: dict[str, Any] = field(default_factory=dict)
+    # control runs and checks (evalkit.controls): image_ablation, circular; {} for a plain run
+    controls: dict[str, Any] = field(default_factory=dict)
     schema_version: int = SCHEMA_VERSION
 
     def __post_init__(self):

@@ -12,9 +12,9 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from . import distributed
+from . import ablation, circular, distributed
 from .data import load_task_data
-from .errors import JudgeFailed, SampleError
+from .errors import EvalkitError, JudgeFailed, SampleError
 from .generation import Generated, GenerationSetup, generate
 from .models import ModelSpec, load_backend
 from .models.spec import without_credentials
@@ -42,10 +42,15 @@ class EvalConfig:
     launcher: str | None = None  # "torchrun" / "accelerate": data-parallel ranks, see evalkit.distributed
     config_file: str | None = None  # the --config file these settings were read from (already applied)
     judge: ModelSpec | None = None  # a served model that extracts answers (evalkit.judging), or None
+    image_ablation: str | None = None  # "blank" | "shuffle": a vision-dependence control run (evalkit.ablation)
+    shuffle_seed: int = 0  # the shuffle's derangement seed
+    circular: bool = False  # also ask every rotation of multiple-choice options (evalkit.circular)
 
 
-def default_run_name(task: str, spec: ModelSpec) -> str:
-    return f"{task}-{spec.label}-{'split' if spec.do_image_splitting else 'nosplit'}"
+def default_run_name(task: str, spec: ModelSpec, image_ablation: str | None = None) -> str:
+    # a control gets its own folder (and cache) beside the real run's
+    suffix = f"-{image_ablation}-images" if image_ablation else ""
+    return f"{task}-{spec.label}-{'split' if spec.do_image_splitting else 'nosplit'}{suffix}"
 
 
 @dataclass
@@ -73,10 +78,11 @@ def run_eval(cfg: EvalConfig, backend=None) -> Path | None:
     audit passes the one it generated with), so it is not loaded twice.
     """
     ranks = distributed.setup(cfg.launcher, cfg.model.device)
-    run_dir = cfg.runs_dir / run_name_of(cfg.run_name, default_run_name(cfg.task, cfg.model))
+    run_dir = cfg.runs_dir / run_name_of(cfg.run_name, default_run_name(cfg.task, cfg.model, cfg.image_ablation))
     # Each rank locks its own file: a second job on the same folder is refused on every rank.
     with locked_run_dir(run_dir, LOCK_FILE if ranks.is_main else f"{LOCK_FILE}.rank{ranks.rank}"):
         task: Task = TASKS.get(cfg.task)()
+        ControlPlan.check(cfg, task)
         data = load_task_data(task, cfg.data, cfg.limit)
         if ranks.is_main:
             write_config(cfg, run_dir)
@@ -85,21 +91,77 @@ def run_eval(cfg: EvalConfig, backend=None) -> Path | None:
         judge = load_backend(cfg.judge) if cfg.judge is not None and task.judges and ranks.is_main else None
         try:
             built = build_requests(task, data)
+            controls = ControlPlan.make(cfg, task, built)
             thumbs = BackgroundThumbnails(task, built.rows, cfg.thumbnails) if ranks.is_main else None
-            gen = generate(built.requests, GenerationSetup(
+            gen = generate(controls.requests, GenerationSetup(
                 model=cfg.model, run_dir=run_dir, batch_size=cfg.batch_size, workers=cfg.workers,
                 progress=cfg.progress, desc=cfg.task, cache_dir=cfg.cache_dir), ranks, backend)
             if gen is None:  # a rank other than 0: rank 0 scores and writes the run
                 return None
-            judge_info = judge_stage(task, judge, built, gen.responses, run_dir, cfg.progress)
+            responses = gen.responses[:len(built.requests)]
+            judge_info = judge_stage(task, judge, built, responses, run_dir, cfg.progress)
         finally:
             if judge is not None:
                 judge.close()
-        score_records(task, built, gen.responses, thumbs.result())
+        score_records(task, built, responses, thumbs.result())
         write_results(task, built.records, run_dir, data=data_info(task, data), model=gen.model,
-                      generation=generation_section(cfg, built.requests, gen, judge_info),
-                      timing=timing_section(gen, len(built.records), started, t0), memory=gen.memory)
+                      generation=generation_section(cfg, controls.requests, gen, judge_info),
+                      timing=timing_section(gen, len(built.records), started, t0), memory=gen.memory,
+                      controls=controls.finish(task, built, gen.responses))
         return run_dir
+
+
+@dataclass
+class ControlPlan:
+    """The requests a run sends: the task's own, then any option rotations (--circular), all
+    with their images replaced when the run is an image-ablation control."""
+
+    cfg: EvalConfig
+    requests: list[Request]
+    rotations: list = field(default_factory=list)  # evalkit.circular.Rotated
+    not_rotated: list[str] = field(default_factory=list)
+    ablation: dict | None = None
+
+    @staticmethod
+    def check(cfg: EvalConfig, task: Task) -> None:
+        """Refuse settings the controls cannot honour, before any model or judge is loaded."""
+        if cfg.circular and cfg.judge is not None and task.judges:
+            # the judge extracts the answers of the benchmark-order requests only
+            raise EvalkitError(f"--circular with --judge: the judge reads only the {task.name} answers in the "
+                               f"benchmark's option order; run --circular without --judge")
+
+    @classmethod
+    def make(cls, cfg: EvalConfig, task: Task, built: Built) -> "ControlPlan":
+        plan = cls(cfg, list(built.requests))
+        owners = list(built.owners)
+        if cfg.circular:
+            plan.rotations, plan.not_rotated = circular.plan(task, built.records, built.rows)
+            for rot in plan.rotations:
+                n = sum(len(reqs) for reqs in rot.requests)
+                owners += [rot.record] * n
+            plan.requests += circular.flat_requests(plan.rotations)
+        if cfg.image_ablation:
+            done = ablation.ablate(plan.requests, owners, cfg.image_ablation, cfg.shuffle_seed)
+            plan.requests = done.requests
+            built.requests = done.requests[:len(built.requests)]
+            plan.ablation = {"mode": cfg.image_ablation, "seed": cfg.shuffle_seed if cfg.image_ablation == "shuffle"
+                             else None, "n_images": done.n_images, "n_replaced": done.n_replaced}
+        return plan
+
+    def finish(self, task: Task, built: Built, responses: list[Response]) -> dict:
+        """The results.json `controls` section, after the records are scored; {} for a plain run."""
+        out = {}
+        if self.ablation is not None:
+            for rec, row in zip(built.records, built.rows):
+                n = task.option_count(row) if rec.error is None and rec.score is not None else None
+                if n:  # what a uniform guess scores, for the report's chance rate
+                    rec.extras = {**rec.extras, "chance": 1.0 / n}
+            out["image_ablation"] = {**self.ablation, **ablation.chance_summary(built.records)}
+        if self.cfg.circular:
+            circular.score_rotations(task, self.rotations, built.responses_by_record(responses[:len(built.requests)]),
+                                     responses[len(built.requests):], built.records)
+            out["circular"] = circular.summarize(built.records, self.not_rotated)
+        return out
 
 
 def judge_stage(task: Task, judge, built: "Built", responses: list[Response], run_dir: Path,

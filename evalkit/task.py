@@ -147,6 +147,20 @@ class Task:
         """The judge's whole prompt for one response (tasks with `judges = True` write it)."""
         raise NotImplementedError
 
+    # --- multiple-choice option order (evalkit.circular); tasks without options keep these ---
+    def option_count(self, row: dict) -> int | None:
+        """How many options this row's multiple-choice question shows; None: not multiple choice."""
+        return None
+
+    def rotate_options(self, row: dict, shift: int) -> dict:
+        """The row with its options rotated `shift` places (options[shift:] + options[:shift]),
+        the prompt and the gold answer following them. SampleError when it cannot be done."""
+        raise SampleError(f"task {self.name} has no options to rotate")
+
+    def chosen_option(self, row: dict, score: Score) -> int | None:
+        """The position (0 = A) of the option a scored answer chose; None when it chose none."""
+        return None
+
     def finalize(self, records: list[SampleRecord]) -> None:
         """Set-level scoring step run once over all records before aggregation, for official
         rules that depend on the whole run (MMMU's random fallback sequence). Default: nothing."""

@@ -39,6 +39,7 @@ class RunEntry:
     n: int | None
     date: str
     sort_key: str
+    control: str | None = None  # an image-ablation control run: its mode (evalkit.controls)
 
 
 @dataclass
@@ -105,7 +106,8 @@ def read_entry(folder: Path) -> RunEntry:
         data_source=str(r.data.source or "—"),
         metric=str(r.headline),
         value=head.get("value"), ci_low=head.get("ci_low"), ci_high=head.get("ci_high"), n=head.get("n"),
-        date=_short_date(start), sort_key=start)
+        date=_short_date(start), sort_key=start,
+        control=((r.controls or {}).get("image_ablation") or {}).get("mode"))
 
 
 def _short_date(iso: str) -> str:

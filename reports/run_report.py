@@ -104,7 +104,8 @@ def render_run_report(run_dir: Path, *, max_sample_rows: int = MAX_SAMPLE_ROWS) 
     """Write run_dir/report.html from the run's result files and return its path."""
     run_dir = Path(run_dir)
     results, records = read_run(run_dir)
-    context = build_context(results, records, max_sample_rows=max_sample_rows)
+    context = build_context(results, records, max_sample_rows=max_sample_rows,
+                            ablations=control_partners(run_dir, results, records))
     return render_page(make_env(), "run.html.j2", run_dir / REPORT_FILE,
                        scripts=[load_script("table_filter.js")], **context)
 
@@ -122,8 +123,23 @@ def render_new_run_report(run_dir: Path) -> Path:
                            f"`evalkit report {run_dir}` retries it") from None
 
 
+def control_partners(run_dir: Path, results: Results, records: list[SampleRecord]) -> list[dict[str, Any]]:
+    """Image-ablation summaries for this run's page: for a real run, each control of the same
+    task, model and data found beside it; for a control, the real run(s) it controls."""
+    from evalkit.controls import ablation_of, ablation_vs_real, find_partners
+
+    out = []
+    for other in find_partners(run_dir):
+        o_results, o_records = read_run(other)
+        if ablation_of(results) is None:
+            out.append(ablation_vs_real(results, records, o_results, o_records))
+        else:
+            out.append(ablation_vs_real(o_results, o_records, results, records))
+    return out
+
+
 def build_context(results: Results, records: list[SampleRecord], *,
-                  max_sample_rows: int = MAX_SAMPLE_ROWS) -> dict[str, Any]:
+                  max_sample_rows: int = MAX_SAMPLE_ROWS, ablations: list[dict[str, Any]] = ()) -> dict[str, Any]:
     task, model = results.task, results.model
     metric_name = task.get("metric") or results.headline
     lengths = [len(str(r.prediction).split()) for r in records if r.error is None and r.prediction is not None]
@@ -140,6 +156,9 @@ def build_context(results: Results, records: list[SampleRecord], *,
         "metrics": [_stat(k, v, k == results.headline) for k, v in results.metrics.items()],
         "sensitivity": results.scoring_sensitivity or {},
         "statistics": results.statistics or {},  # empty for runs written before clusters existed
+        "control": (results.controls or {}).get("image_ablation"),
+        "ablations": list(ablations),
+        "circular": (results.controls or {}).get("circular"),
         "judge": results.generation.judge,
         "max_disagree_shown": MAX_LIST_ROWS,
         "verdict": card_verdict(task, model, results.data, results.metrics.get(results.headline),

@@ -33,6 +33,8 @@ Breakdowns: question_type, answer_type, skill (metadata.skills; a sample counts 
 """
 from __future__ import annotations
 
+from evalkit.circular import rotate_list
+from evalkit.errors import SampleError
 from evalkit.metrics import mathvista as metric
 from evalkit.registry import TASKS
 from evalkit.sensitivity import Rule
@@ -91,6 +93,11 @@ Question: What is the area of the shaded region?
 Response: The picture shows a shaded region inside a square.
 Extracted answer:
 """
+
+
+def choices_block(choices: list[str]) -> str:
+    """The benchmark's query lists choices so (evaluation/build_query.py)."""
+    return "\n".join(["Choices:"] + [f"({letter}) {c}" for letter, c in zip(metric.option_letters(len(choices)), choices)])
 
 
 def problem_of(row: dict) -> metric.Problem:
@@ -198,6 +205,24 @@ class MathVista(Task):
         return Score(float(v.correct), extras={
             "extraction": v.extraction, "extraction_source": source, "normalized": v.prediction,
             "parsed": v.parsed, "strict": float(v.correct and v.parsed), "variants": variants})
+
+    def option_count(self, row: dict) -> int | None:
+        p = problem_of(row)
+        return len(p.choices) if p.question_type == "multi_choice" and p.choices else None
+
+    def rotate_options(self, row: dict, shift: int) -> dict:
+        # The answer is the choice's text, so only the choices and the query's Choices block move.
+        choices = list(problem_of(row).choices or ())
+        query = str(row.get("query") or "")
+        old, new = choices_block(choices), choices_block(rotate_list(choices, shift))
+        if old not in query:
+            raise SampleError("query has no 'Choices:' block listing the row's choices as (A) ... lines")
+        return {**row, "choices": rotate_list(choices, shift), "query": query.replace(old, new, 1)}
+
+    def chosen_option(self, row: dict, score: Score) -> int | None:
+        choices = list(problem_of(row).choices or ())
+        chosen = score.extras.get("normalized")
+        return choices.index(chosen) if score.extras.get("parsed") and chosen in choices else None
 
     def aggregate(self, records: list[SampleRecord]) -> dict[str, MetricValue]:
         return official_and_strict(self.metric, records)

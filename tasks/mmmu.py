@@ -44,6 +44,7 @@ import hashlib
 import random
 import re
 
+from evalkit.circular import rotate_list
 from evalkit.errors import ImageMissing, SampleError
 from evalkit.metrics import mmmu as metric
 from evalkit.registry import TASKS
@@ -294,6 +295,26 @@ class MMMU(Task):
         return Score(correct, extras={
             "question_type": "open", "parsed": True, "strict": correct, "parsed_pred": preds,
             "variants": variants})
+
+    def option_count(self, row: dict) -> int | None:
+        return len(parse_options(row)) if is_multiple_choice(row) else None
+
+    def rotate_options(self, row: dict, shift: int) -> dict:
+        options = parse_options(row)
+        letters = metric.option_letters(len(options))
+        golds = gold_answers(row)
+        if not golds or any(g not in letters for g in golds):
+            raise SampleError(f"answer {row.get('answer')!r} is not one of the option letters {''.join(letters)}")
+        # gold option g moves to position (g - shift) mod n
+        moved = [letters[(letters.index(g) - shift) % len(letters)] for g in golds]
+        return {**row, "options": rotate_list(options, shift), "answer": moved[0] if len(moved) == 1 else moved}
+
+    def chosen_option(self, row: dict, score: Score) -> int | None:
+        letter = score.extras.get("parsed_pred")
+        if not score.extras.get("parsed") or not isinstance(letter, str):
+            return None
+        letters = metric.option_letters(int(score.extras.get("n_options") or 0))
+        return letters.index(letter) if letter in letters else None
 
     def finalize(self, records: list[SampleRecord]) -> None:
         apply_official_fallback(records)
