@@ -92,43 +92,29 @@ class TaskSpec:
                                f"since it names run folders and the registry entry")
 
 
-# The spec fields, also readable as class attributes (TASKS.get(name).metric) for the code that
-# reads a task's facts and for plugins written before TaskSpec, which set them directly.
+# The spec fields, also readable as class attributes of every plugin (TASKS.get(name).metric) for
+# the code that reads a task's facts; a plugin written before TaskSpec sets them directly.
 _SPEC_FIELDS = tuple(f.name for f in fields(TaskSpec))
 
 
 class Task:
+    """A benchmark plugin: `spec` (what it is) plus the methods below (what it does). Each spec
+    field is also a class attribute of the plugin, and `judges` says whether a judge applies."""
+
     spec: ClassVar[TaskSpec]
-    # --- attribute view of the spec (filled from `spec`; defaults for plugins that set attributes) ---
-    name: ClassVar[str]
-    title: ClassVar[str] = ""
-    hub_id: ClassVar[str]
-    hub_config: ClassVar[str | None] = None
-    split: ClassVar[str] = "validation"
-    id_field: ClassVar[str]
-    required_columns: ClassVar[tuple[str, ...]] = ()
-    image_columns: ClassVar[tuple[str, ...]] = ("image",)
-    accepted_column_kinds: ClassVar[Mapping[str, tuple[str, ...]]] = {}
-    sample_note: ClassVar[str] = ""
-    post_prompt: ClassVar[str] = ""
-    max_new_tokens: ClassVar[int] = 32
-    metric: ClassVar[str]
-    headline_rule: ClassVar[Rule | None] = None
-    variant_rules: ClassVar[tuple[Rule, ...]] = ()
-    accepts_extraction: ClassVar[bool] = False
-    judge_prompt_name: ClassVar[str] = ""
-    judges: ClassVar[bool] = False  # whether `--judge` can extract this task's answers: judge_prompt_name is set
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         spec = cls.__dict__.get("spec")
-        if isinstance(spec, TaskSpec):
-            for name in _SPEC_FIELDS:
-                setattr(cls, name, getattr(spec, name))
-            cls.judges = bool(spec.judge_prompt_name)
-        elif "spec" not in cls.__dict__ and all(hasattr(cls, n) for n in ("name", "hub_id", "id_field", "metric")):
+        if not isinstance(spec, TaskSpec):
+            if "spec" in cls.__dict__ or not all(hasattr(cls, n) for n in ("name", "hub_id", "id_field", "metric")):
+                return  # an intermediate base class, or a plugin that fails registration with its own message
             # A plugin that sets its facts as attributes (before TaskSpec) still gets a spec.
-            cls.spec = TaskSpec(**{n: getattr(cls, n) for n in _SPEC_FIELDS if hasattr(cls, n)})
+            spec = cls.spec = TaskSpec(**{n: getattr(cls, n) for n in _SPEC_FIELDS if hasattr(cls, n)})
+        judges = cls.__dict__.get("judges")
+        for name in _SPEC_FIELDS:
+            setattr(cls, name, getattr(spec, name))
+        cls.judges = bool(spec.judge_prompt_name) if judges is None else bool(judges)
 
     # --- data ---
     @classmethod
