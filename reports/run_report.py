@@ -191,9 +191,9 @@ def reference_context(task: dict[str, Any], model: ModelInfo, table: ReferenceTa
     rows = table.rows(ref_model.key, str(task.get("name")))
     return {"reference_model": ref_model.label, "reference_kind": ref_model.kind,
             "references": references(rows, str(task.get("metric")), model.do_image_splitting),
-            "reference_note": " ".join(dict.fromkeys(
-                f"{r.source}: measured on the {r.split} split.{' ' + r.note if r.note else ''}"
-                for r in rows))}
+            # each source and each note once, however many rows share them
+            "reference_note": " ".join([*dict.fromkeys(f"{r.source}: measured on the {r.split} split." for r in rows),
+                                        *dict.fromkeys(r.note for r in rows if r.note)])}
 
 
 def references(rows: list[RefNumber], metric: str, splitting: bool | None) -> list[Reference]:

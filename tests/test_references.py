@@ -149,3 +149,18 @@ def test_a_bad_table_is_refused_in_one_line(tmp_path, edit, message):
     with pytest.raises(EvalkitError) as e:
         read_table(path)
     assert message in str(e.value) and "\n" not in str(e.value)
+
+
+def test_report_lists_fairfaces_card_metrics_beside_the_headline_with_each_source_once():
+    from evalkit.reports.run_report import reference_context
+
+    c = reference_context({"name": "fairface", "metric": "mean_acc"},
+                          ModelInfo(name="hf", model_id="HuggingFaceM4/idefics2-8b"), TABLE)
+    assert [(r.key, r.value, r.matches_run) for r in c["references"]] == [
+        ("gender_acc", 96.3, False), ("gender_bucket_std", 3.0, False), ("race_acc", 41.6, False),
+        ("race_bucket_std", 40.9, False), ("age_acc", 53.5, False), ("age_bucket_std", 3.0, False)]
+    assert c["reference_note"].count("https://huggingface.co/HuggingFaceM4/idefics2-8b") == 1
+    assert c["reference_note"].count("does not publish its prompt") == 1
+    tiny = reference_context({"name": "fairface", "metric": "mean_acc"},
+                             ModelInfo(name="tiny-idefics2", model_id="embedded", pipeline_check=True), TABLE)
+    assert tiny == {"reference_model": None, "reference_kind": None, "references": [], "reference_note": ""}
