@@ -8,9 +8,11 @@ This stage runs between generation and scoring:
 - one text-only request per distinct (query, response) through the shared generator, with the
   judge's own cache file (judge_cache.jsonl in the run folder): judge calls are cached, and a
   killed run resumes them like the model's own requests;
-- the task's `judge` becomes a lookup in those answers, so scoring stays a pure function of
-  the row and the response; a sample whose judge call failed is that sample's error record
-  (scoring asks for an answer the judge did not give), and a rerun retries only those;
+- the result carries `extract`, a lookup in those answers that the run hands to the task's
+  scoring as its `judge` argument, so scoring stays a pure function of the row, the response
+  and that lookup (nothing is set on the task); a sample whose judge call failed is that
+  sample's error record (scoring asks for an answer the judge did not give), and a rerun
+  retries only those;
 - the task scores its headline with the judge's extraction and keeps its rule-based score as
   a variant, so the scoring-sensitivity section shows both with their paired difference.
 """
@@ -42,7 +44,8 @@ class JudgeInfo:
 
 
 class JudgeAnswers:
-    """`task.judge`: (query, response) -> the judge's extraction, from answers fetched in advance."""
+    """The `judge` argument of a task's scoring: (query, response) -> the judge's extraction, from
+    answers fetched in advance."""
 
     def __init__(self, task, answers: dict[str, Response]):
         self._task = task
@@ -57,10 +60,18 @@ class JudgeAnswers:
         return (r.text or "").strip()
 
 
+@dataclass
+class Judged:
+    """What the judge stage gives the run: the lookup scoring takes as `judge`, and the
+    JudgeInfo (as a dict) for results.json."""
+
+    extract: JudgeAnswers
+    info: dict[str, Any]
+
+
 def apply_judge(task, backend, rows: list[dict], responses: list[list[Response]], run_dir: Path, *,
-                progress: bool = False) -> dict[str, Any]:
-    """Ask `backend` to extract the answer of every row's first response; set `task.judge`.
-    Returns the JudgeInfo as a dict for results.json."""
+                progress: bool = False) -> Judged:
+    """Ask `backend` to extract the answer of every row's first response; the task is only read."""
     from .generator import Generator
 
     if not task.judges:
@@ -77,9 +88,8 @@ def apply_judge(task, backend, rows: list[dict], responses: list[list[Response]]
                 for i, p in enumerate(prompts)]
     gen = Generator(backend, cache_path=run_dir / JUDGE_CACHE, progress=progress, desc=f"{task.name} judge")
     answers = dict(zip(prompts, gen.run(requests)))
-    task.judge = JudgeAnswers(task, answers)
     info = backend.describe()
-    return asdict(JudgeInfo(model_id=str(info.get("model_id")), base_url=info.get("base_url"),
-                            n_requests=len(requests), n_cached=gen.stats.n_cached,
-                            n_errors=sum(1 for r in answers.values() if r.error is not None),
-                            max_new_tokens=JUDGE_MAX_TOKENS, prompt=task.judge_prompt_name))
+    return Judged(JudgeAnswers(task, answers), asdict(JudgeInfo(
+        model_id=str(info.get("model_id")), base_url=info.get("base_url"), n_requests=len(requests),
+        n_cached=gen.stats.n_cached, n_errors=sum(1 for r in answers.values() if r.error is not None),
+        max_new_tokens=JUDGE_MAX_TOKENS, prompt=task.judge_prompt_name)))

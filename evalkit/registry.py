@@ -15,7 +15,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 from importlib import metadata
-from typing import Callable, TypeVar
+from typing import TypeVar
 
 from .errors import EvalkitError
 
@@ -36,9 +36,18 @@ class Registry:
         self._origin: dict[str, str] = {}  # name -> where it came from, for clash messages
         self._discovered = False
 
-    def register(self, name: str) -> Callable[[T], T]:
+    def register(self, name=None):
+        """`@REG.register("name")`, or bare `@REG.register` on a class that carries its own `name`
+        (a Task's spec), so a task's name is written once."""
+        if name is not None and not isinstance(name, str):
+            return self.register()(name)
+
         def deco(obj: T) -> T:
-            self._add(name, obj, f"{getattr(obj, '__module__', '?')}.{getattr(obj, '__qualname__', obj)}")
+            own = name if name is not None else getattr(obj, "name", None)
+            if not isinstance(own, str) or not own:
+                raise EvalkitError(f"{self.kind} {getattr(obj, '__qualname__', obj)!r} is registered without a name "
+                                   f"and has no `name` of its own; give one: @register(\"<name>\")")
+            self._add(own, obj, f"{getattr(obj, '__module__', '?')}.{getattr(obj, '__qualname__', obj)}")
             return obj
         return deco
 

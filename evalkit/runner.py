@@ -22,7 +22,7 @@ from .records import BackgroundThumbnails, data_info, new_record, now_iso, run_n
 from .registry import TASKS
 from .results import Generation, Timing, atomic_write_text, request_settings
 from .runfolder import LOCK_FILE, locked_run_dir
-from .task import Task
+from .task import Judge, Task
 from .types import Request, Response, SampleRecord
 
 
@@ -98,14 +98,14 @@ def run_eval(cfg: EvalConfig, backend=None) -> Path | None:
                 progress=cfg.progress, desc=cfg.task, cache_dir=cfg.cache_dir), ranks, backend)
             if gen is None:  # a rank other than 0: rank 0 scores and writes the run
                 return None
-            responses = gen.responses[:len(built.requests)]
-            judge_info = judge_stage(task, judge, built, responses, run_dir, cfg.progress)
+            responses = gen.responses[:len(built.requests)]  # the task's own; rotations follow (--circular)
+            judged = judge_stage(task, judge, built, responses, run_dir, cfg.progress)
         finally:
             if judge is not None:
                 judge.close()
-        score_records(task, built, responses, thumbs.result())
+        score_records(task, built, responses, thumbs.result(), judged.extract if judged else None)
         write_results(task, built.records, run_dir, data=data_info(task, data), model=gen.model,
-                      generation=generation_section(cfg, controls.requests, gen, judge_info),
+                      generation=generation_section(cfg, controls.requests, gen, judged.info if judged else None),
                       timing=timing_section(gen, len(built.records), started, t0), memory=gen.memory,
                       controls=controls.finish(task, built, gen.responses))
         return run_dir
@@ -165,8 +165,9 @@ class ControlPlan:
 
 
 def judge_stage(task: Task, judge, built: "Built", responses: list[Response], run_dir: Path,
-                progress: bool) -> dict | None:
-    """The judge's extractions, put on the responses for the task's scorer (see evalkit.judging)."""
+                progress: bool):
+    """The judge's extractions for the task's scorer and its results.json summary (evalkit.judging's
+    Judged), or None without a judge."""
     if judge is None:
         return None
     from .judging import apply_judge
@@ -198,18 +199,20 @@ def build_requests(task: Task, data) -> Built:
     return built
 
 
-def score_records(task: Task, built: Built, responses: list[Response], thumbs: list[str | None]) -> None:
-    """Put each record's responses through the task's scorer; the first records get the
-    report's thumbnails `thumbs` (see records.thumbnails)."""
+def score_records(task: Task, built: Built, responses: list[Response], thumbs: list[str | None],
+                  judge: Judge | None = None) -> None:
+    """Put each record's responses through the task's scorer (with the judge's extractions when
+    the run has a judge); the first records get the report's thumbnails `thumbs` (see records.thumbnails)."""
     by_record = built.responses_by_record(responses)
     for i, rec in enumerate(built.records):
         if rec.error is None:
-            apply_score(task, rec, built.rows[i], by_record[i])
+            apply_score(task, rec, built.rows[i], by_record[i], judge)
         if i < len(thumbs):
             rec.thumb = thumbs[i]
 
 
-def apply_score(task: Task, rec: SampleRecord, row: dict, responses: list[Response]) -> None:
+def apply_score(task: Task, rec: SampleRecord, row: dict, responses: list[Response],
+                judge: Judge | None = None) -> None:
     errors = [r.error for r in responses if r.error]
     rec.n_input_tokens = sum(r.n_input_tokens for r in responses)
     rec.n_image_tokens = max((r.n_image_tokens for r in responses), default=0)
@@ -220,7 +223,9 @@ def apply_score(task: Task, rec: SampleRecord, row: dict, responses: list[Respon
         rec.error = errors[0]
         return
     try:
-        prediction, score = task.score(row, responses)
+        # Only tasks with a judge step take the argument (a plugin's own score() may not).
+        prediction, score = (task.score(row, responses) if judge is None
+                             else task.score(row, responses, judge=judge))
     except SampleError as e:
         rec.error = str(e)
         if isinstance(e, JudgeFailed) and responses:

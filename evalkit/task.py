@@ -6,8 +6,9 @@ per-sample headline value, overall and per group axis.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Callable, ClassVar
+from typing import Any, Callable, ClassVar, Mapping
 
 from .errors import EvalkitError, SampleError
 from .images import image_key
@@ -21,6 +22,8 @@ SHORT_ANSWER_PROMPT = "\nAnswer the question using a single word or phrase."
 # The multiple-choice post-prompt lmms-eval uses for MMMU; families that were evaluated with
 # another one map this text to theirs (evalkit.models.families), so it lives here once.
 MC_PROMPT = "Answer with the option's letter from the given choices directly."
+# A judge as scoring sees it: (the question the judge was shown, the response) -> the extraction.
+Judge = Callable[[str, str], str]
 
 
 def question_request(uid: str, question, image, max_new_tokens: int,
@@ -55,37 +58,72 @@ def unparseable_count(records: list[SampleRecord],
 IMAGE_CLUSTER = "image"  # cluster_by value: samples sharing an image's bytes form a cluster
 
 
-class Task:
-    # --- the benchmark's spec; every plugin fills these in ---
-    name: ClassVar[str]
-    title: ClassVar[str] = ""
-    hub_id: ClassVar[str]
-    hub_config: ClassVar[str | None] = None
-    split: ClassVar[str] = "validation"
-    id_field: ClassVar[str]  # the column that identifies a sample in predictions files
-    required_columns: ClassVar[tuple[str, ...]] = ()
-    image_columns: ClassVar[tuple[str, ...]] = ("image",)
+@dataclass(frozen=True, kw_only=True)
+class TaskSpec:
+    """What a benchmark is, declared once in its plugin: `spec = TaskSpec(...)`. The plugin then
+    implements only what differs from the defaults (a prompt other than question + post-prompt,
+    gold answers in another shape, the scorer, breakdown axes). Published reference numbers are
+    not part of a task: they live in evalkit/references.toml, keyed by model, task and setting."""
+
+    name: str  # the registry name: `@TASKS.register` reads it from here, so it is written once
+    title: str = ""
+    # --- data source ---
+    hub_id: str
+    hub_config: str | None = None
+    split: str = "validation"
+    id_field: str  # the column that identifies a sample in predictions files
+    required_columns: tuple[str, ...] = ()
+    image_columns: tuple[str, ...] = ("image",)
     # What a sample shares with others, so intervals and tests resample whole clusters
     # (evalkit.stats): a column (DocVQA's page `docId`), IMAGE_CLUSTER (a digest of the first
     # image's bytes, also the fallback when the column is missing), or None (every sample alone).
-    cluster_by: ClassVar[str | None] = IMAGE_CLUSTER
-    metric: ClassVar[str]  # name of the headline metric, e.g. "anls"
+    cluster_by: str | None = IMAGE_CLUSTER
+    # Columns whose local copies may hold another kind than the hub's (e.g. {"options": ("text", "list")}).
+    accepted_column_kinds: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    sample_note: str = ""  # what the shipped sample is (synthetic, rendered, ...)
+    # --- prompt and generation ---
+    post_prompt: str = ""  # appended to the question by the default build_requests
+    max_new_tokens: int = 32
+    # --- metric ---
+    metric: str  # name of the headline metric, e.g. "anls"
     # The scorer rule behind the headline metric (script and version), and the other widely
     # used rules, each stored per sample in extras["variants"][rule.name] (evalkit.sensitivity).
-    headline_rule: ClassVar[Rule | None] = None
-    variant_rules: ClassVar[tuple[Rule, ...]] = ()
-    # Whether `evalkit score` may pass an already extracted answer (see score_extraction).
-    accepts_extraction: ClassVar[bool] = False
-    max_new_tokens: ClassVar[int] = 32
-    # The Idefics2 model card's number for this benchmark: without / with image splitting.
-    reference: ClassVar[dict[str, float | None]] = {"no_split": None, "split": None}
-    reference_note: ClassVar[str] = ""
-    reference_split: ClassVar[str | None] = None  # the split the card scored, when not `split`
-    sample_note: ClassVar[str] = ""  # what the shipped sample is (synthetic, rendered, ...)
-    # --- judge-based answer extraction (evalkit.judging) ---
-    judges: ClassVar[bool] = False  # whether `--judge` can extract this task's answers
-    judge_prompt_name: ClassVar[str] = ""  # which extraction prompt (name and version), for results.json
-    judge: Callable[[str, str], str] | None = None  # (query, response) -> extraction; set by evalkit.judging
+    headline_rule: Rule | None = None
+    variant_rules: tuple[Rule, ...] = ()
+    # Whether `evalkit score` may pass an already extracted answer (see Task.score_extraction).
+    accepts_extraction: bool = False
+    # Which judge extraction prompt (name and version) the task writes; "" = `--judge` does not apply.
+    judge_prompt_name: str = ""
+
+    def __post_init__(self):
+        if not isinstance(self.name, str) or not self.name.strip() or any(c in self.name for c in " /\\"):
+            raise EvalkitError(f"task name {self.name!r} must be a non-empty name without spaces or slashes, "
+                               f"since it names run folders and the registry entry")
+
+
+# The spec fields, also readable as class attributes of every plugin (TASKS.get(name).metric) for
+# the code that reads a task's facts; a plugin written before TaskSpec sets them directly.
+_SPEC_FIELDS = tuple(f.name for f in fields(TaskSpec))
+
+
+class Task:
+    """A benchmark plugin: `spec` (what it is) plus the methods below (what it does). Each spec
+    field is also a class attribute of the plugin, and `judges` says whether a judge applies."""
+
+    spec: ClassVar[TaskSpec]
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        spec = cls.__dict__.get("spec")
+        if not isinstance(spec, TaskSpec):
+            if "spec" in cls.__dict__ or not all(hasattr(cls, n) for n in ("name", "hub_id", "id_field", "metric")):
+                return  # an intermediate base class, or a plugin that fails registration with its own message
+            # A plugin that sets its facts as attributes (before TaskSpec) still gets a spec.
+            spec = cls.spec = TaskSpec(**{n: getattr(cls, n) for n in _SPEC_FIELDS if hasattr(cls, n)})
+        judges = cls.__dict__.get("judges")
+        for name in _SPEC_FIELDS:
+            setattr(cls, name, getattr(spec, name))
+        cls.judges = bool(spec.judge_prompt_name) if judges is None else bool(judges)
 
     # --- data ---
     @classmethod
@@ -113,7 +151,9 @@ class Task:
 
     # --- requests ---
     def build_requests(self, row: dict, uid: str) -> list[Request]:
-        raise NotImplementedError
+        """Default: one request, the question then the spec's post-prompt, with the first image column."""
+        return question_request(uid, row.get("question"), row[self.image_columns[0]], self.max_new_tokens,
+                                self.post_prompt)
 
     # --- scoring ---
     def question(self, row: dict) -> str:
@@ -129,12 +169,14 @@ class Task:
         return {}
 
     def score_text(self, row: dict, prediction: str) -> Score:
-        """Score a free-text prediction (from the model or a predictions file)."""
+        """Score a free-text prediction (from the model or a predictions file). A task with a
+        judge step (judge_prompt_name set) takes a keyword `judge` too: see Judge."""
         raise NotImplementedError
 
     def score_extraction(self, row: dict, prediction: str | None, extraction: Any) -> Score:
         """Score an answer already extracted from a response (the predictions file's
-        `extraction` field); `prediction` is the raw response when the file has one too."""
+        `extraction` field); `prediction` is the raw response when the file has one too. A
+        task with a judge step takes a keyword `judge` here as well."""
         raise EvalkitError(f"task {self.name} does not read an `extraction` field; give the answer as "
                            f"`prediction` (only tasks with an answer-extraction step accept `extraction`)")
 
@@ -165,10 +207,14 @@ class Task:
         """Set-level scoring step run once over all records before aggregation, for official
         rules that depend on the whole run (MMMU's random fallback sequence). Default: nothing."""
 
-    def score(self, row: dict, responses: list[Response]) -> tuple[str | None, Score]:
-        """Turn this row's responses into (prediction text, Score). One-request tasks use score_text."""
+    def score(self, row: dict, responses: list[Response], judge: Judge | None = None) -> tuple[str | None, Score]:
+        """Turn this row's responses into (prediction text, Score). One-request tasks use score_text.
+        `judge`: the extraction a judge model made (evalkit.judging), handed to tasks that have a
+        judge step; None scores by the task's own rules."""
         text = responses[0].text or ""
-        return text, self.score_text(row, text)
+        if judge is None:
+            return text, self.score_text(row, text)
+        return text, self.score_text(row, text, judge=judge)
 
     # --- aggregation ---
     def aggregate(self, records: list[SampleRecord]) -> dict[str, MetricValue]:
@@ -200,6 +246,4 @@ class Task:
             "metric": self.metric, "max_new_tokens": self.max_new_tokens,
             "metric_rule": ({"rule": self.headline_rule.description, "source": self.headline_rule.source}
                             if self.headline_rule else None),
-            "reference": dict(self.reference), "reference_note": self.reference_note,
-            "reference_split": self.reference_split or self.split,
         }

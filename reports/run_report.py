@@ -43,6 +43,7 @@ from statistics import median
 from typing import Any
 
 from evalkit.errors import EvalkitError
+from evalkit.references import SETTING_LABELS, SETTINGS, ReferenceTable, RefNumber, reference_table
 from evalkit.results import DataInfo, Generation, ModelInfo, Results, read_run
 from evalkit.types import SampleRecord
 from evalkit.verdict import card_verdict
@@ -73,10 +74,11 @@ class Stat:
 
 @dataclass
 class Reference:
-    key: str  # "no_split" | "split"
+    key: str  # the setting ("no_split" | "split" | "single") for the headline metric, else the metric's name
     label: str
     value: float | None
-    matches_run: bool  # same image-splitting setting as this run
+    matches_run: bool  # the headline metric at this run's image-splitting setting (or the only one published)
+    split: str = ""  # the data split the number was measured on
 
 
 @dataclass
@@ -151,8 +153,7 @@ def build_context(results: Results, records: list[SampleRecord], *,
         "model_name": model.name or model.model_id or "the model",
         "shipped_sample": results.data.source == "shipped sample",
         "headline": _stat(results.headline, results.metrics.get(results.headline), True),
-        "references": references(task, model),
-        "reference_note": task.get("reference_note") or "",
+        **reference_context(task, model),
         "metrics": [_stat(k, v, k == results.headline) for k, v in results.metrics.items()],
         "sensitivity": results.scoring_sensitivity or {},
         "statistics": results.statistics or {},  # empty for runs written before clusters existed
@@ -202,11 +203,31 @@ def count_rows(results: Results) -> list[tuple[str, str]]:
     return out + [(k, f"{v.count:,} of {v.of:,}") for k, v in c.task_counts.items()]
 
 
-def references(task: dict[str, Any], model: ModelInfo) -> list[Reference]:
-    ref = task.get("reference") or {}
-    splitting = model.do_image_splitting
-    return [Reference("no_split", "without image splitting", ref.get("no_split"), splitting is False),
-            Reference("split", "with image splitting", ref.get("split"), splitting is True)]
+def reference_context(task: dict[str, Any], model: ModelInfo, table: ReferenceTable | None = None) -> dict[str, Any]:
+    """The published numbers of this run's own model for this task (evalkit.references): the
+    table's model (None: no row matches, and the page says so), its numbers, and their sources."""
+    table = table or reference_table()
+    ref_model = table.match_model(model)
+    if ref_model is None:
+        return {"reference_model": None, "reference_kind": None, "references": [], "reference_note": ""}
+    rows = table.rows(ref_model.key, str(task.get("name")))
+    return {"reference_model": ref_model.label, "reference_kind": ref_model.kind,
+            "references": references(rows, str(task.get("metric")), model.do_image_splitting),
+            # each source and each note once, however many rows share them
+            "reference_note": " ".join([*dict.fromkeys(f"{r.source}: measured on the {r.split} split." for r in rows),
+                                        *dict.fromkeys(r.note for r in rows if r.note)])}
+
+
+def references(rows: list[RefNumber], metric: str, splitting: bool | None) -> list[Reference]:
+    """The headline metric's numbers first (no split, split, or the single one), then any other metric's."""
+    order = {s: i for i, s in enumerate(SETTINGS)}
+    head = sorted((r for r in rows if r.metric == metric), key=lambda r: order[r.setting])
+    out = [Reference(r.setting, SETTING_LABELS[r.setting], r.value,
+                     r.setting == "single" or (splitting is not None and r.setting == ("split" if splitting
+                                                                                       else "no_split")), r.split)
+           for r in head]
+    return out + [Reference(r.metric, r.metric if r.setting == "single" else f"{r.metric}, {SETTING_LABELS[r.setting]}",
+                            r.value, False, r.split) for r in rows if r.metric != metric]
 
 
 def breakdowns(raw: dict[str, dict[str, dict[str, Any]]], metric: str,

@@ -1,5 +1,6 @@
 """The summary of a multi-task run (`evalkit eval --task all`): one row per task with its
-headline metric and CI beside the model card's two reference numbers, linking to each report."""
+headline metric and CI beside its model's published numbers without and with image splitting
+(evalkit.references; none for a model the table does not know), linking to each report."""
 from __future__ import annotations
 
 import os
@@ -7,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
+from evalkit.references import ReferenceTable, reference_table
 from evalkit.results import read_results
 
 from .html import make_env, render_page
@@ -34,19 +36,32 @@ class SummaryRow:
     model: str  # the model's id (or name)
 
 
-def summary_rows(run_dirs: list[Path], out_dir: Path) -> list[SummaryRow]:
+def published(res, table: ReferenceTable) -> tuple[dict[str, float], str]:
+    """The headline metric's published numbers of the run's own model by setting, and a note that
+    names the model (or says none matches)."""
+    ref_model = table.match_model(res.model)
+    if ref_model is None:
+        return {}, "No published number matches this model."
+    rows = table.rows(ref_model.key, res.task["name"], res.task.get("metric") or res.headline)
+    single = [r for r in rows if r.setting == "single"]
+    note = f"{ref_model.label} {ref_model.kind}" + (f": {single[0].value:g} (one published setting)" if single else "")
+    return {r.setting: r.value for r in rows}, note
+
+
+def summary_rows(run_dirs: list[Path], out_dir: Path, table: ReferenceTable | None = None) -> list[SummaryRow]:
+    table = table or reference_table()
     rows = []
     for run_dir in run_dirs:
         res = read_results(run_dir)
         m = res.metrics[res.headline]
-        ref = res.task.get("reference") or {}
+        ref, note = published(res, table)
         rows.append(SummaryRow(
             task=res.task["name"], title=res.task.get("title") or res.task["name"], run=res.run_name,
             # URL-quoted: a run named "a#b" or "50% split" is a folder name, not a fragment or escape.
             href=quote(os.path.relpath(run_dir / "report.html", out_dir).replace(os.sep, "/")),
             metric=res.headline, value=m["value"], ci_low=m["ci_low"], ci_high=m["ci_high"], n=m["n"],
             n_errors=res.counts.n_errors, card_no_split=ref.get("no_split"), card_split=ref.get("split"),
-            card_note=res.task.get("reference_note", ""), pipeline_check=res.model.pipeline_check,
+            card_note=note, pipeline_check=res.model.pipeline_check,
             splitting=res.model.do_image_splitting, model=res.model.model_id or res.model.name or ""))
     return rows
 

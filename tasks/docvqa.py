@@ -8,50 +8,41 @@ the UCSF Industry Documents Library); one row per question, the page image repea
 Metric: ANLS (evalkit.metrics.anls, the official RRC scorer's rule), mean over questions,
 reported on a 0-100 scale; broken down by DocVQA's question_types.
 Prompt: the question, then "Answer the question using a single word or phrase." (as lmms-eval).
-Reference: the Idefics2-8B model card's ANLS without and with image splitting (`reference`); the card
-scored the test split (answers withheld, scored by the RRC server), so a validation number
-is close to, but not the same measurement as, the card's.
+Reference numbers: evalkit/references.toml (the Idefics2-8B card's ANLS without and with image
+splitting, and other models' own); most cards scored the test split (answers withheld, scored
+by the RRC server), so a validation number is close to, but not the same measurement as, theirs.
 """
 from __future__ import annotations
 
 from evalkit.metrics.anls import anls, anls_paper
 from evalkit.registry import TASKS
 from evalkit.sensitivity import Rule
-from evalkit.task import Task, question_request
-from evalkit.types import Request, Score
+from evalkit.task import SHORT_ANSWER_PROMPT, Task, TaskSpec
+from evalkit.types import Score
 
 
-@TASKS.register("docvqa")
+@TASKS.register
 class DocVQA(Task):
-    name = "docvqa"
-    title = "DocVQA"
-    hub_id = "lmms-lab/DocVQA"
-    hub_config = "DocVQA"
-    split = "validation"
-    id_field = "questionId"
-    cluster_by = "docId"  # ~4 questions per page; the page is the unit a configuration helps or hurts
-    required_columns = ("questionId", "question", "image", "answers")
-    metric = "anls"
-    headline_rule = Rule("anls_official", "ANLS as the RRC DocVQA scorer: lower-cased, whitespace-collapsed strings, "
-                         "Levenshtein distance over the longer raw length, similarity kept when >= 0.5; lmms-eval's "
-                         "and VLMEvalKit's ANLS are the same rule", "Robust Reading Competition DocVQA "
-                         "evaluation script (rrc.cvc.uab.es/?ch=17)")
-    variant_rules = (
-        Rule("anls_paper", "ANLS as the ST-VQA/DocVQA papers write it: 1 - NL kept only when NL < 0.5, so a "
-             "similarity of exactly 0.5 scores 0", "Biten et al. 2019, eq. 1"),
+    spec = TaskSpec(
+        name="docvqa", title="DocVQA",
+        hub_id="lmms-lab/DocVQA", hub_config="DocVQA", split="validation", id_field="questionId",
+        required_columns=("questionId", "question", "image", "answers"),
+        cluster_by="docId",  # ~4 questions per page; the page is the unit a configuration helps or hurts
+        sample_note=("Rendered by the project (tasks/samplegen/docvqa.py): 36 synthetic pages "
+                     "(forms, receipts, letters, tables, memos, invoices), 60 questions in the "
+                     "lmms-lab/DocVQA schema. Not real DocVQA data; its scores are not comparable "
+                     "to the model card's."),
+        post_prompt=SHORT_ANSWER_PROMPT, max_new_tokens=32,
+        metric="anls",
+        headline_rule=Rule("anls_official", "ANLS as the RRC DocVQA scorer: lower-cased, whitespace-collapsed "
+                           "strings, Levenshtein distance over the longer raw length, similarity kept when >= 0.5; "
+                           "lmms-eval's and VLMEvalKit's ANLS are the same rule", "Robust Reading Competition "
+                           "DocVQA evaluation script (rrc.cvc.uab.es/?ch=17)"),
+        variant_rules=(
+            Rule("anls_paper", "ANLS as the ST-VQA/DocVQA papers write it: 1 - NL kept only when NL < 0.5, so a "
+                 "similarity of exactly 0.5 scores 0", "Biten et al. 2019, eq. 1"),
+        ),
     )
-    max_new_tokens = 32
-    reference_split = "test"
-    reference = {"no_split": 67.3, "split": 74.0}
-    reference_note = ("Idefics2-8B model card, DocVQA test split (ANLS); this task scores the "
-                      "validation split, whose answers are public.")
-    sample_note = ("Rendered by the project (tasks/samplegen/docvqa.py): 36 synthetic pages "
-                   "(forms, receipts, letters, tables, memos, invoices), 60 questions in the "
-                   "lmms-lab/DocVQA schema. Not real DocVQA data; its scores are not comparable "
-                   "to the model card's.")
-
-    def build_requests(self, row: dict, uid: str) -> list[Request]:
-        return question_request(uid, row.get("question"), row["image"], self.max_new_tokens)
 
     def score_text(self, row: dict, prediction: str) -> Score:
         golds = self.gold(row)

@@ -9,10 +9,10 @@ Balanced Race, Gender, and Age" (WACV 2021); hub HuggingFaceM4/FairFace, config 
 row index in the split, which is also what predictions files key on.
 
 Model card (Idefics2 8B and Idefics1 80B, instructed, 0-shot): accuracy per attribute, with the
-std of the 14 per-bucket accuracies beside it. The card does not give one number or an
-image-splitting row, so `reference` stays empty; its numbers are in `CARD` below, their one copy
-(shown through `reference_note`; the audit reads the same table). The card does not publish
-its prompt either; ours:
+std of the 14 per-bucket accuracies beside it, not one headline number and no image-splitting
+row; the numbers are rows of evalkit/references.toml (metrics <attribute>_acc and
+<attribute>_bucket_std), which `CARD` below reads for the audit. The card does not publish its
+prompt either; ours:
 
 Prompt spec (instruct template, one request per attribute, the image encoded once per request):
   user turn  = <image> + the attribute's question (ATTRIBUTES below), e.g.
@@ -46,7 +46,8 @@ from typing import Any
 from evalkit.metrics.fairface import AGES, GENDERS, RACES, bucket_key, bucket_rows, bucket_std_ci, pick_choice
 from evalkit.registry import TASKS
 from evalkit.stats import bootstrap_mean
-from evalkit.task import Task
+from evalkit.references import ReferenceTable, reference_table
+from evalkit.task import Task, TaskSpec
 from evalkit.types import MetricValue, Request, Response, SampleRecord, Score
 
 
@@ -97,38 +98,36 @@ ATTRIBUTES = (
 )
 _BY_NAME = {a.name: a for a in ATTRIBUTES}
 
-# The model card's FairFace table (0-shot, instructed): accuracy and, in the second place, the
-# std of the 14 gender x race bucket accuracies, in percent. The one copy: the audit reads it too.
-CARD: dict[str, dict[str, tuple[float, float]]] = {
-    "Idefics2 8B (instructed)": {"gender": (96.3, 3.0), "race": (41.6, 40.9), "age": (53.5, 3.0)},
-    "Idefics1 80B (instructed)": {"gender": (92.7, 6.3), "race": (59.6, 22.2), "age": (43.9, 3.9)},
-}
+
+def card_table(table: ReferenceTable | None = None) -> dict[str, dict[str, tuple[float, float]]]:
+    """The published FairFace numbers per model (evalkit/references.toml): accuracy and, in the
+    second place, the std of the 14 gender x race bucket accuracies, in percent, per attribute.
+    The audit sets these beside its own."""
+    table = table or reference_table()
+    out = {}
+    for m in table.models:
+        rows = {r.metric: r.value for r in table.rows(m.key, FairFace.name)}
+        attrs = {a.name: (rows[f"{a.name}_acc"], rows[f"{a.name}_bucket_std"]) for a in ATTRIBUTES
+                 if f"{a.name}_acc" in rows and f"{a.name}_bucket_std" in rows}
+        if attrs:
+            out[m.label] = attrs
+    return out
 
 
-def _card_note() -> str:
-    models = "; ".join(f"{model}: " + ", ".join(f"{attr} {acc} ({std})" for attr, (acc, std) in row.items())
-                       for model, row in CARD.items())
-    return ("The card gives FairFace as accuracy (per-bucket std), not one number. " + models
-            + ". Std is over the 14 gender x race buckets. The card's prompt is unpublished, so ours may differ.")
-
-
-@TASKS.register("fairface")
+@TASKS.register
 class FairFace(Task):
-    name = "fairface"
-    title = "FairFace gender / race / age classification (log-likelihood)"
-    hub_id = "HuggingFaceM4/FairFace"
-    hub_config = "1.25"
-    split = "validation"
-    id_field = "index"  # the row's position in the split; FairFace has no id column
-    required_columns = ("image", "age", "gender", "race")
-    metric = "mean_acc"
-    max_new_tokens = 1  # unused: every request is a log-likelihood request
-    reference = {"no_split": None, "split": None}
-    reference_note = _card_note()
-    sample_note = ("Synthetic: 36 cartoon faces drawn with PIL (tasks/samplegen/fairface.py), "
-                   "labels assigned by the script to cover all 14 gender x race buckets and all 9 "
-                   "age groups. They are not photographs of people and scores on them mean nothing "
-                   "about a model's accuracy or bias; use --data hub for the real 10,954 images.")
+    spec = TaskSpec(
+        name="fairface", title="FairFace gender / race / age classification (log-likelihood)",
+        hub_id="HuggingFaceM4/FairFace", hub_config="1.25", split="validation",
+        id_field="index",  # the row's position in the split; FairFace has no id column
+        required_columns=("image", "age", "gender", "race"),
+        sample_note=("Synthetic: 36 cartoon faces drawn with PIL (tasks/samplegen/fairface.py), "
+                     "labels assigned by the script to cover all 14 gender x race buckets and all 9 "
+                     "age groups. They are not photographs of people and scores on them mean nothing "
+                     "about a model's accuracy or bias; use --data hub for the real 10,954 images."),
+        max_new_tokens=1,  # unused: every request is a log-likelihood request
+        metric="mean_acc",
+    )
 
     def sample_id(self, row: dict, index: int) -> str:
         return str(index)
@@ -234,6 +233,9 @@ class FairFace(Task):
             if per:
                 out[f"{a.name}_acc by gender_x_race"] = {k: bootstrap_mean(v) for k, v in sorted(per.items())}
         return out
+
+
+CARD = card_table()
 
 
 def format_prediction(preds: dict[str, str | None]) -> str:

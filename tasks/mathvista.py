@@ -3,7 +3,7 @@
 Measures: math over charts, plots, tables, geometry diagrams, puzzles and natural images;
 multiple-choice questions (answer = the choice's text) and free-form ones with an integer,
 float (to 1 or 2 decimals) or Python-list answer.
-Idefics2-8B model card, MathVista testmini: without and with image splitting in `reference`.
+Reference numbers (the Idefics2-8B card's MathVista testmini, and other models' own): evalkit/references.toml.
 
 Source: `AI4Math/MathVista`, split "testmini" (1,000 rows), id field "pid".
 Columns: pid, question, image (a path string), decoded_image (the picture), choices (list of
@@ -18,8 +18,8 @@ Prompt: the row's `query`, the image before it. max_new_tokens 512 (answers may 
 
 Scoring: evalkit.metrics.mathvista -- the official normalisation and exact match after a
 deterministic rule-based extraction that stands in for the official GPT extractor; pass
-`judge=` to use a model instead. An empty extraction on a multiple-choice question still
-picks the choice nearest to "" under the official rules (`mathvista_acc`);
+`judge=` to score_text / score_extraction to use a model instead. An empty extraction on a
+multiple-choice question still picks the choice nearest to "" under the official rules (`mathvista_acc`);
 `mathvista_acc_strict` counts such samples wrong, and `n_unparseable` (results counts.task_counts)
 counts every sample whose extraction came back empty, out of the samples scored.
 Answers extracted elsewhere: `evalkit score` reads an `extraction` field beside or instead of
@@ -38,7 +38,7 @@ from evalkit.errors import SampleError
 from evalkit.metrics import mathvista as metric
 from evalkit.registry import TASKS
 from evalkit.sensitivity import Rule
-from evalkit.task import Task, official_and_strict, unparseable_count
+from evalkit.task import Judge, Task, TaskSpec, official_and_strict, unparseable_count
 from evalkit.types import Count, GenConfig, MetricValue, Request, SampleRecord, Score
 
 
@@ -123,33 +123,20 @@ def _problem_issue(row: dict, p: metric.Problem) -> str | None:
     return None
 
 
-@TASKS.register("mathvista")
+@TASKS.register
 class MathVista(Task):
-    name = "mathvista"
-    title = "MathVista (testmini)"
-    hub_id = "AI4Math/MathVista"
-    hub_config = None
-    split = "testmini"
-    id_field = "pid"
-    required_columns = ("pid", "query", "decoded_image", "question_type", "answer_type",
-                        "choices", "precision", "answer")
-    image_columns = ("decoded_image",)
-    metric = "mathvista_acc"
-    headline_rule = HEADLINE_RULE
-    variant_rules = VARIANT_RULES
-    accepts_extraction = True
-    judges = True
-    judge_prompt_name = JUDGE_PROMPT_NAME
-    max_new_tokens = 512
-    reference = {"no_split": 51.6, "split": 51.4}
-    reference_note = "Idefics2-8B model card, MathVista testmini"
-    sample_note = ("synthetic: 30 matplotlib charts, plots and geometry figures in the hub schema, "
-                   "not real MathVista items")
-
-    def __init__(self, judge: metric.Judge | None = None):
-        # judge(query, response) -> extracted answer; None keeps scoring model-free
-        super().__init__()
-        self.judge = judge
+    spec = TaskSpec(
+        name="mathvista", title="MathVista (testmini)",
+        hub_id="AI4Math/MathVista", hub_config=None, split="testmini", id_field="pid",
+        required_columns=("pid", "query", "decoded_image", "question_type", "answer_type",
+                          "choices", "precision", "answer"),
+        image_columns=("decoded_image",),
+        sample_note=("synthetic: 30 matplotlib charts, plots and geometry figures in the hub schema, "
+                     "not real MathVista items"),
+        max_new_tokens=512,
+        metric="mathvista_acc", headline_rule=HEADLINE_RULE, variant_rules=VARIANT_RULES,
+        accepts_extraction=True, judge_prompt_name=JUDGE_PROMPT_NAME,
+    )
 
     def build_requests(self, row: dict, uid: str) -> list[Request]:
         return [Request(uid=uid, text=str(row["query"]), images=[row["decoded_image"]],
@@ -174,19 +161,21 @@ class MathVista(Task):
                 "answer_type": [str(row.get("answer_type"))],
                 "skill": [str(s) for s in skills]}
 
-    def score_text(self, row: dict, prediction: str) -> Score:
+    def score_text(self, row: dict, prediction: str, judge: Judge | None = None) -> Score:
+        """`judge`: (query, response) -> extracted answer (evalkit.judging), used for the headline
+        with the rules as a variant; None keeps scoring model-free."""
         p = problem_of(row)
         issue = _problem_issue(row, p)
         if issue:
             return Score(None, reason=issue)
         answer = str(row["answer"])
-        v = metric.score(prediction or "", p, answer, self.judge)
+        v = metric.score(prediction or "", p, answer, judge)
         variants = {"empty_wrong": float(v.correct and v.parsed)}
-        if self.judge is not None:
+        if judge is not None:
             variants["rule_extraction"] = float(metric.score(prediction or "", p, answer).correct)
-        return self._score(v, "judge" if self.judge is not None else "rules", variants)
+        return self._score(v, "judge" if judge is not None else "rules", variants)
 
-    def score_extraction(self, row: dict, prediction: str | None, extraction) -> Score:
+    def score_extraction(self, row: dict, prediction: str | None, extraction, judge: Judge | None = None) -> Score:
         p = problem_of(row)
         issue = _problem_issue(row, p)
         if issue:
@@ -196,8 +185,8 @@ class MathVista(Task):
         variants = {"empty_wrong": float(v.correct and v.parsed)}
         if prediction is not None:
             variants["rule_extraction"] = float(metric.score(prediction, p, answer).correct)
-            if self.judge is not None:
-                variants["judge_extraction"] = float(metric.score(prediction, p, answer, self.judge).correct)
+            if judge is not None:
+                variants["judge_extraction"] = float(metric.score(prediction, p, answer, judge).correct)
         return self._score(v, "given", variants)
 
     @staticmethod

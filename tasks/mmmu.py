@@ -2,7 +2,7 @@
 
 Measures: expert-level perception and reasoning across 30 subjects in 6 disciplines; about
 90% of validation questions are multiple choice, the rest open (a number or short phrase).
-Idefics2-8B model card, MMMU val: without and with image splitting in `reference`.
+Reference numbers (the Idefics2-8B card's MMMU val, and other models' own): evalkit/references.toml.
 
 Source: `lmms-lab/MMMU` (split "validation", 900 rows, all subjects in one split, no config)
 is the default because one `load_dataset` call gets every subject. The official
@@ -49,7 +49,7 @@ from evalkit.errors import ImageMissing, SampleError
 from evalkit.metrics import mmmu as metric
 from evalkit.registry import TASKS
 from evalkit.sensitivity import Rule
-from evalkit.task import MC_PROMPT, Task, official_and_strict, unparseable_count
+from evalkit.task import MC_PROMPT, Judge, Task, TaskSpec, official_and_strict, unparseable_count
 from evalkit.types import IMAGE_PLACEHOLDER, Count, GenConfig, MetricValue, Request, SampleRecord, Score
 
 # The official subject -> discipline map (MMMU repo, mmmu/utils/data_utils.py).
@@ -218,29 +218,22 @@ def place_images(text: str, row: dict) -> tuple[str, list]:
     return out, images
 
 
-@TASKS.register("mmmu")
+@TASKS.register
 class MMMU(Task):
-    name = "mmmu"
-    title = "MMMU (validation)"
-    hub_id = "lmms-lab/MMMU"
-    hub_config = None
-    split = "validation"
-    id_field = "id"
-    required_columns = ("id", "question", "options", "answer", "question_type", "image_1")
-    image_columns = tuple(f"image_{k}" for k in range(1, N_IMAGE_SLOTS + 1))
-    # The hub stores options (and list answers) as Python-literal strings; a local copy that
-    # holds real lists is read the same way (parse_options, gold_answers), so --data accepts both.
-    accepted_column_kinds = {"options": ("text", "list"), "answer": ("text", "list")}
-    metric = "mmmu_acc"
-    headline_rule = HEADLINE_RULE
-    variant_rules = VARIANT_RULES
-    max_new_tokens = 32
-    judges = True
-    judge_prompt_name = JUDGE_PROMPT_NAME
-    reference = {"no_split": 43.5, "split": 43.0}
-    reference_note = "Idefics2-8B model card, MMMU val"
-    sample_note = ("synthetic: 30 questions over drawn charts, diagrams and shapes in the hub schema, "
-                   "not real MMMU items")
+    spec = TaskSpec(
+        name="mmmu", title="MMMU (validation)",
+        hub_id="lmms-lab/MMMU", hub_config=None, split="validation", id_field="id",
+        required_columns=("id", "question", "options", "answer", "question_type", "image_1"),
+        image_columns=tuple(f"image_{k}" for k in range(1, N_IMAGE_SLOTS + 1)),
+        # The hub stores options (and list answers) as Python-literal strings; a local copy that
+        # holds real lists is read the same way (parse_options, gold_answers), so --data accepts both.
+        accepted_column_kinds={"options": ("text", "list"), "answer": ("text", "list")},
+        sample_note=("synthetic: 30 questions over drawn charts, diagrams and shapes in the hub schema, "
+                     "not real MMMU items"),
+        max_new_tokens=32,
+        metric="mmmu_acc", headline_rule=HEADLINE_RULE, variant_rules=VARIANT_RULES,
+        judge_prompt_name=JUDGE_PROMPT_NAME,
+    )
 
     def build_requests(self, row: dict, uid: str) -> list[Request]:
         text, images = place_images(build_prompt(row), row)
@@ -259,15 +252,18 @@ class MMMU(Task):
     def judge_prompt(self, query: str, response: str) -> str:
         return f"{JUDGE_INSTRUCTIONS}\nQuestion: {query}\nAnswer: {response.strip()}\nChosen letter:"
 
-    def _judge_variant(self, row: dict, prediction: str, options: list[str], golds: list[str]) -> dict[str, float]:
+    def _judge_variant(self, row: dict, prediction: str, options: list[str], golds: list[str],
+                       judge: Judge | None) -> dict[str, float]:
         """The judge's letter scored strictly: anything but one valid letter counts wrong."""
-        if self.judge is None or not prediction:
+        if judge is None or not prediction:
             return {}
-        said = self.judge(judge_question(row, options), prediction).strip().strip("().:").upper()
+        said = judge(judge_question(row, options), prediction).strip().strip("().:").upper()
         letters = metric.option_letters(len(options))
         return {"judge_extraction": float(said in letters and metric.score_multi_choice(said, golds))}
 
-    def score_text(self, row: dict, prediction: str) -> Score:
+    def score_text(self, row: dict, prediction: str, judge: Judge | None = None) -> Score:
+        """`judge`: the judge model's reading of the response (evalkit.judging), scored as the
+        judge_extraction variant; None: no judge."""
         golds = gold_answers(row)
         prediction = prediction or ""
         if is_multiple_choice(row):
@@ -282,7 +278,7 @@ class MMMU(Task):
                 letters = metric.option_letters(len(options))
                 variants = {"fallback_per_sample": correct, "fallback_wrong": 0.0,
                             "fallback_expected": sum(l in golds for l in letters) / len(letters)}
-            variants.update(self._judge_variant(row, prediction, options, golds))
+            variants.update(self._judge_variant(row, prediction, options, golds, judge))
             # Unparseable: the per-sample draw stands until MMMU.finalize gives the official one.
             return Score(correct, extras={
                 "question_type": "multiple-choice", "parsed": parsed, "n_options": len(options),
@@ -290,7 +286,7 @@ class MMMU(Task):
         preds = metric.parse_open(prediction)
         correct = float(metric.score_open(preds, golds))
         variants = dict.fromkeys(("fallback_per_sample", "fallback_wrong", "fallback_expected"), correct)
-        if self.judge is not None:
+        if judge is not None:
             variants["judge_extraction"] = correct
         return Score(correct, extras={
             "question_type": "open", "parsed": True, "strict": correct, "parsed_pred": preds,

@@ -18,7 +18,8 @@ str.capitalize, as lmms-eval's TextVQA prompt does), then "Answer the question u
 word or phrase."; at most 16 new tokens, greedy. lmms-eval's default TextVQA prompt does not
 add the OCR tokens (its `ocr` option is off by default), and neither do we: the model reads
 the image itself.
-Reference: the Idefics2-8B model card, without and with image splitting (`reference`), on validation.
+Reference numbers: evalkit/references.toml (the Idefics2-8B card, without and with image splitting,
+on validation, and other models' own).
 """
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ from collections import Counter
 from evalkit.metrics.vqa import normalize_answer_textvqa, vqa_accuracy
 from evalkit.registry import TASKS
 from evalkit.sensitivity import Rule
-from evalkit.task import Task, question_request
+from evalkit.task import SHORT_ANSWER_PROMPT, Task, TaskSpec, question_request
 from evalkit.types import Request, Score
 
 _NUMBER = re.compile(r"\d+([.,:]\d+)*")
@@ -44,38 +45,35 @@ def answer_type(golds: list[str]) -> str:
     return "other"
 
 
-@TASKS.register("textvqa")
+@TASKS.register
 class TextVQA(Task):
-    name = "textvqa"
-    title = "TextVQA"
-    hub_id = "lmms-lab/textvqa"
-    hub_config = None
-    split = "validation"
-    id_field = "question_id"
-    cluster_by = "image_id"  # several questions per image
-    required_columns = ("question_id", "question", "answers", "image")
-    metric = "vqa_accuracy"
-    headline_rule = Rule("textvqa", "TextVQA's evaluator (EvalAI answer processor on the prediction and every gold "
-                         "answer, then mean of min(1, matches/3) over the 10 leave-one-out subsets); lmms-eval's "
-                         "TextVQA rule is the same", "facebookresearch/mmf mmf/utils/m4c_evaluators.py "
-                         "TextVQAAccuracyEvaluator")
-    variant_rules = (
-        Rule("vqa_2021_script", "the VQAv2 script's rule (2021 revision) applied to TextVQA answers: golds normalised only "
-             "when they disagree, an unnormalised prediction against unanimous golds",
-             "GT-Vision-Lab/VQA vqaEval.py @ a013f00 (2021-03-11)"),
+    spec = TaskSpec(
+        name="textvqa", title="TextVQA",
+        hub_id="lmms-lab/textvqa", hub_config=None, split="validation", id_field="question_id",
+        required_columns=("question_id", "question", "answers", "image"),
+        cluster_by="image_id",  # several questions per image
+        sample_note=("Rendered by the project (tasks/samplegen/textvqa.py): 40 synthetic scenes "
+                     "with drawn text (street signs, shop fronts, product labels, jersey numbers, "
+                     "book covers, licence plates, price tags), one question each, 10 answers "
+                     "(the drawn text mostly, plus plausible crowd variants), ocr_tokens = the "
+                     "words drawn, in the lmms-lab/textvqa schema. Not TextVQA data; its scores "
+                     "are not comparable to the model card's."),
+        post_prompt=SHORT_ANSWER_PROMPT, max_new_tokens=16,
+        metric="vqa_accuracy",
+        headline_rule=Rule("textvqa", "TextVQA's evaluator (EvalAI answer processor on the prediction and every "
+                           "gold answer, then mean of min(1, matches/3) over the 10 leave-one-out subsets); "
+                           "lmms-eval's TextVQA rule is the same", "facebookresearch/mmf mmf/utils/m4c_evaluators.py "
+                           "TextVQAAccuracyEvaluator"),
+        variant_rules=(
+            Rule("vqa_2021_script", "the VQAv2 script's rule (2021 revision) applied to TextVQA answers: golds "
+                 "normalised only when they disagree, an unnormalised prediction against unanimous golds",
+                 "GT-Vision-Lab/VQA vqaEval.py @ a013f00 (2021-03-11)"),
+        ),
     )
-    max_new_tokens = 16
-    reference = {"no_split": 70.4, "split": 73.0}
-    reference_note = "Idefics2-8B model card, TextVQA validation (VQA accuracy)."
-    sample_note = ("Rendered by the project (tasks/samplegen/textvqa.py): 40 synthetic scenes "
-                   "with drawn text (street signs, shop fronts, product labels, jersey numbers, "
-                   "book covers, licence plates, price tags), one question each, 10 answers "
-                   "(the drawn text mostly, plus plausible crowd variants), ocr_tokens = the "
-                   "words drawn, in the lmms-lab/textvqa schema. Not TextVQA data; its scores "
-                   "are not comparable to the model card's.")
 
     def build_requests(self, row: dict, uid: str) -> list[Request]:
-        return question_request(uid, str(row.get("question") or "").strip().capitalize(), row["image"], self.max_new_tokens)
+        return question_request(uid, str(row.get("question") or "").strip().capitalize(), row["image"],
+                                self.max_new_tokens, self.post_prompt)
 
     def score_text(self, row: dict, prediction: str) -> Score:
         golds = self.gold(row)

@@ -21,59 +21,50 @@ released for v2.0 in 2017 (scheme "vqav2": golds only punctuation-processed, so 
 "A dog" against "the dog" x3, "dogs" x4, "dog" x3 scores 0.9 there, 1.0 here).
 Prompt: the question, then "Answer the question using a single word or phrase." (lmms-eval's
 VQAv2 prompt), at most 16 new tokens, greedy.
-Reference: the Idefics2-8B model card, without and with image splitting (`reference`), measured on
-test-dev (answers withheld, scored by the EvalAI server); validation is the closest split with
-public answers, so a number here is comparable to but not the same measurement as the card's.
+Reference numbers: evalkit/references.toml (the Idefics2-8B card, without and with image splitting,
+measured on test-dev: answers withheld, scored by the EvalAI server); validation is the closest
+split with public answers, so a number here is comparable to but not the same measurement as the card's.
 """
 from __future__ import annotations
 
 from evalkit.metrics.vqa import vqa_accuracy
 from evalkit.registry import TASKS
 from evalkit.sensitivity import Rule
-from evalkit.task import Task, question_request
-from evalkit.types import Request, Score
+from evalkit.task import SHORT_ANSWER_PROMPT, Task, TaskSpec
+from evalkit.types import Score
 
 
-@TASKS.register("vqav2")
+@TASKS.register
 class VQAv2(Task):
-    name = "vqav2"
-    title = "VQAv2"
-    hub_id = "lmms-lab/VQAv2"
-    hub_config = None
-    split = "validation"
-    id_field = "question_id"
-    cluster_by = "image_id"  # several questions per image
-    required_columns = ("question_id", "question", "answers", "image")
-    metric = "vqa_accuracy"
-    headline_rule = Rule("vqa_2021_evalai", "official VQA accuracy, 2021 revision, with the prediction through "
-                         "EvalAI's answer processor first (as lmms-eval): when the 10 gold answers disagree, golds "
-                         "and prediction get punctuation + digit/article processing; mean of min(1, matches/3) over "
-                         "the 10 leave-one-out subsets", "GT-Vision-Lab/VQA PythonEvaluationTools/vqaEvaluation/"
-                         "vqaEval.py @ a013f00 (2021-03-11) + EvolvingLMMs-Lab/lmms-eval tasks/vqav2/utils.py")
-    variant_rules = (
-        Rule("vqa_2021_script", "the 2021 vqaEval.py run on the raw prediction: nothing but stripping when the 10 "
-             "gold answers agree (\"Yes.\" scores 0 against ten \"yes\")",
-             "GT-Vision-Lab/VQA vqaEval.py @ a013f00 (2021-03-11)"),
-        Rule("vqa_2017", "VQA accuracy as the v2.0 release of vqaEval.py (2017): prediction always normalised, gold "
-             "answers only punctuation-processed and only when they disagree",
-             "GT-Vision-Lab/VQA vqaEval.py @ a4f1afd (2017-10-02)"),
+    spec = TaskSpec(
+        name="vqav2", title="VQAv2",
+        hub_id="lmms-lab/VQAv2", hub_config=None, split="validation", id_field="question_id",
+        required_columns=("question_id", "question", "answers", "image"),
+        cluster_by="image_id",  # several questions per image
+        sample_note=("60 questions on 60 images from the easy-VQA dataset (the easy-vqa PyPI "
+                     "package 1.0, MIT License, (c) 2019 Victor Zhou): one coloured shape on a "
+                     "plain pale background per image, with easy-VQA's own questions and answers, "
+                     "reshaped into the lmms-lab/VQAv2 schema by tasks/samplegen/vqav2.py. The 10 "
+                     "answers per question (the true one mostly, plus plausible variants) and the "
+                     "'how many shapes' questions (every easy-VQA image holds one shape) are made "
+                     "by the project. Not VQAv2 data; its scores are not comparable to the model "
+                     "card's."),
+        post_prompt=SHORT_ANSWER_PROMPT, max_new_tokens=16,
+        metric="vqa_accuracy",
+        headline_rule=Rule("vqa_2021_evalai", "official VQA accuracy, 2021 revision, with the prediction through "
+                           "EvalAI's answer processor first (as lmms-eval): when the 10 gold answers disagree, golds "
+                           "and prediction get punctuation + digit/article processing; mean of min(1, matches/3) over "
+                           "the 10 leave-one-out subsets", "GT-Vision-Lab/VQA PythonEvaluationTools/vqaEvaluation/"
+                           "vqaEval.py @ a013f00 (2021-03-11) + EvolvingLMMs-Lab/lmms-eval tasks/vqav2/utils.py"),
+        variant_rules=(
+            Rule("vqa_2021_script", "the 2021 vqaEval.py run on the raw prediction: nothing but stripping when the 10 "
+                 "gold answers agree (\"Yes.\" scores 0 against ten \"yes\")",
+                 "GT-Vision-Lab/VQA vqaEval.py @ a013f00 (2021-03-11)"),
+            Rule("vqa_2017", "VQA accuracy as the v2.0 release of vqaEval.py (2017): prediction always normalised, gold "
+                 "answers only punctuation-processed and only when they disagree",
+                 "GT-Vision-Lab/VQA vqaEval.py @ a4f1afd (2017-10-02)"),
+        ),
     )
-    max_new_tokens = 16
-    reference_split = "test-dev"
-    reference = {"no_split": 80.8, "split": 81.2}
-    reference_note = ("Idefics2-8B model card, VQAv2 test-dev (VQA accuracy); this task scores "
-                      "the validation split, whose answers are public.")
-    sample_note = ("60 questions on 60 images from the easy-VQA dataset (the easy-vqa PyPI "
-                   "package 1.0, MIT License, (c) 2019 Victor Zhou): one coloured shape on a "
-                   "plain pale background per image, with easy-VQA's own questions and answers, "
-                   "reshaped into the lmms-lab/VQAv2 schema by tasks/samplegen/vqav2.py. The 10 "
-                   "answers per question (the true one mostly, plus plausible variants) and the "
-                   "'how many shapes' questions (every easy-VQA image holds one shape) are made "
-                   "by the project. Not VQAv2 data; its scores are not comparable to the model "
-                   "card's.")
-
-    def build_requests(self, row: dict, uid: str) -> list[Request]:
-        return question_request(uid, row.get("question"), row["image"], self.max_new_tokens)
 
     def gold(self, row: dict) -> list[str]:
         # VQAv2 answers are {answer, answer_confidence, answer_id} dicts; a local copy in a

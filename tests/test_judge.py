@@ -96,16 +96,19 @@ def test_mathvista_judge_extraction_then_official_normalisation(tmp_path, script
     handler.script += [_reply(gold_letter), _reply(str(num["answer"]))]
     backend = OpenAIBackend(ModelSpec(name="openai", base_url=url, concurrency=1, max_retries=0))
     try:
-        info = apply_judge(task, backend, [mc, num], [[Response("0", text=texts[0])], [Response("1", text=texts[1])]],
-                           tmp_path)
+        judged = apply_judge(task, backend, [mc, num], [[Response("0", text=texts[0])], [Response("1", text=texts[1])]],
+                             tmp_path)
     finally:
         backend.close()
+    info = judged.info
+    assert "judge" not in vars(task)  # nothing is set on the task: scoring takes the judge as an argument
+    assert task.score_text(mc, texts[0]).extras["extraction_source"] == "rules"
     assert info["n_requests"] == 2 and info["prompt"] == "evalkit-mathvista-extract-v1"
     prompts = [s["body"]["messages"][0]["content"][0]["text"] for s in handler.seen]
     assert prompts[0].startswith(JUDGE_INSTRUCTIONS) and mc["query"].strip() in prompts[0]
     assert prompts[0].endswith(f"Response: {texts[0]}\nExtracted answer:")
     for row, text in ((mc, texts[0]), (num, texts[1])):
-        s = task.score_text(row, text)
+        s = task.score_text(row, text, judge=judged.extract)  # the judge reaches scoring as an argument
         assert s.value == 1.0 and s.extras["extraction_source"] == "judge"
         assert s.extras["variants"]["rule_extraction"] == 0.0  # the rules read the wrong letter / number
     # a judge answer that failed becomes the sample's error, not a silent rule-based score
@@ -113,9 +116,9 @@ def test_mathvista_judge_extraction_then_official_normalisation(tmp_path, script
     handler.script += [(500, {}, {"detail": "judge down"})]
     backend = OpenAIBackend(ModelSpec(name="openai", base_url=url, concurrency=1, max_retries=0))
     try:
-        apply_judge(task, backend, [other], [[Response("2", text="no idea")]], tmp_path)
+        failed = apply_judge(task, backend, [other], [[Response("2", text="no idea")]], tmp_path)
     finally:
         backend.close()
     from evalkit.errors import SampleError
     with pytest.raises(SampleError, match="judge: server request failed: .*HTTP 500: judge down"):
-        task.score_text(other, "no idea")
+        task.score_text(other, "no idea", judge=failed.extract)

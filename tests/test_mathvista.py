@@ -160,8 +160,8 @@ def test_gold_is_the_answer_or_nothing():
 def test_groups_and_judge_argument():
     assert MathVista().groups(row()) == {"question_type": ["multi_choice"], "answer_type": ["text"],
                                          "skill": ["logical reasoning", "algebraic reasoning"]}
-    task = MathVista(judge=lambda q, r: "A")
-    assert task.score_text(row(answer="yes"), "whatever you like").value == 1.0
+    # the judge reaches scoring as an argument, not as state on the task
+    assert MathVista().score_text(row(answer="yes"), "whatever you like", judge=lambda q, r: "A").value == 1.0
 
 
 def test_aggregate_both_ways():

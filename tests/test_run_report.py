@@ -46,7 +46,8 @@ def make_records() -> list[SampleRecord]:
 
 
 def make_results(name: str = "docvqa-tiny", *, pipeline_check: bool = True, shipped: bool = True,
-                 missing: list[str] | None = None, extra: list[str] | None = None) -> Results:
+                 missing: list[str] | None = None, extra: list[str] | None = None,
+                 model_id: str = "embedded") -> Results:
     return Results(
         run_name=name,
         task={"name": "docvqa", "title": "DocVQA", "hub_id": "lmms-lab/DocVQA", "hub_config": "DocVQA",
@@ -55,7 +56,7 @@ def make_results(name: str = "docvqa-tiny", *, pipeline_check: bool = True, ship
               "reference_note": "The card's numbers are on the test split."},
         data={"source": "shipped sample" if shipped else "hub", "description": "6 rendered pages",
               "n_rows": 6, "n_total": 6, "note": "Synthetic documents rendered by tasks/samplegen/docvqa.py."},
-        model={"name": "tiny-idefics2", "model_id": "embedded", "dtype": "float32",
+        model={"name": "tiny-idefics2", "model_id": model_id, "dtype": "float32",
                "do_image_splitting": False, "pipeline_check": pipeline_check},
         generation={"prompt_style": "instruct", "batch_size": 4, "final_batch_size": 2, "largest_batch": 4,
                     "requests": [{"kind": "generate", "n_requests": 5, "max_new_tokens": 32, "do_sample": False,
@@ -112,12 +113,25 @@ def test_headline_with_ci_and_model_card_reference(report):
     assert by_id(dom, "headline-ci-high").text() == "75.0"
     assert by_id(dom, "headline-n").text() == "3"
     assert by_id(dom, "headline-metric").text() == "anls"
+    # The tiny pipeline-check model matches no published number: none is shown as if comparable.
+    assert by_id(dom, "reference-none").text().startswith("No published number matches this model")
+    assert not dom.find_all("div", cls="ref-row") and "67.3" not in by_id(dom, "reference").text()
+
+
+def test_reference_numbers_are_the_run_models_own(tmp_path):
+    """A run of idefics2-8b (real weights) shows its card's two numbers from the reference table."""
+    run_dir = tmp_path / "real"
+    write_run(run_dir, make_results("real", pipeline_check=False, model_id="HuggingFaceM4/idefics2-8b"),
+              make_records())
+    dom = parse(render_run_report(run_dir).read_text(encoding="utf-8"))
+    assert by_id(dom, "reference-model").text() == "Idefics2-8B"
     assert by_id(dom, "reference-no-split").text() == "67.3"
     assert by_id(dom, "reference-split").text() == "74.0"
     # The run used no splitting, so the no-split reference is the comparable one.
     match = dom.one("div", cls="match")
     assert "67.3" in match.text() and "74.0" not in match.text()
     assert "test split" in by_id(dom, "reference").text()
+    assert "https://huggingface.co/HuggingFaceM4/idefics2-8b" in by_id(dom, "reference").text()
 
 
 def test_title_names_task_and_run(report):

@@ -165,7 +165,7 @@ def test_extraction_that_is_an_object_is_a_sample_error_and_other_tasks_refuse_t
 def test_mathvista_judge_is_a_variant_when_an_extraction_is_given():
     row = {"pid": "1", "question_type": "free_form", "answer_type": "integer", "choices": None,
            "precision": None, "answer": "7", "query": "q"}
-    s = MathVista(judge=lambda q, r: "7").score_extraction(row, "some long response", "6")
+    s = MathVista().score_extraction(row, "some long response", "6", judge=lambda q, r: "7")
     assert s.value == 0.0 and s.extras["variants"]["judge_extraction"] == 1.0
 
 
