@@ -227,15 +227,15 @@ def test_data_folder_in_the_hub_layouts_picks_split_and_config(tmp_path, docvqa_
 
 
 def test_help_labels_every_path_no_test_runs_as_untested():
-    """The flags whose paths only a GPU runs say so in --help, as the README's list does."""
+    """The flags whose paths only a GPU runs say so in --help, as the docs' list does."""
     from evalkit.cli import build_parser
 
     sub = next(a for a in build_parser()._actions if a.dest == "command")
     helps = {opt: a.help for a in sub.choices["eval"]._actions for opt in a.option_strings}
     for flag in ("--model", "--attn", "--load-in-4bit", "--tensor-parallel-size", "--launcher", "--batch-size"):
         assert "untested: needs a GPU check" in helps[flag], flag
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
-    untested = readme.split("are **untested: needs a GPU check**:")[1].split("`bash benchmarks/gpu_check.sh")[0]
+    page = (Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md").read_text(encoding="utf-8")
+    untested = page.split("are **untested: needs a GPU check**:")[1].split("`bash benchmarks/gpu_check.sh")[0]
     for item in ("`--model vllm`", "`--tensor-parallel-size`", "`--attn flash_attention_2`", "`--load-in-4bit`",
                  "`--batch-size auto`", "nccl"):
         assert item in untested, item

@@ -256,12 +256,12 @@ def test_judge_null_content_is_an_error_not_an_empty_extraction(tmp_path, script
     row = next(r for r in load_task_data(task).rows if r["answer_type"] == "integer")
     backend = _backend(url)
     try:
-        info = apply_judge(task, backend, [row], [[Response("0", text="It is 7")]], tmp_path)
+        judged = apply_judge(task, backend, [row], [[Response("0", text="It is 7")]], tmp_path)
     finally:
         backend.close()
-    assert info["n_errors"] == 1
+    assert judged.info["n_errors"] == 1
     with pytest.raises(JudgeFailed, match=r"judge: the server's reply has no answer text \(message.content is null\)"):
-        task.score_text(row, "It is 7")
+        task.score_text(row, "It is 7", judge=judged.extract)
 
 
 def test_a_failed_judge_call_keeps_the_models_prediction(tmp_path, scripted, capsys):
