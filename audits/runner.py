@@ -41,12 +41,12 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from evalkit.errors import EvalkitError
 from evalkit.models import ModelSpec
-from evalkit.models.spec import without_credentials
+from evalkit.models.spec import settings_dict, without_credentials
 from evalkit.results import atomic_write_text
 from evalkit.runfolder import locked_run_dir
 from evalkit.records import now_iso
@@ -214,7 +214,7 @@ def _run_locked(cfg: AuditConfig, out: Path, rows, fairface, classifiers, wanted
     meta = _meta(cfg, info, rows, started, time.perf_counter() - t0)
     # Written with the results, not before the work: a rerun that fails must leave the folder's
     # config.json describing the audit.json and report still beside it.
-    atomic_write_text(out / "config.json", json.dumps(without_credentials(asdict(cfg)), indent=2, default=str))
+    atomic_write_text(out / "config.json", json.dumps(without_credentials(settings_dict(cfg)), indent=2, default=str))
     atomic_write_text(out / "audit.json", json.dumps({"meta": meta, "analysis": analysis.to_dict()}, indent=2,
                                                      ensure_ascii=False))
     return render_report(analysis, meta, out / "audit.html")

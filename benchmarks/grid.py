@@ -40,8 +40,9 @@ from pathlib import Path
 from typing import Any
 
 from evalkit.memory import PeakMemory
-from evalkit.models.hf import TORCH_DTYPES, is_oom
-from evalkit.models.spec import ATTN, DTYPES
+from evalkit.models.hf import ATTN, TORCH_DTYPES, is_oom
+
+DTYPES = tuple(TORCH_DTYPES)
 from evalkit.results import atomic_write_text
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -7,45 +7,15 @@ import sys
 from pathlib import Path
 
 from .errors import EvalkitError
-
-
-def _number_arg(parse, accept, what: str):
-    """An argparse type: `parse` the text, and refuse it unless `accept`s the value."""
-    def convert(value: str):
-        try:
-            x = parse(value)
-        except ValueError:
-            x = None
-        if x is None or not accept(x):
-            raise argparse.ArgumentTypeError(f"{value!r}: use {what}")
-        return x
-    return convert
-
-
-positive_int = _number_arg(int, lambda n: n >= 1, "a positive integer")
-positive_float = _number_arg(float, lambda x: x > 0, "a positive number")
-non_negative_int = _number_arg(int, lambda n: n >= 0, "0 or a positive integer")
-
-
-def timeout_arg(value: str) -> float:
-    """--timeout: refused here, before any work, when no socket could wait that long (inf, 1e10)."""
-    from .models.http import check_timeout
-
-    try:
-        return check_timeout(float(value))
-    except (ValueError, EvalkitError):
-        raise argparse.ArgumentTypeError(f"{value[:40]!r}: use a positive number of seconds up to 86400") from None
+# the value parsers live with the options that use them; imported here for the other commands too
+from .models.options import non_negative_int, positive_float, positive_int  # noqa: F401
 
 
 def base_url_arg(value: str) -> str:
-    """--base-url / --judge-base-url: a URL that parses, checked here (its password never echoed)."""
-    from .models.http import parse_base_url
+    """--judge-base-url: checked as --base-url is (the served backend's parser)."""
+    from .models.openai_backend import base_url_arg as parse
 
-    try:
-        parse_base_url(value, "the value")
-    except EvalkitError as e:
-        raise argparse.ArgumentTypeError(str(e).strip()) from None
-    return value
+    return parse(value)
 
 
 def batch_size_arg(value: str):
@@ -58,47 +28,23 @@ def batch_size_arg(value: str):
 
 
 def add_model_args(p: argparse.ArgumentParser) -> None:
+    """The shared model flags here; each backend's own options (--dtype, --split-images, --base-url,
+    ...) come from its declarations (evalkit.models.options)."""
+    from .models.options import add_option_flags
+
     g = p.add_argument_group("model")
     g.add_argument("--model", default="tiny-idefics2",
                    help="backend: tiny-idefics2 (embedded, random weights; tiny-idefics3, tiny-llava-next, ... "
                         "likewise), hf (transformers), vllm (untested: needs a GPU check), openai (a served model "
                         "at --base-url), or a plugin package's (see `evalkit models`)")
-    g.add_argument("--model-id", help="hub id or local folder for --model hf, e.g. HuggingFaceM4/idefics2-8b")
-    g.add_argument("--dtype", default="fp32", help="fp32, bf16 or fp16")
-    g.add_argument("--attn", dest="attn_implementation",
-                   help="eager, sdpa or flash_attention_2 (flash-attention 2 untested: needs a GPU check)")
-    g.add_argument("--split-images", dest="do_image_splitting", action="store_true",
-                   help="image splitting on: 4 crops + the full image (320 image tokens for idefics2-8b)")
-    g.add_argument("--longest-edge", type=int, help="resize images to this longest edge (multiple of 14; 980 default)")
-    g.add_argument("--load-in-4bit", action="store_true",
-                   help="4-bit weights through bitsandbytes (CUDA; untested: needs a GPU check)")
-    g.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 ...")
+    g.add_argument("--model-id", help="hub id or local folder for --model hf, e.g. HuggingFaceM4/idefics2-8b; "
+                                      "the served model's name for --model openai")
     g.add_argument("--prompt-style", default="instruct", help="instruct (chat template) or base (raw prompt)")
     g.add_argument("--threads", type=positive_int,
                    help="torch CPU threads (default: torch's choice); on a small CPU, fewer than the cores "
                         "leaves room for the image-decoding workers")
-    g.add_argument("--tensor-parallel-size", type=positive_int, default=1,
-                   help="GPUs to shard one model over (--model vllm; untested: needs a GPU check)")
     g.add_argument("--cache-dir", type=Path, help="where the embedded tiny model is built (default ~/.cache/evalkit)")
-    add_server_args(p)
-
-
-def add_server_args(p: argparse.ArgumentParser) -> None:
-    """Options of a served model (--model openai), and of the judge model that extracts answers."""
-    g = p.add_argument_group("served model (--model openai: vLLM, SGLang, TGI, transformers serve, API providers)")
-    g.add_argument("--base-url", type=base_url_arg, help="the OpenAI-compatible API root, e.g. http://127.0.0.1:8000/v1 "
-                                      "(--model-id: the served model's name; default: the only one served)")
-    g.add_argument("--api-key-env", help="NAME of the environment variable holding the API key (the key itself "
-                                         "is never written anywhere); default: no key")
-    g.add_argument("--concurrency", type=positive_int, default=8, help="requests in flight at once (default 8)")
-    g.add_argument("--timeout", type=timeout_arg, default=300.0,
-                   help="seconds one HTTP request may take as a whole, connect to last byte (default 300)")
-    g.add_argument("--max-retries", type=non_negative_int, default=5,
-                   help="retries after a 429, 5xx or connection error, with exponential backoff and jitter, "
-                        "honouring Retry-After (default 5); a request that still fails is that sample's error")
-    g.add_argument("--no-server-stop", dest="server_stop", action="store_false",
-                   help="do not send the task's stop strings to the server (transformers serve 5.x fails on stop "
-                        "strings with a multimodal processor); they are still cut from the answers")
+    add_option_flags(p)
 
 
 def add_judge_args(p: argparse.ArgumentParser) -> None:
@@ -134,12 +80,10 @@ def _request_policy(args) -> dict:
 
 def spec_from_args(args):
     from .models import ModelSpec
+    from .models.options import catalog
 
-    return ModelSpec(name=args.model, model_id=args.model_id, dtype=args.dtype,
-                     attn_implementation=args.attn_implementation, do_image_splitting=args.do_image_splitting,
-                     longest_edge=args.longest_edge, load_in_4bit=args.load_in_4bit, device=args.device,
-                     prompt_style=args.prompt_style, tensor_parallel_size=args.tensor_parallel_size,
-                     base_url=args.base_url, api_key_env=args.api_key_env, **_request_policy(args))
+    return ModelSpec(name=args.model, model_id=args.model_id, prompt_style=args.prompt_style,
+                     **{name: getattr(args, name) for name in catalog()})
 
 
 def quiet_libraries() -> None:

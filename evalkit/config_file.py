@@ -194,12 +194,10 @@ def _bounded(e: Exception | str, limit: int = 200) -> str:
 def _check_model_setting(dest: str, value: Any, where: str) -> None:
     """A model setting (dtype, longest-edge, prompt-style, ...) checked where the file gives it,
     so the error names the file and key instead of surfacing later without either."""
-    from .models.spec import ModelSpec
+    from .models.spec import check_setting
 
-    if dest not in ModelSpec.__dataclass_fields__:
-        return
     try:
-        ModelSpec(**{dest: value})  # every other field at its default: an error is about this one
+        check_setting(dest, value)
     except EvalkitError as e:
         raise EvalkitError(f"{where}: {_bounded(e)}") from None
 

@@ -181,7 +181,7 @@ def run_invariance(cfg: InvarianceConfig, *, runner=None) -> Path:
     # Random weights is the backend's fact, recorded in each run's model section; every setting
     # runs the same model, so one run tells.
     pipeline_check = next((read_results(r).model.pipeline_check for r in made.values() if isinstance(r, Path)), False)
-    doc = {"task": cfg.task, "model": without_credentials(asdict(cfg.model)), "pipeline_check": pipeline_check,
+    doc = {"task": cfg.task, "model": without_credentials(cfg.model.to_dict()), "pipeline_check": pipeline_check,
            "data": cfg.data or "shipped sample",
            "limit": cfg.limit, "batch_size": cfg.batch_size,
            "method": {"share_changed": "answers compared as text; 95% Wilson score interval on the effective sample "

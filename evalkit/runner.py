@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import ablation, circular, distributed
@@ -17,7 +17,7 @@ from .data import load_task_data
 from .errors import EvalkitError, JudgeFailed, SampleError
 from .generation import Generated, GenerationSetup, generate
 from .models import ModelSpec, load_backend
-from .models.spec import without_credentials
+from .models.spec import settings_dict, without_credentials
 from .records import BackgroundThumbnails, data_info, new_record, now_iso, run_name_of, write_results
 from .registry import TASKS
 from .results import Generation, Timing, atomic_write_text, request_settings
@@ -177,7 +177,7 @@ def judge_stage(task: Task, judge, built: "Built", responses: list[Response], ru
 
 def write_config(cfg: EvalConfig, run_dir: Path) -> None:
     atomic_write_text(run_dir / "config.json", json.dumps(without_credentials(
-        {**asdict(cfg), "runs_dir": str(cfg.runs_dir), "cache_dir": str(cfg.cache_dir) if cfg.cache_dir else None}),
+        {**settings_dict(cfg), "runs_dir": str(cfg.runs_dir), "cache_dir": str(cfg.cache_dir) if cfg.cache_dir else None}),
         indent=2))
 
 

@@ -45,6 +45,9 @@ class Backend(ABC):
     # A backend whose batch is a set of concurrent server requests sizes its own batches (from
     # --concurrency); the generator then ignores --batch-size. None: --batch-size decides.
     batch_size: int | None = None
+    # The ModelSpec options this backend reads, each declared once (evalkit.models.options): its
+    # flag, config key and docs row come from the declaration. None: the local-model options.
+    options: tuple | None = None
 
     @abstractmethod
     def estimate_length(self, request: Request) -> int:

@@ -24,9 +24,25 @@ from .families import family_for
 from .fingerprint import model_fingerprint
 from .image_memo import KEY as IMAGE_KEY
 from .image_memo import MemoImageProcessor, SharedMemo
+from .options import LONGEST_EDGE, Option, one_of, with_options
 from .spec import ModelSpec
 
 TORCH_DTYPES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
+ATTN = ("eager", "sdpa", "flash_attention_2")
+
+# The model card's knobs, read by every local transformers model (hf, the tiny builds, vllm).
+DTYPE = Option("dtype", "fp32", "fp32, bf16 or fp16", check=one_of("dtype", TORCH_DTYPES))
+ATTN_IMPLEMENTATION = Option("attn_implementation", None,
+                             "eager, sdpa or flash_attention_2 (flash-attention 2 untested: needs a GPU check); "
+                             "default: the library's", flag="--attn",
+                             check=one_of("attention implementation", ATTN, allow_none=True))
+SPLIT_IMAGES = Option("do_image_splitting", False, "image splitting on: 4 crops + the full image (320 image "
+                      "tokens for idefics2-8b)", flag="--split-images", switch=True)
+LOAD_IN_4BIT = Option("load_in_4bit", False, "4-bit weights through bitsandbytes (CUDA; untested: needs a GPU check)",
+                      switch=True)
+# the same weights give the same greedy text on any device, so the device is not in the cache key
+DEVICE = Option("device", "auto", "auto, cpu, cuda, cuda:1 ... (auto: cuda when present)", in_cache_key=False)
+LOCAL_OPTIONS = (DTYPE, ATTN_IMPLEMENTATION, SPLIT_IMAGES, LONGEST_EDGE, LOAD_IN_4BIT, DEVICE)
 
 
 def is_oom(exc: BaseException) -> bool:
@@ -76,6 +92,7 @@ def resolve_device(device: str) -> str:
 
 class HFBackend(Backend):
     name = "hf"
+    options = LOCAL_OPTIONS
 
     def __init__(self, spec: ModelSpec, model_path: str | None = None):
         import torch
@@ -348,6 +365,7 @@ class HFBackend(Backend):
 
 
 @MODELS.register("hf")
+@with_options(*LOCAL_OPTIONS)
 def load_hf(spec: ModelSpec, cache_dir=None) -> HFBackend:
     """transformers AutoModelForImageTextToText from --model-id (hub id or local folder)."""
     return HFBackend(spec)

@@ -43,7 +43,9 @@ import base64
 import hashlib
 import io
 import json
+import argparse
 import os
+import re
 import statistics
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -54,7 +56,8 @@ from ..images import decode_image, image_bytes
 from ..registry import MODELS
 from ..types import Request, Response
 from .base import Backend, Prepared, cut_at_stops
-from .http import CallRecord, HTTPFailure, JSONClient, RetryPolicy, parse_base_url
+from .http import CallRecord, HTTPFailure, JSONClient, RetryPolicy, check_timeout, parse_base_url
+from .options import LONGEST_EDGE, Option, non_negative_int, positive_int, with_options
 from .prompt import chat_messages
 from .replies import error_text, failure_kind, max_text_chars, reply_text, trailing_logprob, usage_counts
 from .spec import ModelSpec
@@ -72,10 +75,64 @@ RGB_AS_SENT = {"JPEG": "image/jpeg", "MPO": "image/jpeg", "PNG": "image/png"}
 # A run whose first requests all fail the same way, before any answer, stops after this many:
 # the server is misconfigured (or refuses an option) and every other sample would fail alike.
 EARLY_STOP = 4
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def timeout_arg(value: str) -> float:
+    """--timeout: refused before any work when no socket could wait that long (inf, 1e10)."""
+    try:
+        return check_timeout(float(value))
+    except (ValueError, EvalkitError):
+        raise argparse.ArgumentTypeError(f"{value[:40]!r}: use a positive number of seconds up to 86400") from None
+
+
+def base_url_arg(value: str) -> str:
+    """--base-url / --judge-base-url: a URL that parses, checked here (its password never echoed)."""
+    try:
+        parse_base_url(value, "the value")
+    except EvalkitError as e:
+        raise argparse.ArgumentTypeError(str(e).strip()) from None
+    return value
+
+
+def _positive(what: str, minimum: int):
+    def check(n) -> None:
+        if not isinstance(n, int) or isinstance(n, bool) or n < minimum:
+            raise EvalkitError(f"{what} {n!r} is not valid; use "
+                               f"{'a positive integer' if minimum else '0 or a positive integer'}")
+    return check
+
+
+def _check_env_name(name) -> None:
+    if name is not None and not (isinstance(name, str) and _ENV_NAME.fullmatch(name)):
+        # not echoed: a user who passed the key itself must not see it printed or logged
+        raise EvalkitError("--api-key-env is not an environment variable name (letters, digits and _); give "
+                           "the variable's name (e.g. OPENAI_API_KEY), never the key itself")
+
+
+# How a served model is reached and asked. Only what changes answers enters the cache key, beside
+# the server and model reached (cache_key); the key to the server never does.
+SERVED_OPTIONS = (
+    Option("base_url", None, "the OpenAI-compatible API root, e.g. http://127.0.0.1:8000/v1 (--model-id: the "
+           "served model's name; default: the only one served)", parse=base_url_arg, in_cache_key=False),
+    Option("api_key_env", None, "NAME of the environment variable holding the API key (the key itself is never "
+           "written anywhere); default: no key", check=_check_env_name, in_cache_key=False),
+    Option("concurrency", 8, "requests in flight at once (default 8)", parse=positive_int,
+           check=_positive("concurrency", 1), in_cache_key=False),
+    Option("timeout", 300.0, "seconds one HTTP request may take as a whole, connect to last byte (default 300)",
+           parse=timeout_arg, check=check_timeout, in_cache_key=False),  # finite: inf overflows the socket's
+    Option("max_retries", 5, "retries after a 429, 5xx or connection error, with exponential backoff and jitter, "
+           "honouring Retry-After (default 5); a request that still fails is that sample's error",
+           parse=non_negative_int, check=_positive("max retries", 0), in_cache_key=False),
+    Option("server_stop", True, "do not send the task's stop strings to the server (transformers serve 5.x fails "
+           "on stop strings with a multimodal processor); they are still cut from the answers",
+           flag="--no-server-stop", switch=True),
+)
 
 
 class OpenAIBackend(Backend):
     name = "openai"
+    options = (LONGEST_EDGE,) + SERVED_OPTIONS
     image_tokens_per_image = None  # the server expands images; their token count is its business
 
     def __init__(self, spec: ModelSpec, *, env: Mapping[str, str] | None = None,
@@ -363,10 +420,9 @@ class OpenAIBackend(Backend):
 
     # ----- identity and reporting -----
     def cache_key(self) -> str:
-        ident = {"backend": self.name, "base_url": self.base_url,
-                 "model": self.server_model,
-                 "longest_edge": self.spec.longest_edge, "prompt_style": self.spec.prompt_style,
-                 "server_stop": self.spec.server_stop}
+        ident = {"backend": self.name, "base_url": self.base_url, "model": self.server_model,
+                 "prompt_style": self.spec.prompt_style}
+        ident.update((opt.name, getattr(self.spec, opt.name)) for opt in self.options if opt.in_cache_key)
         return "openai|" + hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:24]
 
     def describe(self) -> dict[str, Any]:
@@ -408,6 +464,7 @@ def _quantile(sorted_values: list[float], q: float) -> float:
 
 
 @MODELS.register("openai")
+@with_options(*OpenAIBackend.options)
 def load_openai(spec: ModelSpec, cache_dir=None) -> OpenAIBackend:
     """A served model over an OpenAI-compatible API at --base-url (vLLM, SGLang, TGI, transformers serve, API providers)."""
     return OpenAIBackend(spec)

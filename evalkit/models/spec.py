@@ -1,68 +1,73 @@
-"""What the user asked for: which model and how to run it. Maps one to one to the model card's knobs."""
+"""What the user asked for: which model (backend and id), its prompt style, and the options its
+backend declares (evalkit.models.options). Every backend reads the same three shared fields;
+everything else is declared by the backends that read it."""
 from __future__ import annotations
 
 import hashlib
 import json
-import re
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
+from typing import Any
 
 from ..errors import EvalkitError
-from .http import check_timeout
+from .options import catalog, declared
 
-DTYPES = ("fp32", "bf16", "fp16")
-ATTN = ("eager", "sdpa", "flash_attention_2")
 PROMPT_STYLES = ("instruct", "base")
-# Settings only a served model (--model openai) reads. None of them is in `cache_key`: the
-# served backend keys its outputs on the server and model it reached (OpenAIBackend.cache_key),
-# and a local model's key stays what it was before these fields existed.
-SERVER_FIELDS = ("base_url", "concurrency", "timeout", "max_retries", "api_key_env", "server_stop")
-_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
-@dataclass(frozen=True)
+def _check_prompt_style(value) -> None:
+    if value not in PROMPT_STYLES:
+        raise EvalkitError(f"prompt style {value!r} is not valid; use one of {', '.join(PROMPT_STYLES)}")
+
+
+def _is_default(value, default) -> bool:
+    return type(value) is type(default) and value == default  # True is not 1, 1.0 is not 1
+
+
+@dataclass(frozen=True, init=False)
 class ModelSpec:
-    name: str = "tiny-idefics2"  # a registered backend: "tiny-idefics2", "hf", "vllm"
-    model_id: str | None = None  # hub id or local directory (for "hf")
-    dtype: str = "fp32"
-    attn_implementation: str | None = None  # None = the library's default
-    do_image_splitting: bool = False
-    longest_edge: int | None = None  # None = the processor's default (980 for Idefics2)
-    load_in_4bit: bool = False
-    device: str = "auto"  # "auto" = cuda if available else cpu
+    name: str = "tiny-idefics2"  # a registered backend: "tiny-idefics2", "hf", "vllm", "openai", a plugin's
+    model_id: str | None = None  # hub id, local folder or served model name
     prompt_style: str = "instruct"
-    tensor_parallel_size: int = 1  # GPUs one model is sharded over (the vllm backend)
-    # --- a served model (the openai backend) ---
-    base_url: str | None = None  # the OpenAI-compatible API root, e.g. http://127.0.0.1:8000/v1
-    concurrency: int = 8  # requests in flight at once
-    timeout: float = 300.0  # seconds one HTTP request may take
-    max_retries: int = 5  # retries of a request after a 429, a 5xx or a connection error
-    api_key_env: str | None = None  # the NAME of the environment variable holding the key, never the key
-    server_stop: bool = True  # send the task's stop strings to the server (always applied to the text too)
+    # the backend options set away from their declared defaults, as sorted (name, value) pairs so
+    # the spec stays hashable; read them as attributes (spec.dtype), defaults included
+    options: tuple[tuple[str, Any], ...] = ()
 
-    def __post_init__(self):
-        if self.dtype not in DTYPES:
-            raise EvalkitError(f"dtype {self.dtype!r} is not valid; use one of {', '.join(DTYPES)}")
-        if self.attn_implementation is not None and self.attn_implementation not in ATTN:
-            raise EvalkitError(f"attention implementation {self.attn_implementation!r} is not valid; "
-                               f"use one of {', '.join(ATTN)}")
-        if self.prompt_style not in PROMPT_STYLES:
-            raise EvalkitError(f"prompt style {self.prompt_style!r} is not valid; use one of {', '.join(PROMPT_STYLES)}")
-        if not isinstance(self.tensor_parallel_size, int) or self.tensor_parallel_size < 1:
-            raise EvalkitError(f"tensor parallel size {self.tensor_parallel_size!r} is not valid; use a positive integer")
-        if self.longest_edge is not None and (self.longest_edge <= 0 or self.longest_edge % 14):
-            raise EvalkitError(f"longest edge {self.longest_edge} is not valid; use a positive multiple of 14 (e.g. 980)")
-        if not isinstance(self.concurrency, int) or isinstance(self.concurrency, bool) or self.concurrency < 1:
-            raise EvalkitError(f"concurrency {self.concurrency!r} is not valid; use a positive integer")
-        if not isinstance(self.max_retries, int) or isinstance(self.max_retries, bool) or self.max_retries < 0:
-            raise EvalkitError(f"max retries {self.max_retries!r} is not valid; use 0 or a positive integer")
-        check_timeout(self.timeout)  # finite and at most a day: inf overflows the socket's timeout
-        if self.api_key_env is not None and not _ENV_NAME.fullmatch(self.api_key_env):
-            # not echoed: a user who passed the key itself must not see it printed or logged
-            raise EvalkitError("--api-key-env is not an environment variable name (letters, digits and _); give "
-                               "the variable's name (e.g. OPENAI_API_KEY), never the key itself")
+    def __init__(self, name: str = "tiny-idefics2", model_id: str | None = None, prompt_style: str = "instruct",
+                 options: Any = (), **settings: Any):
+        given = {**dict(options), **settings}
+        known = catalog()
+        for key in sorted(given):
+            if key not in known:
+                raise EvalkitError(f"model option {key!r} is not declared by any backend; declared options: "
+                                   f"{', '.join(known)}")
+        _check_prompt_style(prompt_style)
+        for key, (opt, _) in known.items():  # declaration order: the first bad setting is reported
+            if key in given:
+                opt.validate(given[key])
+        kept = tuple(sorted((k, v) for k, v in given.items() if not _is_default(v, known[k][0].default)))
+        object.__setattr__(self, "name", name)
+        object.__setattr__(self, "model_id", model_id)
+        object.__setattr__(self, "prompt_style", prompt_style)
+        object.__setattr__(self, "options", kept)
+
+    def __getattr__(self, attr: str):
+        # only reached for names that are not fields: a declared option's value or default
+        if attr.startswith("__") or "options" not in self.__dict__:
+            raise AttributeError(attr)
+        for k, v in self.__dict__["options"]:
+            if k == attr:
+                return v
+        opt = catalog().get(attr)
+        if opt is None:
+            raise AttributeError(f"ModelSpec has no option {attr!r}")
+        return opt[0].default
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """Flat: the shared fields and every declared option's value (results' and config.json's shape)."""
+        d = {"name": self.name, "model_id": self.model_id, "prompt_style": self.prompt_style}
+        for key in catalog():
+            d[key] = getattr(self, key)
+        return d
 
     @property
     def label(self) -> str:
@@ -70,13 +75,35 @@ class ModelSpec:
         return (self.model_id or self.name).rstrip("/").split("/")[-1]
 
     def cache_key(self) -> str:
-        """Identity of the outputs this spec produces (device excluded: same weights, same greedy text)."""
-        d = self.to_dict()
-        d.pop("device")
-        d.pop("tensor_parallel_size")
-        for k in SERVER_FIELDS:
-            d.pop(k)
+        """Identity of the outputs this spec produces: the shared fields and this backend's options
+        that change outputs (a device, a timeout, a server's concurrency do not)."""
+        from ..registry import MODELS
+
+        d = {"name": self.name, "model_id": self.model_id, "prompt_style": self.prompt_style}
+        for opt in declared(MODELS.get(self.name)):
+            if opt.in_cache_key:
+                d[opt.name] = getattr(self, opt.name)
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def check_setting(name: str, value: Any) -> None:
+    """One model setting checked on its own (a config file's key), by the same rule as the spec."""
+    if name == "prompt_style":
+        _check_prompt_style(value)
+        return
+    opt = catalog().get(name)
+    if opt is not None:
+        opt[0].validate(value)
+
+
+def settings_dict(config) -> dict:
+    """asdict(config) with every ModelSpec in it flat (its to_dict), as config.json has always held it."""
+    d = asdict(config)
+    for f in fields(config):
+        value = getattr(config, f.name)
+        if isinstance(value, ModelSpec):
+            d[f.name] = value.to_dict()
+    return d
 
 
 def without_credentials(data):

@@ -255,6 +255,7 @@ def register_tiny(build: TinyBuild) -> Callable:
         return TinyBackend(spec, model_path=str(build.path(cache_dir)), build=build)
 
     load.tiny_build = build
+    load.options = TinyBackend.options
     load.__doc__ = build.description  # `evalkit models` shows a factory's docstring
     return MODELS.register(build.name)(load)
 

@@ -25,9 +25,21 @@ from ..registry import MODELS
 from ..types import Request, Response
 from .base import Backend, Prepared
 from .fingerprint import model_fingerprint
-from .hf import TORCH_DTYPES
+from .hf import LOCAL_OPTIONS, TORCH_DTYPES
+from .options import Option, positive_int, with_options
 from .prompt import render_prompt
 from .spec import ModelSpec
+
+def _check_tensor_parallel(n) -> None:
+    if not isinstance(n, int) or n < 1:
+        raise EvalkitError(f"tensor parallel size {n!r} is not valid; use a positive integer")
+
+
+# GPUs one model is sharded over; the same weights give the same text, so not in the cache key
+TENSOR_PARALLEL_SIZE = Option("tensor_parallel_size", 1, "GPUs to shard one model over (--model vllm; untested: "
+                              "needs a GPU check)", parse=positive_int, in_cache_key=False,
+                              check=_check_tensor_parallel)
+
 
 MAX_IMAGES_PER_PROMPT = 8  # MMMU has up to 7 images per question
 INSTALL_HINT = ("model 'vllm' needs the vllm package, which is not installed: install vllm "
@@ -36,6 +48,7 @@ INSTALL_HINT = ("model 'vllm' needs the vllm package, which is not installed: in
 
 class VLLMBackend(Backend):
     name = "vllm"
+    options = LOCAL_OPTIONS + (TENSOR_PARALLEL_SIZE,)
 
     def __init__(self, spec: ModelSpec, tensor_parallel_size: int | None = None, **engine_kwargs: Any):
         try:
@@ -148,6 +161,7 @@ class VLLMBackend(Backend):
 
 
 @MODELS.register("vllm")
+@with_options(*VLLMBackend.options)
 def load_vllm(spec: ModelSpec, cache_dir=None) -> VLLMBackend:
     """vLLM engine for --model-id (needs vllm installed; tensor parallel; untested: needs a GPU check)."""
     return VLLMBackend(spec)
