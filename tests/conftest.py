@@ -47,12 +47,11 @@ def scripted():
     """(handler class, base URL) of a ScriptedHandler on a free port: append (status, headers, body)
     to `handler.script`; `handler.seen` holds what each POST carried."""
     import threading
-    from http.server import ThreadingHTTPServer
 
-    from tests.scripted_server import ScriptedHandler
+    from tests.scripted_server import ScriptedHandler, ScriptedServer
 
     handler = type("Handler", (ScriptedHandler,), {"script": [], "seen": []})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server = ScriptedServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
     yield handler, f"http://127.0.0.1:{server.server_address[1]}/v1"
     server.shutdown()

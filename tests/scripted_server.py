@@ -5,7 +5,21 @@ from __future__ import annotations
 
 import json
 import time
-from http.server import BaseHTTPRequestHandler
+import sys
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+class ScriptedServer(ThreadingHTTPServer):
+    """A client that hangs up mid-request or mid-reply (evalkit cancels the requests still in
+    flight once one fails for good) breaks the handler's read or write; that is expected here, so
+    the stub keeps such errors in `errors` instead of printing them into the test's stderr."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.errors: list[BaseException] = []
+
+    def handle_error(self, request, client_address):
+        self.errors.append(sys.exc_info()[1])
 
 
 class ScriptedHandler(BaseHTTPRequestHandler):
