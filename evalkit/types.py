@@ -10,7 +10,7 @@ from typing import Any, Literal, Union
 
 # Raw image as a task hands it over: encoded bytes, a file path, or a `datasets` Image
 # dict ({"bytes": ..., "path": ...}), or an already decoded PIL image. Decoding happens in
-# the generator's worker threads (evalkit.images.decode_image) so a corrupt file becomes a
+# the generator's worker threads (evalkit.pipeline.images.decode_image) so a corrupt file becomes a
 # per-sample error instead of stopping the run.
 ImageRef = Union[bytes, str, dict, Any]
 

@@ -7,7 +7,7 @@ import re
 from dataclasses import asdict, dataclass
 
 from ..errors import EvalkitError
-from .http import check_timeout
+from .backends.http import check_timeout
 
 DTYPES = ("fp32", "bf16", "fp16")
 ATTN = ("eager", "sdpa", "flash_attention_2")
@@ -81,8 +81,8 @@ class ModelSpec:
 
 def without_credentials(data):
     """`data` (a spec's or config's dict, nested) with the user and password taken out of every
-    `base_url`: they are for the connection only, never for a file (see models.http.parse_base_url)."""
-    from .http import parse_base_url
+    `base_url`: they are for the connection only, never for a file (see models.backends.http.parse_base_url)."""
+    from .backends.http import parse_base_url
 
     if isinstance(data, dict):
         out = {}
