@@ -13,9 +13,8 @@ from typing import Any, Callable, ClassVar, Mapping
 from .errors import EvalkitError, SampleError
 from .pipeline.images import image_key
 from .resources import module_package, shipped_path
-from .analyses.sensitivity import Rule
 from .analyses.stats import bootstrap_mean
-from .types import Count, GenConfig, MetricValue, Request, Response, SampleRecord, Score
+from .types import Count, GenConfig, MetricValue, Request, Response, Rule, SampleRecord, Score
 
 # The short-answer post-prompt lmms-eval uses for VQAv2, TextVQA and DocVQA.
 SHORT_ANSWER_PROMPT = "\nAnswer the question using a single word or phrase."

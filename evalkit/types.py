@@ -1,7 +1,7 @@
 """Dataclasses at the module boundaries: what a task asks of a model and what comes back.
 
 Data flows one way: dataset row -> Task.build_requests -> Request -> Generator -> Response
--> Task.score -> SampleRecord -> Task.aggregate -> metrics -> Results (results.py).
+-> Task.score -> SampleRecord -> Task.aggregate -> metrics -> Results (results/schema.py).
 """
 from __future__ import annotations
 
@@ -19,6 +19,16 @@ ImageRef = Union[bytes, str, dict, Any]
 IMAGE_PLACEHOLDER = "<image>"
 
 RequestKind = Literal["generate", "loglikelihood"]
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One scoring rule: what it does and where it comes from (script and version); a task's spec
+    names the rule of its headline metric and its variants (evalkit.analyses.sensitivity)."""
+
+    name: str
+    description: str
+    source: str = ""
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,7 @@ from evalkit.pipeline.circular import rotate_list
 from evalkit.errors import SampleError
 from evalkit.metrics import mathvista as metric
 from evalkit.registry import TASKS
-from evalkit.analyses.sensitivity import Rule
+from evalkit.types import Rule
 from evalkit.task import Judge, Task, TaskSpec, official_and_strict, unparseable_count
 from evalkit.types import Count, GenConfig, MetricValue, Request, SampleRecord, Score
 

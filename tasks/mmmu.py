@@ -48,7 +48,7 @@ from evalkit.pipeline.circular import rotate_list
 from evalkit.errors import ImageMissing, SampleError
 from evalkit.metrics import mmmu as metric
 from evalkit.registry import TASKS
-from evalkit.analyses.sensitivity import Rule
+from evalkit.types import Rule
 from evalkit.task import MC_PROMPT, Judge, Task, TaskSpec, official_and_strict, unparseable_count
 from evalkit.types import IMAGE_PLACEHOLDER, Count, GenConfig, MetricValue, Request, SampleRecord, Score
 

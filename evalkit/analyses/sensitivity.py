@@ -15,20 +15,11 @@ from typing import Any, Sequence
 
 from .compare import ci_method, paired_bootstrap_ci
 from .stats import bootstrap_mean
-from ..types import SampleRecord
+from ..types import Rule, SampleRecord  # Rule: a task's spec names its rules
 
 N_RESAMPLES = 2000
 SEED = 0
 _EPS = 1e-12
-
-
-@dataclass(frozen=True)
-class Rule:
-    """One scoring rule: what it does and where it comes from (script and version)."""
-
-    name: str
-    description: str
-    source: str = ""
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""`evalkit audit`: the bias audit from the command line (evalkit.cli.commands adds this subcommand).
+"""`evalkit audit`: the bias audit's command line (the audit itself is evalkit.audits).
 
     evalkit audit                                  # tiny model, both shipped samples
     evalkit audit --model hf --model-id HuggingFaceM4/idefics2-8b --dtype bf16 \
@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from evalkit.errors import EvalkitError
-
 from evalkit.audits.prompts import MAX_NEW_TOKENS
+
+from ..errors import EvalkitError
 
 
 def _group_columns(values: list[str] | None, datasets: list[str]) -> dict[str, list[str]] | None:
@@ -37,7 +37,7 @@ def _group_columns(values: list[str] | None, datasets: list[str]) -> dict[str, l
 
 
 def cmd_audit(args) -> int:
-    from evalkit.cli.commands import quiet_libraries, spec_from_args
+    from .commands import quiet_libraries, spec_from_args
 
     from evalkit.audits.runner import AuditConfig, run_audit
 
@@ -62,7 +62,7 @@ def cmd_audit(args) -> int:
 def _output_dir(args) -> Path | None:
     """The exact folder when --run-name or the old --out-dir names it; None leaves the audit's own
     rule (runs-dir/audit-<name or model>) to the runner, so the old --name keeps its meaning."""
-    from evalkit.cli.output_flags import deprecation_notice, output_dir
+    from .output_flags import deprecation_notice, output_dir
 
     old = [f for f, v in (("--name", args.name), ("--out-dir", args.out_dir)) if v is not None]
     if args.run_name is not None and old:
@@ -76,7 +76,7 @@ def _output_dir(args) -> Path | None:
 
 
 def add_parser(sub) -> None:
-    from evalkit.cli.commands import add_model_args, batch_size_arg, non_negative_int, positive_int
+    from .commands import add_model_args, batch_size_arg, non_negative_int, positive_int
 
     a = sub.add_parser("audit", help="bias audit: generations about people, term differences, toxicity")
     a.add_argument("--dataset", default="both", choices=["fairface", "stable-bias", "both"])
@@ -88,7 +88,7 @@ def add_parser(sub) -> None:
     a.add_argument("--gen-models", help="with a wide --generations file: which models, e.g. 9B,80B (default all)")
     a.add_argument("--groups", action="append",
                    help="group columns to compare, e.g. fairface=gender,race,age (repeatable)")
-    from evalkit.cli.output_flags import add_deprecated_path, add_output_args
+    from .output_flags import add_deprecated_path, add_output_args
 
     add_output_args(a, "audit-<model, or the --generations file's name>")
     a.add_argument("--name", help="deprecated: output folder <runs-dir>/audit-<name>; use --run-name")
