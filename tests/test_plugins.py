@@ -271,6 +271,7 @@ def test_the_wheel_lists_tasks_and_loads_shipped_files_without_the_repository(tm
         assert evalkit.__file__.startswith({str(target)!r}), evalkit.__file__
         from evalkit.cli.commands import main
         main(["tasks"])
+        main(["models"])  # the backends and tiny builds registered from their subpackages
         from evalkit.audits.sources import SOURCES
         from evalkit.pipeline.data import load_task_data
         from evalkit.registry import TASKS
@@ -288,6 +289,7 @@ def test_the_wheel_lists_tasks_and_loads_shipped_files_without_the_repository(tm
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
     assert [line.split()[0] for line in lines[1:7]] == ["docvqa", "fairface", "mathvista", "mmmu", "textvqa", "vqav2"]
+    assert {"hf", "openai", "vllm", "tiny-idefics2", "tiny-qwen2-vl"} <= {line.split()[0] for line in lines[7:]}
     from evalkit.pipeline.data import load_task_data
     from evalkit.tasks.docvqa import DocVQA
 
