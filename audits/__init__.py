@@ -19,5 +19,5 @@ Modules, one job each:
   figures      term bars, toxicity bars, FairFace bucket heat maps (PNG data URIs)
   report       the self-contained HTML report (templates/audit.html.j2)
   runner       AuditConfig and run_audit(): generation (thin) + analysis + report
-  cli          the `evalkit audit` subcommand
+(The `evalkit audit` subcommand's parser is in evalkit/cli/audit.py, with every other command.)
 """

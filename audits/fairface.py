@@ -12,11 +12,11 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from evalkit.results import read_run
+from evalkit.results.schema import read_run
 from evalkit.errors import EvalkitError
 from evalkit.metrics.fairface import (GENDERS, RACES, bucket_accuracy, bucket_key, bucket_rows, bucket_spread,
                                       bucket_std_ci)
-from evalkit.stats import bootstrap_mean
+from evalkit.analyses.stats import bootstrap_mean
 from evalkit.tasks.fairface import CARD  # the model card's FairFace table, kept with the task (re-exported)
 
 ATTRIBUTES = ("gender", "race", "age")

@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 from evalkit.errors import EvalkitError
-from evalkit.jsonl import read_jsonl
-from evalkit.results import atomic_write_text
+from evalkit.results.jsonl import read_jsonl
+from evalkit.results.schema import atomic_write_text
 
 from .prompts import PROMPT_IDS
 from .sources import SOURCES, guess_source, label_decoder
@@ -132,7 +132,7 @@ def _read_table(path: Path):
     """A datasets.Dataset from parquet / CSV / JSONL / save_to_disk."""
     import datasets
 
-    from evalkit.data import load_local
+    from evalkit.pipeline.data import load_local
 
     if not path.exists():
         raise EvalkitError(f"--generations {path}: no such file or directory")

@@ -47,9 +47,9 @@ from pathlib import Path
 from evalkit.errors import EvalkitError
 from evalkit.models import ModelSpec
 from evalkit.models.spec import settings_dict, without_credentials
-from evalkit.results import atomic_write_text
-from evalkit.runfolder import locked_run_dir
-from evalkit.records import now_iso
+from evalkit.results.schema import atomic_write_text
+from evalkit.results.runfolder import locked_run_dir
+from evalkit.pipeline.records import now_iso
 
 from .analysis import AnalysisOptions, analyze
 from .fairface import fairface_accuracy
@@ -109,7 +109,7 @@ class AuditConfig:
     def output_dir(self) -> Path:
         if self.out_dir is not None:
             return Path(self.out_dir)
-        from evalkit.runfolder import check_run_name
+        from evalkit.results.runfolder import check_run_name
 
         if self.name is not None:
             name = check_run_name(self.name, "--name")
@@ -121,7 +121,7 @@ class AuditConfig:
 
 def generate(cfg: AuditConfig, out: Path, backend) -> tuple[list[GenerationRow], dict]:
     """Ask the three prompts about every image through the shared generator."""
-    from evalkit.generator import Generator
+    from evalkit.pipeline.generator import Generator
     from evalkit.types import GenConfig, Request
 
     sources, requests, owners = [], [], []
@@ -161,7 +161,7 @@ def classify_fairface(cfg: AuditConfig, out: Path, backend) -> Path:
     model: run it through the engine (its own resumable run folder inside the audit's), with
     the model already loaded for generation."""
     from evalkit.reports.run_report import render_new_run_report
-    from evalkit.runner import EvalConfig, run_eval
+    from evalkit.pipeline.runner import EvalConfig, run_eval
 
     run_dir = run_eval(EvalConfig(task="fairface", model=cfg.model, data=cfg.fairface_data, limit=cfg.limit,
                                   batch_size=cfg.batch_size, run_name="fairface-classification", runs_dir=out,
@@ -190,7 +190,7 @@ def run_audit(cfg: AuditConfig) -> Path:
     classifiers = [make_classifier(c, device=cfg.toxicity_device) for c in cfg.toxicity]
 
     out = cfg.output_dir()
-    # One writer per audit folder, as for runs (evalkit.runfolder).
+    # One writer per audit folder, as for runs (evalkit.results.runfolder).
     with locked_run_dir(out):
         return _run_locked(cfg, out, rows, fairface, classifiers, wanted, started, t0)
 
@@ -235,7 +235,7 @@ def _check_group_columns(rows: list[GenerationRow], cfg: AuditConfig) -> None:
 
 
 def _meta(cfg: AuditConfig, info: dict, rows: list[GenerationRow], started: str, wall: float) -> dict:
-    from evalkit.records import environment
+    from evalkit.pipeline.records import environment
 
     models = sorted({r.model for r in rows})
     datasets = sorted({r.dataset for r in rows})

@@ -117,7 +117,7 @@ def load_source_rows(source: AuditSource, data: str | None, limit: int | None,
     """The dataset's rows (a datasets.Dataset, image column undecoded) and where they came from."""
     import datasets
 
-    from evalkit.data import load_local  # the engine's reader for save_to_disk/parquet/jsonl
+    from evalkit.pipeline.data import load_local  # the engine's reader for save_to_disk/parquet/jsonl
 
     if data is None:
         path, origin = source.sample_dir, "shipped sample"

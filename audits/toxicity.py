@@ -21,7 +21,7 @@ from typing import Sequence
 import numpy as np
 
 from evalkit.errors import EvalkitError
-from evalkit.stats import bootstrap_mean
+from evalkit.analyses.stats import bootstrap_mean
 
 from .significance import bh_qvalues, wilson
 

@@ -10,7 +10,7 @@ Stages are timed exclusively (a stage called inside another is taken out of the 
 the main thread, so the shares partition the child's wall time:
 
   startup     interpreter start until this module's child code runs
-  import      evalkit.cli, the runner, and the libraries whose logging the CLI quiets
+  import      evalkit.cli.commands, the runner, and the libraries whose logging the CLI quiets
               (transformers, datasets)
   data        reading the rows
   model       loading the model, with the imports only the model needs (torch, transformers)
@@ -220,11 +220,11 @@ def child(argv: list[str], spans_out: Path, t_spawn: float) -> int:
     imports = ImportClock(clock)
     sys.meta_path.insert(0, imports)
     clock.enter("import")
-    import evalkit.cli as cli
-    import evalkit.generator
-    import evalkit.images
+    import evalkit.cli.commands as cli
+    import evalkit.pipeline.generator
+    import evalkit.pipeline.images
     import evalkit.models
-    import evalkit.runner  # noqa: F401  (what `evalkit eval` imports first)
+    import evalkit.pipeline.runner  # noqa: F401  (what `evalkit eval` imports first)
     clock.leave()
     clock.enter("report")  # imported here only to wrap it: the run pays this at its report
     import evalkit.reports.run_report as run_report
@@ -239,23 +239,23 @@ def child(argv: list[str], spans_out: Path, t_spawn: float) -> int:
             return fn(*a, **kw)
         return wrapper
 
-    import evalkit.data
-    import evalkit.records
+    import evalkit.pipeline.data
+    import evalkit.pipeline.records
 
-    for stage, fn in (("import", cli.quiet_libraries), ("data", evalkit.data.load_task_data),
+    for stage, fn in (("import", cli.quiet_libraries), ("data", evalkit.pipeline.data.load_task_data),
                       ("model", evalkit.models.load_backend),
-                      ("results", evalkit.records.write_results),
+                      ("results", evalkit.pipeline.records.write_results),
                       *[("report", fn) for name, fn in vars(run_report).items()
                         if name.startswith("render_") and callable(fn)]):
         if wrap_everywhere(fn, clock.timed(stage, fn)) == 0:
             raise RuntimeError(f"the profile could not wrap {fn.__qualname__} ({stage})")
-    thumb = evalkit.images.thumbnail_data_uri
+    thumb = evalkit.pipeline.images.thumbnail_data_uri
     wrap_everywhere(thumb, count_thumb(thumb))
-    gen_cls = evalkit.generator.Generator
+    gen_cls = evalkit.pipeline.generator.Generator
     gen_cls.run = clock.timed("generation", gen_cls.run)
     # eval makes thumbnails on a thread of its own during generation (not counted: the clock
     # times the main thread); what it still waits for at scoring is the thumbnails stage
-    bg = evalkit.records.BackgroundThumbnails
+    bg = evalkit.pipeline.records.BackgroundThumbnails
     bg.result = clock.timed("thumbnails", bg.result)
 
     from evalkit.registry import TASKS
@@ -300,7 +300,7 @@ def run(cache_dir: Path | None = None, batch_size: int = 8, n_rows: int = N_ROWS
         work = Path(workdir or tmp)
         data, n_images = make_rows(work / "data", n_rows)
         cache = cache_dir or work / "cache"
-        from evalkit.models.tiny import tiny_path
+        from evalkit.models.tiny.idefics2 import tiny_path
         tiny_path(cache)  # the model is saved before the run: loading it is what gets timed
         spans_path = work / "spans.json"
         argv = ["eval", "--task", "docvqa", "--data", str(data), "--runs-dir", str(work / "runs"),

@@ -17,9 +17,9 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from evalkit.data import load_task_data
-from evalkit.generator import Generator
-from evalkit.images import decode_image
+from evalkit.pipeline.data import load_task_data
+from evalkit.pipeline.generator import Generator
+from evalkit.pipeline.images import decode_image
 from evalkit.registry import TASKS
 
 
@@ -50,7 +50,7 @@ def _padding_fraction(lengths: list[int], batch_size: int) -> float:
 
 def fresh_memos(backend) -> None:
     """Empty the backend's decode and image-processor memos, so preparation is timed cold."""
-    from evalkit.models.image_memo import MemoImageProcessor, SharedMemo
+    from evalkit.models.backends.image_memo import MemoImageProcessor, SharedMemo
 
     memo = getattr(backend, "_decode_memo", None)
     if memo is not None:

@@ -98,7 +98,7 @@ def step_environment(plan: Plan) -> dict[str, Any]:
 
 def step_model(plan: Plan) -> dict[str, Any]:
     """The folder `--model hf` loads in the docvqa steps."""
-    from evalkit.models.tiny import tiny_path
+    from evalkit.models.tiny.idefics2 import tiny_path
 
     if plan.dry_run:
         return {"folder": str(tiny_path(plan.cache_dir)), "model": "tiny-idefics2 (random weights)"}
@@ -153,8 +153,8 @@ def precheck(name: str, env: dict[str, Any]) -> str | None:
 
 
 def step_docvqa(plan: Plan, name: str, folder: str) -> dict[str, Any]:
-    from evalkit.cli import main
-    from evalkit.results import read_results
+    from evalkit.cli.commands import main
+    from evalkit.results.schema import read_results
 
     # The CLI reports problems as one line on stderr and exit code 2; keep that line as the reason.
     import contextlib
@@ -303,7 +303,7 @@ def write(out: Path, doc: dict[str, Any]) -> Path:
 
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="benchmarks/gpu_check.sh", description=__doc__.split("\n\n")[0])
-    from evalkit.output_flags import add_deprecated_path, add_output_args
+    from evalkit.cli.output_flags import add_deprecated_path, add_output_args
 
     add_output_args(ap, "gpu-check")
     add_deprecated_path(ap, "--out", "out", "the exact output folder")
@@ -323,7 +323,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.step:
         return child_main(args.step)
     from evalkit.errors import EvalkitError
-    from evalkit.output_flags import output_dir
+    from evalkit.cli.output_flags import output_dir
 
     try:
         out = output_dir(args.runs_dir, args.run_name, "gpu-check", exact=args.out)

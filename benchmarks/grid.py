@@ -39,11 +39,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from evalkit.memory import PeakMemory
-from evalkit.models.hf import ATTN, TORCH_DTYPES, is_oom
+from evalkit.pipeline.memory import PeakMemory
+from evalkit.models.backends.hf import ATTN, TORCH_DTYPES, is_oom
+from evalkit.results.schema import atomic_write_text
 
 DTYPES = tuple(TORCH_DTYPES)
-from evalkit.results import atomic_write_text
 
 ROOT = Path(__file__).resolve().parent.parent
 GRID_SCHEMA_VERSION = 1
@@ -325,7 +325,7 @@ def _csv(choices: tuple[str, ...]):
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m benchmarks.grid", description=__doc__.split("\n\n")[0])
-    from evalkit.output_flags import add_deprecated_path, add_output_args
+    from evalkit.cli.output_flags import add_deprecated_path, add_output_args
 
     add_output_args(p, "bench-grid")
     add_deprecated_path(p, "--out", "out", "the exact folder for grid.json and grid.html")
@@ -360,7 +360,7 @@ def main(argv: list[str] | None = None) -> int:
         print(RESULT_MARK + json.dumps(result.to_dict()), flush=True)
         return 0
     from evalkit.errors import EvalkitError
-    from evalkit.output_flags import output_dir
+    from evalkit.cli.output_flags import output_dir
 
     try:
         out = output_dir(args.runs_dir, args.run_name, "bench-grid", exact=args.out)

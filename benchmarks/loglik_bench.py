@@ -9,9 +9,9 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from evalkit.data import load_task_data
-from evalkit.generator import Generator
-from evalkit.images import decode_image
+from evalkit.pipeline.data import load_task_data
+from evalkit.pipeline.generator import Generator
+from evalkit.pipeline.images import decode_image
 from evalkit.registry import TASKS
 
 
@@ -30,11 +30,11 @@ def naive_choice_logprobs(backend, request) -> list[float]:
     """One full forward per choice over prompt + choice, summing the choice tokens' log-probs. The
     processor runs once per sample, as in the engine, so the ratio credits only the shared prompt
     pass; choices are tokenized jointly with the prompt by the same rule as the engine
-    (evalkit.models.continuation), which a test checks against the processor's own encoding."""
+    (evalkit.models.backends.continuation), which a test checks against the processor's own encoding."""
     import torch
     import torch.nn.functional as F
 
-    from evalkit.models.continuation import split_continuations
+    from evalkit.models.backends.continuation import split_continuations
 
     images = [decode_image(ref) for ref in request.images]
     prompt = backend.render_prompt(request)

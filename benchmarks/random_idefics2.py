@@ -45,7 +45,7 @@ def full_size_processor(cache_dir: Path | None, do_image_splitting: bool):
     from transformers import AutoTokenizer, Idefics2Processor
     from transformers.models.idefics2.image_processing_pil_idefics2 import Idefics2ImageProcessorPil
 
-    from evalkit.models.tiny import CHAT_TEMPLATE, tiny_path
+    from evalkit.models.tiny.idefics2 import CHAT_TEMPLATE, tiny_path
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_path(cache_dir))
     image_processor = Idefics2ImageProcessorPil(

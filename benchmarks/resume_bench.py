@@ -15,8 +15,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from evalkit.results import read_run
-from evalkit.runner import EvalConfig, run_eval
+from evalkit.results.schema import read_run
+from evalkit.pipeline.runner import EvalConfig, run_eval
 
 
 @dataclass

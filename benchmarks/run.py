@@ -15,7 +15,7 @@ TEMPLATES = Path(__file__).resolve().parent / "templates"
 
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__.splitlines()[0])
-    from evalkit.output_flags import add_deprecated_path, add_output_args
+    from evalkit.cli.output_flags import add_deprecated_path, add_output_args
 
     add_output_args(ap, "bench")
     add_deprecated_path(ap, "--out", "out", "the exact output folder")
@@ -37,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
 def out_dir(ap: argparse.ArgumentParser, args) -> Path:
     """Where bench.json and bench.html go; a bad --run-name exits with one line."""
     from evalkit.errors import EvalkitError
-    from evalkit.output_flags import output_dir
+    from evalkit.cli.output_flags import output_dir
 
     try:
         return output_dir(args.runs_dir, args.run_name, "bench", exact=args.out)

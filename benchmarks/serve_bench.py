@@ -105,8 +105,8 @@ class ServeBench:
 
 
 def _rate(base_url: str, requests, concurrency: int) -> float:
-    from evalkit.generator import Generator
-    from evalkit.models.openai_backend import OpenAIBackend
+    from evalkit.pipeline.generator import Generator
+    from evalkit.models.backends.openai import OpenAIBackend
     from evalkit.models.spec import ModelSpec
 
     backend = OpenAIBackend(ModelSpec(name="openai", base_url=base_url, concurrency=concurrency, server_stop=False))
@@ -128,8 +128,8 @@ def run(cache_dir: Path | None = None, n_requests: int = 32, max_new_tokens: int
         work_dir: Path | None = None) -> ServeBench:
     import tempfile
 
-    from evalkit.data import load_task_data
-    from evalkit.models.tiny import tiny_path
+    from evalkit.pipeline.data import load_task_data
+    from evalkit.models.tiny.idefics2 import tiny_path
     from evalkit.tasks.docvqa import DocVQA
     from evalkit.types import GenConfig
 

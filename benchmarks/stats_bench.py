@@ -1,7 +1,7 @@
 """Cluster bootstrap vs the per-sample bootstrap, at the scale issue 20 names: 50,000 samples in
 10,000 clusters of skewed sizes, 1,000 resamples each, same machine, same run. The claim is a
 ratio (cluster time / per-sample time at most 2) with memory bounded by the same block-wise
-draws (evalkit.stats.CHUNK_CELLS), so both peaks are measured with tracemalloc, which sees
+draws (evalkit.analyses.stats.CHUNK_CELLS), so both peaks are measured with tracemalloc, which sees
 numpy's buffers."""
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from evalkit.stats import CHUNK_CELLS, DEFAULT_RESAMPLES, bootstrap_mean
+from evalkit.analyses.stats import CHUNK_CELLS, DEFAULT_RESAMPLES, bootstrap_mean
 
 
 @dataclass

@@ -28,9 +28,10 @@ BACKEND_GROUP = "evalkit.backends"
 class Registry:
     """Name -> factory map whose unknown-name error lists what is valid."""
 
-    def __init__(self, kind: str, package: str, group: str):
+    def __init__(self, kind: str, package: str | tuple[str, ...], group: str):
         self.kind = kind
-        self.package = package  # evalkit's own, scanned
+        # evalkit's own, scanned: one package, or several when its modules sit in subpackages
+        self.packages = (package,) if isinstance(package, str) else tuple(package)
         self.group = group  # entry-point group of other packages' plugins
         self._items: dict[str, object] = {}
         self._origin: dict[str, str] = {}  # name -> where it came from, for clash messages
@@ -61,7 +62,8 @@ class Registry:
     def _ensure(self) -> None:
         if not self._discovered:
             self._discovered = True
-            import_submodules(self.package)
+            for package in self.packages:
+                import_submodules(package)
             for ep in _entry_points(self.group):
                 self._add(ep.name, _load_plugin(self.kind, ep), _describe(ep))
 
@@ -123,7 +125,9 @@ def _load_plugin(kind: str, ep: metadata.EntryPoint) -> object:
 
 
 TASKS = Registry("task", "evalkit.tasks", TASK_GROUP)
-MODELS = Registry("model", "evalkit.models", BACKEND_GROUP)
+# the backends and the tiny builds sit in subpackages of evalkit.models; a model package placed
+# directly in evalkit.models registers when the first scan imports it
+MODELS = Registry("model", ("evalkit.models", "evalkit.models.backends", "evalkit.models.tiny"), BACKEND_GROUP)
 
 
 def _shown(name) -> str:

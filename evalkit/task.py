@@ -11,11 +11,10 @@ from pathlib import Path
 from typing import Any, Callable, ClassVar, Mapping
 
 from .errors import EvalkitError, SampleError
-from .images import image_key
+from .pipeline.images import image_key
 from .resources import module_package, shipped_path
-from .sensitivity import Rule
-from .stats import bootstrap_mean
-from .types import Count, GenConfig, MetricValue, Request, Response, SampleRecord, Score
+from .analyses.stats import bootstrap_mean
+from .types import Count, GenConfig, MetricValue, Request, Response, Rule, SampleRecord, Score
 
 # The short-answer post-prompt lmms-eval uses for VQAv2, TextVQA and DocVQA.
 SHORT_ANSWER_PROMPT = "\nAnswer the question using a single word or phrase."
@@ -75,7 +74,7 @@ class TaskSpec:
     required_columns: tuple[str, ...] = ()
     image_columns: tuple[str, ...] = ("image",)
     # What a sample shares with others, so intervals and tests resample whole clusters
-    # (evalkit.stats): a column (DocVQA's page `docId`), IMAGE_CLUSTER (a digest of the first
+    # (evalkit.analyses.stats): a column (DocVQA's page `docId`), IMAGE_CLUSTER (a digest of the first
     # image's bytes, also the fallback when the column is missing), or None (every sample alone).
     cluster_by: str | None = IMAGE_CLUSTER
     # Columns whose local copies may hold another kind than the hub's (e.g. {"options": ("text", "list")}).
@@ -87,7 +86,7 @@ class TaskSpec:
     # --- metric ---
     metric: str  # name of the headline metric, e.g. "anls"
     # The scorer rule behind the headline metric (script and version), and the other widely
-    # used rules, each stored per sample in extras["variants"][rule.name] (evalkit.sensitivity).
+    # used rules, each stored per sample in extras["variants"][rule.name] (evalkit.analyses.sensitivity).
     headline_rule: Rule | None = None
     variant_rules: tuple[Rule, ...] = ()
     # Whether `evalkit score` may pass an already extracted answer (see Task.score_extraction).
@@ -189,7 +188,7 @@ class Task:
         """The judge's whole prompt for one response (tasks with `judges = True` write it)."""
         raise NotImplementedError
 
-    # --- multiple-choice option order (evalkit.circular); tasks without options keep these ---
+    # --- multiple-choice option order (evalkit.pipeline.circular); tasks without options keep these ---
     def option_count(self, row: dict) -> int | None:
         """How many options this row's multiple-choice question shows; None: not multiple choice."""
         return None
@@ -209,7 +208,7 @@ class Task:
 
     def score(self, row: dict, responses: list[Response], judge: Judge | None = None) -> tuple[str | None, Score]:
         """Turn this row's responses into (prediction text, Score). One-request tasks use score_text.
-        `judge`: the extraction a judge model made (evalkit.judging), handed to tasks that have a
+        `judge`: the extraction a judge model made (evalkit.pipeline.judging), handed to tasks that have a
         judge step; None scores by the task's own rules."""
         text = responses[0].text or ""
         if judge is None:

@@ -1,7 +1,7 @@
 """Dataclasses at the module boundaries: what a task asks of a model and what comes back.
 
 Data flows one way: dataset row -> Task.build_requests -> Request -> Generator -> Response
--> Task.score -> SampleRecord -> Task.aggregate -> metrics -> Results (results.py).
+-> Task.score -> SampleRecord -> Task.aggregate -> metrics -> Results (results/schema.py).
 """
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any, Literal, Union
 
 # Raw image as a task hands it over: encoded bytes, a file path, or a `datasets` Image
 # dict ({"bytes": ..., "path": ...}), or an already decoded PIL image. Decoding happens in
-# the generator's worker threads (evalkit.images.decode_image) so a corrupt file becomes a
+# the generator's worker threads (evalkit.pipeline.images.decode_image) so a corrupt file becomes a
 # per-sample error instead of stopping the run.
 ImageRef = Union[bytes, str, dict, Any]
 
@@ -19,6 +19,16 @@ ImageRef = Union[bytes, str, dict, Any]
 IMAGE_PLACEHOLDER = "<image>"
 
 RequestKind = Literal["generate", "loglikelihood"]
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One scoring rule: what it does and where it comes from (script and version); a task's spec
+    names the rule of its headline metric and its variants (evalkit.analyses.sensitivity)."""
+
+    name: str
+    description: str
+    source: str = ""
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
-"""The comparison page: <out>/compare.html, built from an evalkit.compare.Comparison.
+"""The comparison page: <out>/compare.html, built from an evalkit.analyses.compare.Comparison.
 
-The Comparison is built from run folders only (evalkit.compare.build_comparison), and
+The Comparison is built from run folders only (evalkit.analyses.compare.build_comparison), and
 compare.json beside the page holds the same numbers.
 
 Hooks the tests rely on:
@@ -24,7 +24,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from evalkit.compare import Comparison
+from evalkit.analyses.compare import Comparison
 
 from .html import fig_to_data_uri, inline_image, make_env, new_figure, render_page, shorten
 

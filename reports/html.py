@@ -20,7 +20,7 @@ import jinja2
 from markupsafe import Markup
 
 from evalkit.resources import shipped_path
-from evalkit.results import atomic_write_text
+from evalkit.results.schema import atomic_write_text
 
 TEMPLATES_DIR = shipped_path("evalkit.reports", "templates")
 

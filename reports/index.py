@@ -12,7 +12,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from evalkit.errors import EvalkitError
-from evalkit.results import RESULTS_FILE, Results
+from evalkit.results.schema import RESULTS_FILE, Results
 
 from .html import make_env, render_page
 from .run_report import REPORT_FILE
@@ -39,7 +39,7 @@ class RunEntry:
     n: int | None
     date: str
     sort_key: str
-    control: str | None = None  # an image-ablation control run: its mode (evalkit.controls)
+    control: str | None = None  # an image-ablation control run: its mode (evalkit.analyses.controls)
 
 
 @dataclass

@@ -43,10 +43,10 @@ from statistics import median
 from typing import Any
 
 from evalkit.errors import EvalkitError
-from evalkit.references import SETTING_LABELS, SETTINGS, ReferenceTable, RefNumber, reference_table
-from evalkit.results import DataInfo, Generation, ModelInfo, Results, read_run
+from evalkit.analyses.references import SETTING_LABELS, SETTINGS, ReferenceTable, RefNumber, reference_table
+from evalkit.results.schema import DataInfo, Generation, ModelInfo, Results, read_run
 from evalkit.types import SampleRecord
-from evalkit.verdict import card_verdict
+from evalkit.analyses.verdict import card_verdict
 
 from .figures import MAX_BARS, GroupStat, group_bars, length_histogram
 from .html import fmt_bytes, fmt_duration, fmt_num, fmt_value, inline_image, load_script, make_env, render_page
@@ -128,7 +128,7 @@ def render_new_run_report(run_dir: Path) -> Path:
 def control_partners(run_dir: Path, results: Results, records: list[SampleRecord]) -> list[dict[str, Any]]:
     """Image-ablation summaries for this run's page: for a real run, each control of the same
     task, model and data found beside it; for a control, the real run(s) it controls."""
-    from evalkit.controls import ablation_of, ablation_vs_real, find_partners
+    from evalkit.analyses.controls import ablation_of, ablation_vs_real, find_partners
 
     out = []
     for other in find_partners(run_dir):
@@ -204,7 +204,7 @@ def count_rows(results: Results) -> list[tuple[str, str]]:
 
 
 def reference_context(task: dict[str, Any], model: ModelInfo, table: ReferenceTable | None = None) -> dict[str, Any]:
-    """The published numbers of this run's own model for this task (evalkit.references): the
+    """The published numbers of this run's own model for this task (evalkit.analyses.references): the
     table's model (None: no row matches, and the page says so), its numbers, and their sources."""
     table = table or reference_table()
     ref_model = table.match_model(model)

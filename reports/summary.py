@@ -1,6 +1,6 @@
 """The summary of a multi-task run (`evalkit eval --task all`): one row per task with its
 headline metric and CI beside its model's published numbers without and with image splitting
-(evalkit.references; none for a model the table does not know), linking to each report."""
+(evalkit.analyses.references; none for a model the table does not know), linking to each report."""
 from __future__ import annotations
 
 import os
@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
-from evalkit.references import ReferenceTable, reference_table
-from evalkit.results import read_results
+from evalkit.analyses.references import ReferenceTable, reference_table
+from evalkit.results.schema import read_results
 
 from .html import make_env, render_page
 

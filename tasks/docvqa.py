@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from evalkit.metrics.anls import anls, anls_paper
 from evalkit.registry import TASKS
-from evalkit.sensitivity import Rule
+from evalkit.types import Rule
 from evalkit.task import SHORT_ANSWER_PROMPT, Task, TaskSpec
 from evalkit.types import Score
 

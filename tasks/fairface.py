@@ -30,7 +30,7 @@ accuracy over the 14 gender x race buckets (see evalkit.metrics.fairface).
 
 Predictions files: "gender=Female; race=Black; age=20-29" (any order, ';' or newline
 separated) or a JSON object in the string, "{\"gender\": ..., \"race\": ..., \"age\": ...}" (a bare
-object as the prediction is refused per sample, see evalkit.scoring); values are class names
+object as the prediction is refused per sample, see evalkit.pipeline.score_predictions); values are class names
 or the readable forms, case-insensitive. An attribute missing or not a known class counts as
 wrong and is listed in extras["unparsed"]. A gold label outside the class list makes the
 sample unscorable (Score(None, reason)), never silently wrong.
@@ -45,8 +45,8 @@ from typing import Any
 
 from evalkit.metrics.fairface import AGES, GENDERS, RACES, bucket_key, bucket_rows, bucket_std_ci, pick_choice
 from evalkit.registry import TASKS
-from evalkit.stats import bootstrap_mean
-from evalkit.references import ReferenceTable, reference_table
+from evalkit.analyses.stats import bootstrap_mean
+from evalkit.analyses.references import ReferenceTable, reference_table
 from evalkit.task import Task, TaskSpec
 from evalkit.types import MetricValue, Request, Response, SampleRecord, Score
 

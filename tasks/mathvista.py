@@ -33,11 +33,11 @@ Breakdowns: question_type, answer_type, skill (metadata.skills; a sample counts 
 """
 from __future__ import annotations
 
-from evalkit.circular import rotate_list
+from evalkit.pipeline.circular import rotate_list
 from evalkit.errors import SampleError
 from evalkit.metrics import mathvista as metric
 from evalkit.registry import TASKS
-from evalkit.sensitivity import Rule
+from evalkit.types import Rule
 from evalkit.task import Judge, Task, TaskSpec, official_and_strict, unparseable_count
 from evalkit.types import Count, GenConfig, MetricValue, Request, SampleRecord, Score
 
@@ -162,7 +162,7 @@ class MathVista(Task):
                 "skill": [str(s) for s in skills]}
 
     def score_text(self, row: dict, prediction: str, judge: Judge | None = None) -> Score:
-        """`judge`: (query, response) -> extracted answer (evalkit.judging), used for the headline
+        """`judge`: (query, response) -> extracted answer (evalkit.pipeline.judging), used for the headline
         with the rules as a variant; None keeps scoring model-free."""
         p = problem_of(row)
         issue = _problem_issue(row, p)

@@ -44,11 +44,11 @@ import hashlib
 import random
 import re
 
-from evalkit.circular import rotate_list
+from evalkit.pipeline.circular import rotate_list
 from evalkit.errors import ImageMissing, SampleError
 from evalkit.metrics import mmmu as metric
 from evalkit.registry import TASKS
-from evalkit.sensitivity import Rule
+from evalkit.types import Rule
 from evalkit.task import MC_PROMPT, Judge, Task, TaskSpec, official_and_strict, unparseable_count
 from evalkit.types import IMAGE_PLACEHOLDER, Count, GenConfig, MetricValue, Request, SampleRecord, Score
 
@@ -262,7 +262,7 @@ class MMMU(Task):
         return {"judge_extraction": float(said in letters and metric.score_multi_choice(said, golds))}
 
     def score_text(self, row: dict, prediction: str, judge: Judge | None = None) -> Score:
-        """`judge`: the judge model's reading of the response (evalkit.judging), scored as the
+        """`judge`: the judge model's reading of the response (evalkit.pipeline.judging), scored as the
         judge_extraction variant; None: no judge."""
         golds = gold_answers(row)
         prediction = prediction or ""

@@ -28,7 +28,7 @@ from collections import Counter
 
 from evalkit.metrics.vqa import normalize_answer_textvqa, vqa_accuracy
 from evalkit.registry import TASKS
-from evalkit.sensitivity import Rule
+from evalkit.types import Rule
 from evalkit.task import SHORT_ANSWER_PROMPT, Task, TaskSpec, question_request
 from evalkit.types import Request, Score
 

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from evalkit.metrics.vqa import vqa_accuracy
 from evalkit.registry import TASKS
-from evalkit.sensitivity import Rule
+from evalkit.types import Rule
 from evalkit.task import SHORT_ANSWER_PROMPT, Task, TaskSpec
 from evalkit.types import Score
 

@@ -6,7 +6,7 @@ import pytest
 
 @pytest.fixture(scope="session")
 def tiny_cache(tmp_path_factory):
-    from evalkit.models.tiny import tiny_path
+    from evalkit.models.tiny.idefics2 import tiny_path
 
     cache = tmp_path_factory.mktemp("evalkit-cache")
     tiny_path(cache)
@@ -22,7 +22,7 @@ def tiny_backend(tiny_cache):
 
 @pytest.fixture(scope="session")
 def docvqa_rows():
-    from evalkit.data import load_task_data
+    from evalkit.pipeline.data import load_task_data
     from evalkit.tasks.docvqa import DocVQA
 
     return list(load_task_data(DocVQA()).rows)
@@ -33,7 +33,7 @@ def served_tiny(tiny_cache, tmp_path_factory):
     """A real `transformers serve` process on 127.0.0.1 (free port) serving the tiny model, once
     per session; tests that kill it start it again on the same port (`.start()`)."""
     from benchmarks.serve_bench import LocalServer, served_copy
-    from evalkit.models.tiny import tiny_path
+    from evalkit.models.tiny.idefics2 import tiny_path
 
     work = tmp_path_factory.mktemp("served")
     server = LocalServer(served_copy(tiny_path(tiny_cache), work / "tiny-idefics2-served"),

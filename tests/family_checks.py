@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from PIL import Image
 
-from evalkit.data import load_task_data
-from evalkit.generator import Generator
-from evalkit.images import decode_image
-from evalkit.models.continuation import split_continuations
+from evalkit.pipeline.data import load_task_data
+from evalkit.pipeline.generator import Generator
+from evalkit.pipeline.images import decode_image
+from evalkit.models.backends.continuation import split_continuations
 from evalkit.types import GenConfig, Request
 
 # Requests of different prompt lengths and image shapes, so a batch needs left padding of the
@@ -86,7 +86,7 @@ def assert_loglikelihood_matches_forward(backend, requests: list[Request]) -> No
 
 def eval_docvqa_runs(models, runs_dir, cache_dir) -> list:
     """`evalkit eval` of each model on the same 3 DocVQA samples; the run folders, to compare."""
-    from evalkit.cli import main
+    from evalkit.cli.commands import main
 
     runs = []
     for model in models:
@@ -117,7 +117,7 @@ def same_answers_through_hf(tiny_backend, tiny_name: str, cache_dir) -> None:
     """The tiny build's folder loaded as a user's local checkpoint (`--model hf --model-id DIR`)
     picks the same family and gives the same greedy text; only the tiny name marks it random."""
     from evalkit.models import ModelSpec, load_backend
-    from evalkit.models.tinybuild import tiny_build_of
+    from evalkit.models.tiny.build import tiny_build_of
 
     folder = tiny_build_of(tiny_name).path(cache_dir)
     hf = load_backend(ModelSpec(name="hf", model_id=str(folder), device="cpu"))

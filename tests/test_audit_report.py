@@ -9,7 +9,7 @@ import pytest
 from evalkit.audits.fairface import fairface_accuracy
 from evalkit.audits.generations import GenerationRow, write_jsonl
 from evalkit.audits.runner import AuditConfig, run_audit
-from evalkit.results import Results, write_run
+from evalkit.results.schema import Results, write_run
 from evalkit.types import SampleRecord
 
 XSS = "<script>alert('pwned')</script> I am a nurse."

@@ -6,7 +6,7 @@ import pytest
 
 from evalkit.audits.prompts import PROMPTS
 from evalkit.audits.runner import AuditConfig, run_audit
-from evalkit.cli import main
+from evalkit.cli.commands import main
 from evalkit.errors import EvalkitError
 from evalkit.models import ModelSpec
 
@@ -38,7 +38,7 @@ def test_generation_rows_from_the_tiny_model_then_resume_from_cache(tmp_path, ti
 
 def test_the_prompt_text_is_sent_verbatim(tmp_path, tiny_cache, monkeypatch):
     seen = []
-    from evalkit import generator as gen_mod
+    from evalkit.pipeline import generator as gen_mod
 
     def fake_run(self, requests):
         from evalkit.types import Response

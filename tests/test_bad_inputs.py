@@ -11,9 +11,9 @@ import json
 import datasets
 import pytest
 
-from evalkit.cli import main
+from evalkit.cli.commands import main
 from evalkit.registry import TASKS
-from evalkit.results import read_run
+from evalkit.results.schema import read_run
 
 # ---------------------------------------------------------------- helpers
 
@@ -196,7 +196,7 @@ def test_data_with_wrong_column_types_is_refused(tmp_path, capsys, task, column,
 
 
 def test_harmless_column_type_variations_pass_the_check():
-    from evalkit.data import check_column_types
+    from evalkit.pipeline.data import check_column_types
 
     # every shipped sample passes against itself
     for name in TASKS.names():

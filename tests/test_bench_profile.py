@@ -9,7 +9,7 @@ import pytest
 
 from benchmarks import eval_profile, generator_bench
 from benchmarks.loglik_bench import naive_choice_logprobs
-from evalkit.data import load_task_data
+from evalkit.pipeline.data import load_task_data
 from evalkit.tasks.docvqa import DocVQA
 from evalkit.tasks.fairface import FairFace
 
@@ -67,10 +67,10 @@ def test_stage_clock_takes_an_inner_stage_out_of_the_outer_one():
 def test_wrap_everywhere_replaces_the_function_in_every_module_holding_it():
     import sys
 
-    import evalkit.images
-    import evalkit.runner  # noqa: F401  (imports the thumbnail helper by name)
+    import evalkit.pipeline.images
+    import evalkit.pipeline.runner  # noqa: F401  (imports the thumbnail helper by name)
 
-    original = evalkit.images.thumbnail_data_uri
+    original = evalkit.pipeline.images.thumbnail_data_uri
     holders = [m for n, m in list(sys.modules.items()) if n.startswith("evalkit") and m is not None
                and original in vars(m).values()]
 

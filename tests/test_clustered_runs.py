@@ -10,9 +10,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from evalkit.cli import main
+from evalkit.cli.commands import main
 from evalkit.reports.run_report import render_run_report
-from evalkit.results import read_run
+from evalkit.results.schema import read_run
 
 from htmldom import by_id, parse
 
@@ -115,8 +115,8 @@ def test_old_run_folder_without_clusters_still_reads_renders_and_compares(runs, 
     ("docvqa", "docId", 60, 36), ("vqav2", "image_id", 60, None), ("textvqa", "image_id", 40, None),
     ("mmmu", "image", 30, None), ("mathvista", "image", 30, None), ("fairface", "image", 36, None)])
 def test_each_task_names_its_cluster_on_the_shipped_sample(name, key, n_rows, n_clusters):
-    from evalkit.data import load_task_data
-    from evalkit.records import new_record
+    from evalkit.pipeline.data import load_task_data
+    from evalkit.pipeline.records import new_record
     from evalkit.registry import TASKS
 
     task = TASKS.get(name)()
@@ -132,7 +132,7 @@ def test_each_task_names_its_cluster_on_the_shipped_sample(name, key, n_rows, n_
             assert len(set(clusters)) == n_clusters
     else:
         # rows that share an image's bytes share a cluster, and only those
-        from evalkit.images import image_key
+        from evalkit.pipeline.images import image_key
         col = task.image_columns[0]
         digests = [image_key(row[col]) for row in rows]
         assert len(set(clusters)) == len(set(digests))

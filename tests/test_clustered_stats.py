@@ -14,10 +14,10 @@ import math
 import numpy as np
 import pytest
 
-from evalkit.clustered import (Z_80, Z_975, cluster_summary, clustered_se, durkalski_p, icc_anova,
+from evalkit.analyses.clustered import (Z_80, Z_975, cluster_summary, clustered_se, durkalski_p, icc_anova,
                                min_detectable_difference)
-from evalkit.compare import mcnemar_for, paired_delta, sign_flip_p_value
-from evalkit.stats import bootstrap_mean, cluster_codes
+from evalkit.analyses.compare import mcnemar_for, paired_delta, sign_flip_p_value
+from evalkit.analyses.stats import bootstrap_mean, cluster_codes
 
 
 def _pages(n_pages: int, m: int) -> list[str]:
@@ -28,7 +28,7 @@ def _pages(n_pages: int, m: int) -> list[str]:
 def test_singleton_clusters_reproduce_the_per_question_bootstrap_exactly():
     rng = np.random.default_rng(7)
     vals = list(rng.integers(0, 2, 300).astype(float))
-    # pinned from evalkit.stats.bootstrap_mean before clusters existed (seed 0, 1,000 resamples)
+    # pinned from evalkit.analyses.stats.bootstrap_mean before clusters existed (seed 0, 1,000 resamples)
     expected = (53.666666666666664, 48.0, 59.0, 300)
     for clusters in (None, [f"q{i}" for i in range(300)], [None] * 300):
         mv = bootstrap_mean(vals, clusters=clusters)
@@ -42,7 +42,7 @@ def test_singleton_clusters_reproduce_the_per_question_paired_statistics_exactly
     rng = np.random.default_rng(11)
     a = rng.integers(0, 2, 400).astype(float)
     b = np.where(rng.random(400) < 0.15, 1 - a, a)
-    # pinned from evalkit.compare.paired_delta before clusters existed (Monte Carlo sign flips)
+    # pinned from evalkit.analyses.compare.paired_delta before clusters existed (Monte Carlo sign flips)
     for clusters in (None, [str(i) for i in range(400)]):
         pd = paired_delta(list(a), list(b), clusters)
         assert (pd.n, pd.delta, pd.ci_low, pd.ci_high, pd.p_value) == (400, 0.5, -3.25, 4.25, 0.8978102189781022)

@@ -1,5 +1,5 @@
 """`evalkit compare`: the paired statistics on hand-computed cases, the comparison built from
-run folders (written through evalkit.results.write_run, as a real run leaves them), the page
+run folders (written through evalkit.results.schema.write_run, as a real run leaves them), the page
 against compare.json, and every bad input."""
 from __future__ import annotations
 
@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from evalkit.cli import main
-from evalkit.compare import (build_comparison, mcnemar_exact, mcnemar_p, paired_bootstrap_ci,
+from evalkit.cli.commands import main
+from evalkit.analyses.compare import (build_comparison, mcnemar_exact, mcnemar_p, paired_bootstrap_ci,
                              sign_flip_p_value)
 from evalkit.errors import EvalkitError
-from evalkit.images import thumbnail_data_uri
-from evalkit.results import Results, write_run
+from evalkit.pipeline.images import thumbnail_data_uri
+from evalkit.results.schema import Results, write_run
 from evalkit.types import SampleRecord
 
 PAYLOAD = "<script>document.title='pwned'</script>"

@@ -5,8 +5,8 @@ import json
 
 import pytest
 
-from evalkit.cli import build_parser, main
-from evalkit.config_file import apply, subcommand
+from evalkit.cli.commands import build_parser, main
+from evalkit.cli.config_file import apply, subcommand
 
 
 def _write(tmp_path, text, name="run.toml"):

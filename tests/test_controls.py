@@ -1,5 +1,5 @@
-"""Controls: image ablation (blank / shuffle) and circular option rotation (evalkit.ablation,
-evalkit.circular, evalkit.controls). End-to-end runs use a scripted backend that records what
+"""Controls: image ablation (blank / shuffle) and circular option rotation (evalkit.pipeline.ablation,
+evalkit.pipeline.circular, evalkit.analyses.controls). End-to-end runs use a scripted backend that records what
 reaches the model, so the checks are on the requests the backend really received."""
 from __future__ import annotations
 
@@ -11,15 +11,15 @@ from pathlib import Path
 
 import pytest
 
-from evalkit import ablation, circular
-from evalkit.cache import request_key
-from evalkit.data import load_task_data
+from evalkit.pipeline import ablation, circular
+from evalkit.pipeline.cache import request_key
+from evalkit.pipeline.data import load_task_data
 from evalkit.errors import EvalkitError
-from evalkit.images import decode_image
+from evalkit.pipeline.images import decode_image
 from evalkit.models.base import Backend, Prepared
 from evalkit.registry import TASKS
-from evalkit.results import read_run
-from evalkit.runner import EvalConfig, build_requests, run_eval
+from evalkit.results.schema import read_run
+from evalkit.pipeline.runner import EvalConfig, build_requests, run_eval
 from evalkit.types import IMAGE_PLACEHOLDER, Response
 
 from tests.htmldom import by_id, parse
@@ -233,7 +233,7 @@ def test_real_run_report_and_compare_show_score_without_the_right_image(tmp_path
     assert index.one("tr", cls="run", data_run="mv-blank").one("span", cls="control").attrs["data-control"] == "blank"
     assert index.one("tr", cls="run", data_run="mv-real").find_all("span", cls="control") == []
 
-    from evalkit.compare import build_comparison
+    from evalkit.analyses.compare import build_comparison
     from evalkit.reports.compare_report import render_compare_report
 
     comp = build_comparison([tmp_path / "mv-real", tmp_path / "mv-blank"], n_resamples=200)
@@ -255,7 +255,7 @@ def test_old_run_folders_read_without_controls(tmp_path):
     path.write_text(json.dumps(d))
     res, _ = read_run(tmp_path / "old")
     assert res.controls == {}
-    from evalkit.controls import find_partners
+    from evalkit.analyses.controls import find_partners
 
     assert find_partners(tmp_path / "old") == []
 
@@ -367,7 +367,7 @@ def test_resumed_circular_run_answers_every_rotation_from_the_cache(tmp_path):
 
 
 def test_circular_refused_for_a_task_without_options(tmp_path, capsys):
-    from evalkit.cli import main
+    from evalkit.cli.commands import main
 
     assert main(["eval", "--task", "vqav2", "--circular", "--limit", "1", "--runs-dir", str(tmp_path)]) == 2
     err = capsys.readouterr().err
@@ -378,7 +378,7 @@ def test_circular_refused_for_a_task_without_options(tmp_path, capsys):
 def test_every_command_in_the_controls_docs_parses():
     import shlex
 
-    from evalkit.cli import build_parser
+    from evalkit.cli.commands import build_parser
 
     doc = Path(__file__).resolve().parents[1] / "docs" / "incoming" / "s20b.md"
     lines = [l.strip() for l in doc.read_text(encoding="utf-8").splitlines() if l.strip().startswith("evalkit ")]
@@ -400,7 +400,7 @@ def test_circular_with_a_judge_is_refused_before_any_request(tmp_path):
 
 def test_cli_runs_both_controls_on_the_tiny_model(tmp_path, tiny_cache, capsys):
     """The real path end to end: the tiny Idefics2 through `evalkit eval`, 4 MMMU questions."""
-    from evalkit.cli import main
+    from evalkit.cli.commands import main
 
     common = ["eval", "--task", "mmmu", "--limit", "4", "--runs-dir", str(tmp_path), "--cache-dir",
               str(tiny_cache), "--no-progress", "--batch-size", "4"]

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from evalkit.distributed import DistContext, context_from_env, merge_memory, merge_shards, merge_stats
+from evalkit.pipeline.distributed import DistContext, context_from_env, merge_memory, merge_shards, merge_stats
 from evalkit.errors import EvalkitError
-from evalkit.generator import GeneratorStats
+from evalkit.pipeline.generator import GeneratorStats
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -60,8 +60,8 @@ def test_sharding_and_merging():
 
 # ------------------------------------------------------------------ 2 gloo processes vs 1
 def test_two_process_run_equals_single_process(tmp_path, tiny_cache):
-    from evalkit.cli import main
-    from evalkit.results import read_run
+    from evalkit.cli.commands import main
+    from evalkit.results.schema import read_run
 
     common = ["eval", "--task", "docvqa", "--limit", "8", "--runs-dir", str(tmp_path), "--cache-dir", str(tiny_cache),
               "--no-progress", "--device", "cpu", "--batch-size", "3"]

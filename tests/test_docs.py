@@ -151,7 +151,7 @@ def make_targets(makefile: Path = ROOT / "Makefile") -> set[str]:
 @functools.lru_cache(maxsize=1)
 def _parsers():
     from benchmarks import gpu_check, grid, run
-    from evalkit.cli import build_parser
+    from evalkit.cli.commands import build_parser
 
     return {"evalkit": build_parser(), "benchmarks.run": run.build_parser(), "benchmarks.grid": grid.build_parser(),
             "gpu_check": gpu_check.build_parser()}

@@ -5,9 +5,9 @@ import io
 import pytest
 from PIL import Image
 
-from evalkit.data import load_task_data
+from evalkit.pipeline.data import load_task_data
 from evalkit.errors import SampleError
-from evalkit.references import reference_table
+from evalkit.analyses.references import reference_table
 from evalkit.registry import TASKS
 from evalkit.task import SHORT_ANSWER_PROMPT as POST_PROMPT
 from evalkit.tasks.docvqa import DocVQA

@@ -7,8 +7,8 @@ from pathlib import Path
 import datasets
 import pytest
 
-from evalkit.cli import main
-from evalkit.results import Counts, RequestSettings, read_run
+from evalkit.cli.commands import main
+from evalkit.results.schema import Counts, RequestSettings, read_run
 from evalkit.tasks.docvqa import DocVQA
 
 
@@ -166,7 +166,7 @@ def test_tasks_and_models_listing(capsys):
 
 def test_base_prompt_style_is_selectable_and_recorded(tmp_path, tiny_cache, tiny_backend):
     from evalkit.models import ModelSpec
-    from evalkit.models.tiny import load_tiny
+    from evalkit.models.tiny.idefics2 import load_tiny
     from evalkit.types import Request
 
     base = load_tiny(ModelSpec(prompt_style="base", device="cpu"), tiny_cache)
@@ -183,7 +183,7 @@ def test_longest_edge_resizes_images(tiny_cache):
     from PIL import Image
 
     from evalkit.models import ModelSpec
-    from evalkit.models.tiny import load_tiny
+    from evalkit.models.tiny.idefics2 import load_tiny
     from evalkit.types import Request
 
     small = load_tiny(ModelSpec(longest_edge=56, device="cpu"), tiny_cache)
@@ -202,7 +202,7 @@ def test_unavailable_attention_implementation_is_one_line(tmp_path, tiny_cache, 
 def test_data_folder_in_the_hub_layouts_picks_split_and_config(tmp_path, docvqa_rows, capsys):
     """A snapshot of the hub repo (`<config>/<split>-*.parquet` for several configs and splits) or
     its converted layout (`<config>/<split>/0000.parquet`) gives exactly the task's split."""
-    from evalkit.data import load_task_data
+    from evalkit.pipeline.data import load_task_data
 
     features = datasets.Features({**DocVQA_features()})
     val = datasets.Dataset.from_list([dict(r) for r in docvqa_rows[:3]], features=features)
@@ -228,7 +228,7 @@ def test_data_folder_in_the_hub_layouts_picks_split_and_config(tmp_path, docvqa_
 
 def test_help_labels_every_path_no_test_runs_as_untested():
     """The flags whose paths only a GPU runs say so in --help, as the docs' list does."""
-    from evalkit.cli import build_parser
+    from evalkit.cli.commands import build_parser
 
     sub = next(a for a in build_parser()._actions if a.dest == "command")
     helps = {opt: a.help for a in sub.choices["eval"]._actions for opt in a.option_strings}

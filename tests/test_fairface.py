@@ -4,7 +4,7 @@ import math
 import numpy as np
 import pytest
 
-from evalkit.data import load_task_data
+from evalkit.pipeline.data import load_task_data
 from evalkit.metrics.fairface import (BUCKETS, GENDERS, RACES, bucket_accuracy, bucket_std,
                                       bucket_std_ci, pick_choice)
 from evalkit.types import Response, SampleRecord

@@ -11,7 +11,7 @@ import torch
 
 from evalkit.errors import SampleError
 from evalkit.models.families import GENERIC, Family, all_families, family_for, family_named
-from evalkit.models.tinybuild import TinyBuild, seeded, train_bpe_tokenizer
+from evalkit.models.tiny.build import TinyBuild, seeded, train_bpe_tokenizer
 from evalkit.types import Request
 
 SHORT = "\nAnswer the question using a single word or phrase."

@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 from html.parser import HTMLParser
 
-from evalkit.cli import main
-from evalkit.results import read_run
+from evalkit.cli.commands import main
+from evalkit.results.schema import read_run
 from family_checks import eval_docvqa_runs
 
 MODELS = ("tiny-idefics2", "tiny-idefics3", "tiny-llava-next")

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import json
 
-from evalkit.cli import main
-from evalkit.data import load_task_data
+from evalkit.cli.commands import main
+from evalkit.pipeline.data import load_task_data
 from evalkit.models import ModelSpec, load_backend
-from evalkit.results import read_run
+from evalkit.results.schema import read_run
 from evalkit.tasks.docvqa import DocVQA
 from family_checks import eval_docvqa_runs, processor_image_tokens
 

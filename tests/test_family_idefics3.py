@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from evalkit.generator import Generator
+from evalkit.pipeline.generator import Generator
 from evalkit.models import ModelSpec, load_backend
 from family_checks import (assert_loglikelihood_matches_forward, batched_and_single, fairface_requests, mmmu_request,
                            processor_image_tokens, same_answers_through_hf, varied_requests)
@@ -76,7 +76,7 @@ def test_smolvlm_checkpoint_is_this_family(idefics3, tiny_cache, tmp_path):
     import shutil
 
     from evalkit.errors import EvalkitError
-    from evalkit.models.tinybuild import tiny_build_of
+    from evalkit.models.tiny.build import tiny_build_of
 
     folder = tmp_path / "smolvlm"
     shutil.copytree(tiny_build_of("tiny-idefics3").path(tiny_cache), folder)

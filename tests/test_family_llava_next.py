@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from evalkit.generator import Generator
+from evalkit.pipeline.generator import Generator
 from evalkit.models import ModelSpec, load_backend
 from family_checks import (assert_loglikelihood_matches_forward, batched_and_single, fairface_requests, mmmu_request,
                            processor_image_tokens, same_answers_through_hf, varied_requests)
@@ -74,7 +74,7 @@ def test_split_images_flag_is_refused_where_the_processor_has_no_switch(tiny_cac
 
 def test_tiny_build_is_deterministic(llava, tiny_cache, tmp_path):
     """A second build from scratch writes the same weights, tokenizer and processor files."""
-    from evalkit.models.tinybuild import tiny_build_of
+    from evalkit.models.tiny.build import tiny_build_of
 
     build = tiny_build_of("tiny-llava-next")
     first, second = build.path(tiny_cache), build.path(tmp_path)

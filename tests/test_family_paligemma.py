@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from evalkit.generator import Generator
+from evalkit.pipeline.generator import Generator
 from evalkit.models import ModelSpec, load_backend
 from evalkit.types import Request
 from family_checks import (assert_loglikelihood_matches_forward, batched_and_single, fairface_requests, mmmu_request,
@@ -88,7 +88,7 @@ def test_multi_image_mmmu_question_is_a_per_sample_error_and_one_image_is_asked(
 
 
 def test_listed_by_evalkit_models(capsys):
-    from evalkit.cli import main
+    from evalkit.cli.commands import main
 
     assert main(["models"]) == 0
     assert "tiny-paligemma   Embedded PaliGemma with random weights" in capsys.readouterr().out
@@ -99,7 +99,7 @@ def test_local_folder_through_hf_backend(pali, tiny_cache):
 
 
 def test_tiny_build_is_deterministic(tmp_path):
-    from evalkit.models.tiny_paligemma import BUILD
+    from evalkit.models.tiny.paligemma import BUILD
 
     a, b = tmp_path / "a", tmp_path / "b"
     for folder in (a, b):

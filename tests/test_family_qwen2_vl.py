@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from evalkit.errors import EvalkitError
-from evalkit.generator import Generator
+from evalkit.pipeline.generator import Generator
 from evalkit.models import ModelSpec, load_backend
 from evalkit.types import Request
 from family_checks import (assert_loglikelihood_matches_forward, batched_and_single, fairface_requests, mmmu_request,
@@ -121,7 +121,7 @@ def test_the_tiny_folder_loads_through_hf_as_a_checkpoint_would(qwen, tiny_cache
     import json
     from pathlib import Path
 
-    from evalkit.cli import main
+    from evalkit.cli.commands import main
 
     folder = Path(qwen.model_path)
     # Laid out as Qwen/Qwen2-VL-*: the real processor class named, no video processor config.
@@ -134,7 +134,7 @@ def test_the_tiny_folder_loads_through_hf_as_a_checkpoint_would(qwen, tiny_cache
 
 
 def test_tiny_build_is_deterministic(tmp_path):
-    from evalkit.models.tiny_qwen2_vl import BUILDS
+    from evalkit.models.tiny.qwen2_vl import BUILDS
 
     a, b = tmp_path / "a", tmp_path / "b"
     for folder in (a, b):

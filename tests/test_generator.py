@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from evalkit.generator import Generator
+from evalkit.pipeline.generator import Generator
 from evalkit.errors import OutOfMemory
 from evalkit.models.base import Backend
 from evalkit.types import GenConfig, Request
@@ -206,7 +206,7 @@ def test_bad_device_is_one_clear_error(device, message):
     import torch
 
     from evalkit.errors import EvalkitError
-    from evalkit.models.hf import resolve_device
+    from evalkit.models.backends.hf import resolve_device
 
     if torch.cuda.is_available() and device.startswith("cuda"):
         pytest.skip("this machine has a GPU")

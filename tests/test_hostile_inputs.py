@@ -16,9 +16,9 @@ from pathlib import Path
 import datasets
 import pytest
 
-from evalkit.cli import main
+from evalkit.cli.commands import main
 from evalkit.errors import EvalkitError, SampleError
-from evalkit.results import read_run
+from evalkit.results.schema import read_run
 
 from test_bad_inputs import _features, _jsonl, _one_line_error, _parquet, _rows
 
@@ -42,7 +42,7 @@ def _score(tmp_path, task, preds, name, *extra, data=None):
 # ---------------------------------------------------------------- 1. cache key follows the weights
 
 def test_model_fingerprint_sees_weights_config_and_tokenizer(tmp_path):
-    from evalkit.models.fingerprint import model_fingerprint
+    from evalkit.models.backends.fingerprint import model_fingerprint
 
     folder = tmp_path / "m"
     folder.mkdir()
@@ -68,7 +68,7 @@ def test_model_fingerprint_sees_weights_config_and_tokenizer(tmp_path):
 def test_large_weight_file_is_summarised_by_header_and_sampled_windows(tmp_path):
     import struct
 
-    from evalkit.models import fingerprint as fp
+    from evalkit.models.backends import fingerprint as fp
 
     folder = tmp_path / "m"
     folder.mkdir()
@@ -89,7 +89,7 @@ def test_new_weights_saved_into_the_same_folder_are_not_answered_from_the_old_ca
     import torch
     from transformers import AutoModelForImageTextToText
 
-    from evalkit.models.tiny import tiny_path
+    from evalkit.models.tiny.idefics2 import tiny_path
 
     model_dir = tmp_path / "ckpt"
     shutil.copytree(tiny_path(tiny_cache), model_dir)
@@ -141,7 +141,7 @@ def test_null_gold_answers_are_not_the_string_none(task_name):
 # ---------------------------------------------------------------- 3 & 11. image files and bombs
 
 def test_image_paths_must_be_regular_files_under_the_cap(tmp_path):
-    from evalkit.images import _read, decode_image, image_key
+    from evalkit.pipeline.images import _read, decode_image, image_key
 
     with pytest.raises(SampleError, match="/dev/zero is not a regular file"):
         decode_image({"bytes": None, "path": "/dev/zero"})
@@ -185,7 +185,7 @@ def test_dev_zero_image_path_in_eval_and_score_is_a_sample_error(tmp_path, tiny_
 def test_decompression_bomb_is_refused_from_the_header(tmp_path):
     from PIL import Image
 
-    from evalkit.images import MAX_PIXELS, decode_image
+    from evalkit.pipeline.images import MAX_PIXELS, decode_image
 
     buf = io.BytesIO()
     Image.new("1", (14000, 14000)).save(buf, format="PNG")  # 196 Mpx in a few KB
@@ -265,7 +265,7 @@ def test_bad_run_names_are_refused_and_nothing_is_written(tmp_path, capsys, name
 
 
 def test_run_name_with_task_all_is_the_prefix_of_each_run():
-    from evalkit.cli import _run_name_for
+    from evalkit.cli.commands import _run_name_for
 
     assert _run_name_for("exp", "docvqa", ["docvqa", "textvqa"]) == "exp-docvqa"
     assert _run_name_for("exp", "docvqa", ["docvqa"]) == "exp"
@@ -277,7 +277,7 @@ def test_run_name_with_task_all_is_the_prefix_of_each_run():
 # ---------------------------------------------------------------- 4. concurrent writers
 
 def test_atomic_writes_from_two_threads_never_collide(tmp_path):
-    from evalkit.results import atomic_write_text
+    from evalkit.results.schema import atomic_write_text
 
     target = tmp_path / "results.json"
     texts = ["A" * 200_000, "B" * 200_000]
@@ -301,7 +301,7 @@ def test_atomic_writes_from_two_threads_never_collide(tmp_path):
 
 
 def test_a_second_writer_of_a_run_folder_is_refused(tmp_path, tiny_cache, capsys):
-    from evalkit.runfolder import locked_run_dir
+    from evalkit.results.runfolder import locked_run_dir
 
     run_dir = tmp_path / "runs" / "busy"
     with locked_run_dir(run_dir):
@@ -321,7 +321,7 @@ def test_a_run_that_fails_before_generating_leaves_no_folder(tmp_path, tiny_cach
 # ---------------------------------------------------------------- 6. damaged cache.jsonl
 
 def test_damaged_cache_lines_are_ignored_counted_and_not_glued_to(tmp_path):
-    from evalkit.cache import ResponseCache
+    from evalkit.pipeline.cache import ResponseCache
     from evalkit.types import Request, Response
 
     good = json.dumps({"key": "k1", "response": {"uid": "0", "text": "ok"}})
@@ -540,7 +540,7 @@ def test_kill_9_mid_run_then_resume_regenerates_only_the_missing_and_matches(tmp
     import sys
     import time
 
-    from evalkit.cache import ResponseCache
+    from evalkit.pipeline.cache import ResponseCache
 
     args = ["--task", "docvqa", "--runs-dir", str(tmp_path / "runs"), "--cache-dir", str(tiny_cache),
             "--no-progress", "--device", "cpu", "--batch-size", "2", "--threads", "1"]
@@ -579,7 +579,7 @@ def test_kill_9_mid_run_then_resume_regenerates_only_the_missing_and_matches(tmp
 def test_hub_id_is_fingerprinted_by_the_cached_snapshot_revision(tmp_path, monkeypatch):
     import huggingface_hub.constants
 
-    from evalkit.models.fingerprint import model_fingerprint
+    from evalkit.models.backends.fingerprint import model_fingerprint
 
     repo = tmp_path / "hub" / "models--org--vlm"
     for commit in ("a" * 40, "b" * 40):
@@ -597,7 +597,7 @@ def test_hub_id_is_fingerprinted_by_the_cached_snapshot_revision(tmp_path, monke
 
 
 def test_a_second_writer_of_an_audit_folder_is_refused(tmp_path, capsys):
-    from evalkit.runfolder import locked_run_dir
+    from evalkit.results.runfolder import locked_run_dir
 
     gens = _jsonl(tmp_path / "g.jsonl", _gen_rows())
     with locked_run_dir(tmp_path / "runs" / "audit-a"):

@@ -11,8 +11,8 @@ import time
 
 import pytest
 
-from evalkit.cli import build_parser, main
-from evalkit.config_file import apply, subcommand
+from evalkit.cli.commands import build_parser, main
+from evalkit.cli.config_file import apply, subcommand
 
 from test_bad_inputs import _one_line_error
 
@@ -213,7 +213,7 @@ def _score(tmp_path, preds, name, *extra):
 
 
 def test_lone_surrogate_prediction_is_stored_escaped_and_reads_back(tmp_path, capsys):
-    from evalkit.results import read_run
+    from evalkit.results.schema import read_run
 
     qid = _docvqa_ids(1)[0]
     preds = tmp_path / "p.jsonl"
@@ -241,8 +241,8 @@ def test_integer_over_4300_digits_in_predictions_is_one_line(tmp_path, capsys, l
 
 
 def test_unknown_prediction_ids_are_listed_up_to_a_bound_with_the_full_count(tmp_path, capsys):
-    from evalkit.records import MAX_LISTED_EXTRA
-    from evalkit.results import read_results
+    from evalkit.pipeline.records import MAX_LISTED_EXTRA
+    from evalkit.results.schema import read_results
     from htmldom import by_id, parse
 
     qid = _docvqa_ids(1)[0]
@@ -358,7 +358,7 @@ def _eval(tmp_path, cache_dir, name, *extra, limit=4):
 
 
 def test_a_cached_lone_surrogate_does_not_break_reruns(tmp_path, tiny_cache, capsys):
-    from evalkit.results import read_run
+    from evalkit.results.schema import read_run
 
     assert _eval(tmp_path, tiny_cache, "r", limit=2) == 0
     cache = tmp_path / "runs" / "r" / "cache.jsonl"
@@ -397,7 +397,7 @@ class _FullDisk:
 def test_disk_full_while_caching_says_so_and_keeps_what_is_cached(tmp_path, tiny_cache, capsys, monkeypatch):
     from pathlib import Path
 
-    from evalkit.cache import ResponseCache
+    from evalkit.pipeline.cache import ResponseCache
 
     real_open = Path.open
     appends = []
@@ -473,7 +473,7 @@ def test_cache_dir_that_is_a_file_or_not_writable(tmp_path, capsys, monkeypatch)
 def test_half_written_safetensors_with_model_hf(tmp_path, tiny_cache, capsys):
     import shutil
 
-    from evalkit.models.tiny import tiny_path
+    from evalkit.models.tiny.idefics2 import tiny_path
 
     folder = tmp_path / "half"
     shutil.copytree(tiny_path(tiny_cache), folder)
@@ -489,7 +489,7 @@ def test_leftover_build_folders_of_killed_builds_are_removed(tmp_path):
     import subprocess
     import sys
 
-    from evalkit.models.tinybuild import STALE_SECONDS, remove_stale_builds, save_atomically
+    from evalkit.models.tiny.build import STALE_SECONDS, remove_stale_builds, save_atomically
 
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
                           text=True, check=True).stdout.strip()  # a pid that has exited
@@ -514,7 +514,7 @@ def test_leftover_build_folders_of_killed_builds_are_removed(tmp_path):
 def test_score_data_parquet_leaves_no_arrow_copy_in_the_datasets_cache(tmp_path, monkeypatch):
     import datasets
 
-    from evalkit.results import read_run
+    from evalkit.results.schema import read_run
     from test_bad_inputs import _features, _parquet, _rows
 
     rows = _rows("docvqa", 4)

@@ -7,12 +7,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from evalkit.data import load_task_data
+from evalkit.pipeline.data import load_task_data
 from evalkit.errors import SampleError
-from evalkit.images import decode_image
-from evalkit.models.continuation import common_prefix_len, split_continuations
+from evalkit.pipeline.images import decode_image
+from evalkit.models.backends.continuation import common_prefix_len, split_continuations
 from evalkit.models.spec import ModelSpec
-from evalkit.models.tiny import VERSION, load_tiny, spm_model_path
+from evalkit.models.tiny.idefics2 import VERSION, load_tiny, spm_model_path
 from evalkit.types import GenConfig, Request
 from evalkit.tasks.fairface import ATTRIBUTES, FairFace
 

@@ -4,9 +4,9 @@ import threading
 
 import torch
 
-from evalkit.generator import Generator
-from evalkit.images import decode_image, image_key
-from evalkit.models.image_memo import SharedMemo
+from evalkit.pipeline.generator import Generator
+from evalkit.pipeline.images import decode_image, image_key
+from evalkit.models.backends.image_memo import SharedMemo
 from evalkit.tasks.docvqa import DocVQA
 
 

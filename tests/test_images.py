@@ -5,7 +5,7 @@ import pytest
 from PIL import Image
 
 from evalkit.errors import SampleError
-from evalkit.images import decode_image
+from evalkit.pipeline.images import decode_image
 
 
 def _encode(img, fmt="PNG"):
@@ -56,8 +56,8 @@ def test_missing_file(tmp_path):
 def test_lazy_rows_read_images_only_when_asked():
     """Rows handed to tasks carry image cells as LazyImage (row number + column), None for an empty
     cell, and give exactly the stored bytes when read."""
-    from evalkit.data import load_task_data
-    from evalkit.images import LazyImage, image_bytes
+    from evalkit.pipeline.data import load_task_data
+    from evalkit.pipeline.images import LazyImage, image_bytes
     from evalkit.tasks.mmmu import MMMU
 
     data = load_task_data(MMMU())

@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from evalkit.cli import main
-from evalkit.invariance import compare_answers
-from evalkit.results import Results, write_run
-from evalkit.stats import wilson_interval
+from evalkit.cli.commands import main
+from evalkit.analyses.invariance import compare_answers
+from evalkit.results.schema import Results, write_run
+from evalkit.analyses.stats import wilson_interval
 from evalkit.types import SampleRecord
 
 from htmldom import parse  # noqa: E402

@@ -6,9 +6,9 @@ import pytest
 
 from evalkit.audits.generations import load_generations
 from evalkit.errors import EvalkitError
-from evalkit.jsonl import read_jsonl
-from evalkit.results import Results, read_run, write_run
-from evalkit.scoring import read_predictions
+from evalkit.results.jsonl import read_jsonl
+from evalkit.results.schema import Results, read_run, write_run
+from evalkit.pipeline.score_predictions import read_predictions
 
 
 def test_values_come_with_their_line_numbers_and_blank_lines_are_skipped(tmp_path):

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import pytest
 
-from evalkit.cli import main
-from evalkit.data import load_task_data
-from evalkit.judging import JUDGE_CACHE, apply_judge
-from evalkit.models.openai_backend import OpenAIBackend
+from evalkit.cli.commands import main
+from evalkit.pipeline.data import load_task_data
+from evalkit.pipeline.judging import JUDGE_CACHE, apply_judge
+from evalkit.models.backends.openai import OpenAIBackend
 from evalkit.models.spec import ModelSpec
-from evalkit.results import read_run
+from evalkit.results.schema import read_run
 from evalkit.tasks.mathvista import JUDGE_INSTRUCTIONS, MathVista
 from evalkit.types import Response
 from tests.htmldom import parse

@@ -3,8 +3,8 @@ the same numbers as a plain forward pass over prompt + choice, one choice at a t
 import pytest
 
 from benchmarks.loglik_bench import naive_choice_logprobs
-from evalkit.data import load_task_data
-from evalkit.generator import Generator
+from evalkit.pipeline.data import load_task_data
+from evalkit.pipeline.generator import Generator
 from evalkit.tasks.fairface import FairFace
 
 

@@ -1,7 +1,7 @@
 """MathVista: extraction, the official normalisation and match, the plugin and its sample."""
 import pytest
 
-from evalkit.data import load_task_data
+from evalkit.pipeline.data import load_task_data
 from evalkit.metrics import mathvista as m
 from evalkit.registry import TASKS
 from evalkit.types import Count, SampleRecord

@@ -3,10 +3,10 @@ import random
 
 import pytest
 
-from evalkit.data import load_task_data
+from evalkit.pipeline.data import load_task_data
 from evalkit.errors import SampleError
 from evalkit.metrics import mmmu as m
-from evalkit.references import reference_table
+from evalkit.analyses.references import reference_table
 from evalkit.registry import TASKS
 from evalkit.types import IMAGE_PLACEHOLDER, Count, SampleRecord
 from evalkit.tasks.mmmu import (DISCIPLINES, MC_PROMPT, MMMU, OPEN_PROMPT, SUBJECT_TO_DISCIPLINE, fallback_rng,

@@ -8,11 +8,11 @@ from unittest import mock
 
 import pytest
 
-from evalkit.cli import build_parser, main, spec_from_args
-from evalkit.config_file import apply, subcommand
+from evalkit.cli.commands import build_parser, main, spec_from_args
+from evalkit.cli.config_file import apply, subcommand
 from evalkit.errors import EvalkitError
 from evalkit.models import MODELS, ModelSpec
-from evalkit.models.openai_backend import OpenAIBackend
+from evalkit.models.backends.openai import OpenAIBackend
 from evalkit.models.options import Option, catalog, options_table, positive_int
 from evalkit.models.options_doc import with_table
 

@@ -12,13 +12,13 @@ from dataclasses import replace
 
 import pytest
 
-from evalkit.cli import main
+from evalkit.cli.commands import main
 from evalkit.errors import EvalkitError
-from evalkit.models.http import HTTPFailure, JSONClient, RetryPolicy, parse_retry_after
-from evalkit.models.openai_backend import OpenAIBackend
+from evalkit.models.backends.http import HTTPFailure, JSONClient, RetryPolicy, parse_retry_after
+from evalkit.models.backends.openai import OpenAIBackend
 from evalkit.models.spec import ModelSpec
-from evalkit.results import read_run
-from evalkit.runner import EvalConfig, run_eval
+from evalkit.results.schema import read_run
+from evalkit.pipeline.runner import EvalConfig, run_eval
 from evalkit.types import GenConfig, Request
 
 FAKE_KEY = "sk-evalkit-FAKE-7f3a9c-should-never-be-written"

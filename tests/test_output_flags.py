@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from evalkit.cli import main
+from evalkit.cli.commands import main
 
 NOTICE = "evalkit: warning:"
 
@@ -139,7 +139,7 @@ def test_invariance_new_pair_and_old_out(tmp_path, capsys):
 
 
 def test_invariance_accepts_runs_dir_the_issue_tried(tmp_path):
-    from evalkit.cli import build_parser
+    from evalkit.cli.commands import build_parser
 
     args = build_parser().parse_args(["invariance", "--task", "docvqa", "--runs-dir", str(tmp_path)])
     assert args.runs_dir == tmp_path and args.run_name is None and args.out is None

@@ -143,7 +143,7 @@ def plugin_path(tmp_path_factory) -> Path:
 def _evalkit(commands: list[list[str]], plugin_path: Path, cwd: Path) -> list[tuple[int, str]]:
     """Each command's (exit code, stdout), run by evalkit's CLI in one fresh process (one
     start-up instead of four) whose path holds the plugin's folder."""
-    script = ("import json, sys\nfrom evalkit.cli import main\n"
+    script = ("import json, sys\nfrom evalkit.cli.commands import main\n"
               "for args in json.loads(sys.argv[1]):\n"
               "    rc = main(args)\n"
               "    print(f'\\n=== rc {rc}', flush=True)\n")
@@ -269,10 +269,11 @@ def test_the_wheel_lists_tasks_and_loads_shipped_files_without_the_repository(tm
         sys.path[:0] = [{str(target)!r}, {sysconfig.get_paths()["purelib"]!r}]
         import evalkit
         assert evalkit.__file__.startswith({str(target)!r}), evalkit.__file__
-        from evalkit.cli import main
+        from evalkit.cli.commands import main
         main(["tasks"])
+        main(["models"])  # the backends and tiny builds registered from their subpackages
         from evalkit.audits.sources import SOURCES
-        from evalkit.data import load_task_data
+        from evalkit.pipeline.data import load_task_data
         from evalkit.registry import TASKS
         from evalkit.reports.html import load_script, make_env
         task = TASKS.get("docvqa")()
@@ -288,7 +289,8 @@ def test_the_wheel_lists_tasks_and_loads_shipped_files_without_the_repository(tm
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
     assert [line.split()[0] for line in lines[1:7]] == ["docvqa", "fairface", "mathvista", "mmmu", "textvqa", "vqav2"]
-    from evalkit.data import load_task_data
+    assert {"hf", "openai", "vllm", "tiny-idefics2", "tiny-qwen2-vl"} <= {line.split()[0] for line in lines[7:]}
+    from evalkit.pipeline.data import load_task_data
     from evalkit.tasks.docvqa import DocVQA
 
     first = next(iter(load_task_data(DocVQA(), limit=1).rows))["question"]

@@ -4,11 +4,11 @@ tiny pipeline-check model, or a model the table does not know, gets none."""
 import pytest
 
 from evalkit.errors import EvalkitError
-from evalkit.references import SETTINGS, read_table, reference_table
+from evalkit.analyses.references import SETTINGS, read_table, reference_table
 from evalkit.registry import TASKS
 from evalkit.reports.summary import published
-from evalkit.results import DataInfo, ModelInfo, Results
-from evalkit.verdict import card_verdict
+from evalkit.results.schema import DataInfo, ModelInfo, Results
+from evalkit.analyses.verdict import card_verdict
 
 TABLE = reference_table()
 FULL_DOCVQA = DataInfo(source="hub", n_rows=5349, n_total=5349)

@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from browser import chromium_or_skip, dump_dom, screenshot
-from evalkit.results import Results, write_run
+from evalkit.results.schema import Results, write_run
 from evalkit.types import SampleRecord
 from evalkit.reports.run_report import render_run_report
 

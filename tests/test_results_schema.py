@@ -6,11 +6,11 @@ import json
 
 import pytest
 
-from evalkit.cli import main
-from evalkit.compare import build_comparison
+from evalkit.cli.commands import main
+from evalkit.analyses.compare import build_comparison
 from evalkit.errors import EvalkitError
 from evalkit.reports.run_report import render_run_report
-from evalkit.results import (SCHEMA_VERSION, Counts, Generation, ModelInfo, RequestSettings, Results, read_run,
+from evalkit.results.schema import (SCHEMA_VERSION, Counts, Generation, ModelInfo, RequestSettings, Results, read_run,
                              request_settings)
 from evalkit.types import Count, GenConfig, Request, SampleRecord
 
@@ -84,7 +84,7 @@ def test_a_schema_1_run_gets_a_report_and_compares_with_a_schema_2_run(tmp_path)
     res, records = read_run(old)
     new = tmp_path / "new"
     new.mkdir()
-    from evalkit.results import write_run
+    from evalkit.results.schema import write_run
 
     write_run(new, res, records)
     written = json.loads((new / "results.json").read_text(encoding="utf-8"))

@@ -1,6 +1,6 @@
 """The run report and the runs index, checked by parsing the written HTML.
 
-The fake run below is written through evalkit.results.write_run, so the report is tested on
+The fake run below is written through evalkit.results.schema.write_run, so the report is tested on
 the same files a real run leaves. Expected strings are the hand-rounded results values.
 """
 from __future__ import annotations
@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from evalkit.images import thumbnail_data_uri
-from evalkit.results import Results, write_run
+from evalkit.pipeline.images import thumbnail_data_uri
+from evalkit.results.schema import Results, write_run
 from evalkit.types import SampleRecord
 from evalkit.reports.html import fmt_bytes, fmt_ci, fmt_duration, fmt_num, fmt_value
 from evalkit.reports.index import render_index

@@ -14,8 +14,8 @@ from evalkit.metrics import mathvista as mv
 from evalkit.metrics import mmmu as mm
 from evalkit.metrics.anls import anls, anls_paper
 from evalkit.metrics.vqa import vqa_accuracy
-from evalkit.results import read_run
-from evalkit.scoring import ScoreConfig, score_predictions
+from evalkit.results.schema import read_run
+from evalkit.pipeline.score_predictions import ScoreConfig, score_predictions
 from evalkit.reports.run_report import render_run_report
 from evalkit.types import Count, SampleRecord
 from evalkit.tasks.docvqa import DocVQA

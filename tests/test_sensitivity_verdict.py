@@ -6,10 +6,10 @@ from dataclasses import replace
 
 import pytest
 
-from evalkit.results import DataInfo, ModelInfo, Results, write_run
-from evalkit.sensitivity import Rule, scoring_sensitivity, variant_result
+from evalkit.results.schema import DataInfo, ModelInfo, Results, write_run
+from evalkit.analyses.sensitivity import Rule, scoring_sensitivity, variant_result
 from evalkit.types import SampleRecord
-from evalkit.verdict import card_verdict, tost_p_value
+from evalkit.analyses.verdict import card_verdict, tost_p_value
 from evalkit.reports.run_report import render_run_report
 
 from htmldom import by_id, parse  # noqa: E402
@@ -118,7 +118,7 @@ def test_tost_is_symmetric_and_half_at_the_margin():
 def test_bootstrap_in_blocks_equals_one_draw(monkeypatch):
     import numpy as np
 
-    from evalkit import stats
+    from evalkit.analyses import stats
 
     x = list(np.random.default_rng(3).random(500))
     whole = stats.bootstrap_mean(x)

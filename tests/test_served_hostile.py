@@ -12,11 +12,11 @@ import time
 
 import pytest
 
-from evalkit.cli import main
-from evalkit.models.http import HTTPFailure, JSONClient, RetryPolicy
-from evalkit.models.openai_backend import OpenAIBackend
+from evalkit.cli.commands import main
+from evalkit.models.backends.http import HTTPFailure, JSONClient, RetryPolicy
+from evalkit.models.backends.openai import OpenAIBackend
 from evalkit.models.spec import ModelSpec
-from evalkit.results import read_run
+from evalkit.results.schema import read_run
 from evalkit.types import GenConfig, Request
 from tests.scripted_server import trickle
 
@@ -244,8 +244,8 @@ def test_replies_without_an_answer_are_errors_sent_once_not_cached(tmp_path, scr
 
 
 def test_judge_null_content_is_an_error_not_an_empty_extraction(tmp_path, scripted):
-    from evalkit.judging import apply_judge
-    from evalkit.data import load_task_data
+    from evalkit.pipeline.judging import apply_judge
+    from evalkit.pipeline.data import load_task_data
     from evalkit.errors import JudgeFailed
     from evalkit.tasks.mathvista import MathVista
     from evalkit.types import Response

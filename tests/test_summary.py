@@ -1,9 +1,9 @@
 """`evalkit eval --task all`: every task runs through the one generator and the summary page
 lists each with its headline value (equal to its results.json) and its model's published numbers,
 which for the tiny pipeline-check model are none."""
-from evalkit.cli import main
+from evalkit.cli.commands import main
 from evalkit.registry import TASKS
-from evalkit.results import read_run
+from evalkit.results.schema import read_run
 from htmldom import parse
 
 

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from evalkit.data import load_task_data
+from evalkit.pipeline.data import load_task_data
 from evalkit.registry import TASKS
 from evalkit.task import TaskSpec
 from evalkit.types import Request
@@ -109,8 +109,8 @@ def test_evalkit_score_on_gold_predictions(task_and_rows, tmp_path):
     best gold answer scores the maximum, with nothing missing or extra."""
     import json
 
-    from evalkit.cli import main
-    from evalkit.results import read_run
+    from evalkit.cli.commands import main
+    from evalkit.results.schema import read_run
 
     task, rows = task_and_rows
     lines = []

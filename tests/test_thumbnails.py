@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import threading
 
-from evalkit import records as shared
+from evalkit.pipeline import records as shared
 from evalkit.models import ModelSpec
-from evalkit.results import read_run
-from evalkit.runner import EvalConfig, run_eval
+from evalkit.results.schema import read_run
+from evalkit.pipeline.runner import EvalConfig, run_eval
 from evalkit.tasks.docvqa import DocVQA
 
 

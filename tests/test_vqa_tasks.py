@@ -3,9 +3,9 @@ from collections import Counter
 
 import pytest
 
-from evalkit.data import load_task_data
+from evalkit.pipeline.data import load_task_data
 from evalkit.errors import SampleError
-from evalkit.references import reference_table
+from evalkit.analyses.references import reference_table
 from evalkit.registry import TASKS
 from evalkit.types import Response
 from evalkit.task import SHORT_ANSWER_PROMPT

@@ -59,7 +59,7 @@ def declared(factory) -> tuple[Option, ...]:
     plugin backend's settings and cache key stay what they were."""
     own = getattr(factory, "options", None)
     if own is None:
-        from .hf import HFBackend
+        from .backends.hf import HFBackend
 
         return HFBackend.options
     return tuple(own)

@@ -108,8 +108,8 @@ def settings_dict(config) -> dict:
 
 def without_credentials(data):
     """`data` (a spec's or config's dict, nested) with the user and password taken out of every
-    `base_url`: they are for the connection only, never for a file (see models.http.parse_base_url)."""
-    from .http import parse_base_url
+    `base_url`: they are for the connection only, never for a file (see models.backends.http.parse_base_url)."""
+    from .backends.http import parse_base_url
 
     if isinstance(data, dict):
         out = {}

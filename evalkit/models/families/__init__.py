@@ -11,7 +11,7 @@ the tokenizer has it), and results.json says "generic" so the reader knows no fa
 facts were applied.
 
 The embedded tiny builds of the families are registered as model names in
-evalkit/models/tiny_<name>.py, through evalkit.models.tinybuild.
+evalkit/models/tiny/<name>.py, through evalkit.models.tiny.build.
 """
 from __future__ import annotations
 

@@ -1,0 +1,1 @@
+"""The ANLS `evaluate` module's folder (evaluate.load reads anls.py in it)."""

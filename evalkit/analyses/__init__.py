@@ -1,0 +1,1 @@
+"""Analyses of result files: statistics, comparisons, invariance, scoring sensitivity, verdicts."""

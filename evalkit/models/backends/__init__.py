@@ -1,0 +1,1 @@
+"""Model backends behind the Backend contract: transformers, OpenAI-compatible servers, vLLM."""

@@ -1,0 +1,1 @@
+"""Result files: results.json's versioned schema, samples.jsonl, run folders."""
