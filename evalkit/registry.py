@@ -109,9 +109,10 @@ def _load_plugin(kind: str, ep: metadata.EntryPoint) -> object:
         raise EvalkitError(f"{kind} {_describe(ep)} named {ep.name!r} failed to import: {type(e).__name__}"
                            f"{': ' + first if first else ''}; fix or uninstall that package") from None
     if kind == "task":
-        from .task import Task
-
-        if not (isinstance(obj, type) and issubclass(obj, Task)):
+        # Task is recognised by name in the class's ancestry: importing evalkit.task here would put
+        # the registry (which every backend and family imports) above the task interface.
+        if not (isinstance(obj, type) and any(c.__module__ == "evalkit.task" and c.__qualname__ == "Task"
+                                              for c in obj.__mro__)):
             raise EvalkitError(f"task {_describe(ep)} named {ep.name!r} is {obj!r}, not a subclass of "
                                f"evalkit.task.Task; point the entry point at the Task class")
         if getattr(obj, "name", None) != ep.name:

@@ -59,9 +59,10 @@ def declared(factory) -> tuple[Option, ...]:
     plugin backend's settings and cache key stay what they were."""
     own = getattr(factory, "options", None)
     if own is None:
-        from .backends.hf import HFBackend
+        # looked up through the registry, not imported: the hf backend imports this module
+        from ..registry import MODELS
 
-        return HFBackend.options
+        return tuple(MODELS.get("hf").options)
     return tuple(own)
 
 
