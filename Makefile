@@ -13,7 +13,7 @@ RUNS   ?= runs
 MODEL_ARGS = $(if $(or $(findstring /,$(MODEL)),$(findstring .,$(MODEL))),--model hf --model-id $(MODEL),--model $(MODEL))
 LIMIT_ARGS = $(if $(LIMIT),--limit $(LIMIT))
 
-.PHONY: setup eval audit compare bench bench-grid test report browser clean
+.PHONY: setup eval audit compare bench bench-grid test test-fast report browser clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -57,8 +57,13 @@ browser:
 	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) ; } || \
 	  echo "chromium not installed: browser tests will be skipped"
 
+# Every tier (tests/unit, tests/e2e, tests/slow); what CI runs.
 test: setup browser
 	$(BIN)/python -m pytest
+
+# The inner loop: the unit tier alone (no model is built), under a minute.
+test-fast: setup
+	$(BIN)/python -m pytest tests/unit
 
 clean:
 	rm -rf $(RUNS) .pytest_cache build *.egg-info

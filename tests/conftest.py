@@ -1,7 +1,32 @@
-"""Shared fixtures: the embedded tiny model is built once per test session into a temp folder."""
+"""Shared fixtures (the embedded tiny model is built once per test session into a temp folder) and
+the tiers: a test's folder is its tier, so `pytest -m unit` and `pytest tests/unit` select the same
+tests and no file has to remember to mark itself.
+
+- unit/: pure functions and file-level commands (score, compare, report) on shipped samples; no
+  model is built. `make test-fast` runs these.
+- e2e/: runs on the embedded tiny models (every family's tiny build), in this process.
+- slow/: real servers, extra processes (gloo ranks, the GPU check's dry run, a built wheel),
+  headless Chromium, the benchmarks' own checks.
+"""
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+
+TIERS = ("unit", "e2e", "slow")
+_HERE = Path(__file__).resolve().parent
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        path = Path(str(item.path)).resolve()
+        if not path.is_relative_to(_HERE):  # a test collected from elsewhere (a path given by hand)
+            continue
+        rel = path.relative_to(_HERE)
+        if rel.parts[0] not in TIERS:
+            raise pytest.UsageError(f"{rel}: a test file belongs in one of tests/{{{','.join(TIERS)}}}/")
+        item.add_marker(rel.parts[0])
 
 
 @pytest.fixture(scope="session")
@@ -32,7 +57,7 @@ def docvqa_rows():
 def served_tiny(tiny_cache, tmp_path_factory):
     """A real `transformers serve` process on 127.0.0.1 (free port) serving the tiny model, once
     per session; tests that kill it start it again on the same port (`.start()`)."""
-    from benchmarks.serve_bench import LocalServer, served_copy
+    from tests.helpers.local_server import LocalServer, served_copy
     from evalkit.models.tiny.idefics2 import tiny_path
 
     work = tmp_path_factory.mktemp("served")
@@ -48,7 +73,7 @@ def scripted():
     to `handler.script`; `handler.seen` holds what each POST carried."""
     import threading
 
-    from tests.scripted_server import ScriptedHandler, ScriptedServer
+    from tests.helpers.scripted_server import ScriptedHandler, ScriptedServer
 
     handler = type("Handler", (ScriptedHandler,), {"script": [], "seen": []})
     server = ScriptedServer(("127.0.0.1", 0), handler)
