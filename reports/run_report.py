@@ -5,6 +5,8 @@ base.html.j2, so one vocabulary reads across pages):
 
   page       #page-title                      the <h1>
   banners    #banner-pipeline-check           .banner.warn; random-weights model
+             #banner-known-answer             .banner.warn; the known-answer model, in its place:
+             #known-answer-expected #known-answer-measured (absent when no expected score applies)
              #banner-data-source              .banner.info; shipped sample, with its note
   headline   #headline-metric #headline-value #headline-ci-low #headline-ci-high #headline-n
              #reference-no-split #reference-split   the model card's numbers
@@ -150,6 +152,7 @@ def build_context(results: Results, records: list[SampleRecord], *,
         "title": f"{task.get('title') or task.get('name') or 'task'} — {results.run_name}",
         "r": results,
         "pipeline_check": model.pipeline_check,
+        "known_answer": known_answer(results, records),
         "model_name": model.name or model.model_id or "the model",
         "shipped_sample": results.data.source == "shipped sample",
         "headline": _stat(results.headline, results.metrics.get(results.headline), True),
@@ -184,6 +187,20 @@ def build_context(results: Results, records: list[SampleRecord], *,
             "task", "data", "model", "generation", "tokens", "timing", "memory", "environment")},
             indent=2, ensure_ascii=False, default=str),
     }
+
+
+def known_answer(results: Results, records: list[SampleRecord]) -> dict[str, Any] | None:
+    """For a run of the known-answer model: the score its manifest expects on these samples
+    beside the measured one, or why none applies (other data, splitting on)."""
+    if not isinstance(results.model.extra.get("known_answer"), dict):
+        return None
+    from evalkit.models.known_answer import expected_score
+
+    exp = expected_score(str(results.task.get("name")), [r.sample_id for r in records],
+                         results.model.do_image_splitting)
+    measured = (results.metrics.get(results.headline) or {}).get("value")
+    return {"expected": exp.value, "measured": measured, "reason": exp.reason,
+            "matches": exp.value is not None and measured is not None and abs(exp.value - measured) < 1e-6}
 
 
 def _stat(name: str, m: dict[str, Any] | None, is_headline: bool = False) -> Stat:

@@ -233,6 +233,8 @@ def _print_summary(run_dir: Path) -> None:
     m = res.metrics[res.headline]
     value = "n/a" if m["value"] is None else f"{m['value']:.1f} (95% CI {m['ci_low']:.1f}-{m['ci_high']:.1f})"
     tag = "  [pipeline check: random weights, not a model score]" if res.model.pipeline_check else ""
+    if "known_answer" in res.model.extra:
+        tag = "  [known-answer model: checks the pipeline; the report shows the expected score]"
     c = res.counts
     print(f"{res.task['name']}: {res.headline} = {value} on {c.n_scored} scored / {c.n_samples} samples, "
           f"{c.n_errors} errors{tag}")

@@ -77,8 +77,10 @@ def build_tokenizer():
     return tok
 
 
-def _write_tiny_idefics2(folder: Path) -> None:
-    from transformers import Idefics2Config, Idefics2ForConditionalGeneration, Idefics2Processor
+def build_processor():
+    """tiny-idefics2's processor: Idefics2's tokenizer and chat template, images resized to 112 px,
+    splitting off (the backend switches it per run)."""
+    from transformers import Idefics2Processor
     try:  # transformers' PIL image processor: no torchvision needed
         from transformers.models.idefics2.image_processing_pil_idefics2 import \
             Idefics2ImageProcessorPil as ImageProcessor
@@ -88,9 +90,15 @@ def _write_tiny_idefics2(folder: Path) -> None:
     tok = build_tokenizer()
     image_processor = ImageProcessor(
         do_image_splitting=False, size={"longest_edge": IMAGE_SIZE, "shortest_edge": IMAGE_SIZE // 2})
-    processor = Idefics2Processor(image_processor=image_processor, tokenizer=tok, image_seq_len=LATENTS,
-                                  chat_template=CHAT_TEMPLATE)
-    config = Idefics2Config(
+    return Idefics2Processor(image_processor=image_processor, tokenizer=tok, image_seq_len=LATENTS,
+                             chat_template=CHAT_TEMPLATE)
+
+
+def build_config(tok):
+    """tiny-idefics2's architecture (also the known-answer model's, evalkit.models.known_answer)."""
+    from transformers import Idefics2Config
+
+    return Idefics2Config(
         image_token_id=tok.convert_tokens_to_ids("<image>"),
         vision_config=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
                            image_size=IMAGE_SIZE, patch_size=PATCH),
@@ -98,7 +106,13 @@ def _write_tiny_idefics2(folder: Path) -> None:
                               resampler_head_dim=16, num_key_value_heads=1),
         text_config=tiny_text_config(tok, model_type="mistral"),
     )
-    save_random_model(folder, Idefics2ForConditionalGeneration, config, processor, SEED)
+
+
+def _write_tiny_idefics2(folder: Path) -> None:
+    from transformers import Idefics2ForConditionalGeneration
+
+    processor = build_processor()
+    save_random_model(folder, Idefics2ForConditionalGeneration, build_config(processor.tokenizer), processor, SEED)
 
 
 BUILD = TinyBuild(name="tiny-idefics2", version=VERSION, build=_write_tiny_idefics2, seed=SEED,
