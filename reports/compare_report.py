@@ -76,7 +76,10 @@ def metric_figure(comp: Comparison) -> str | None:
     for j, c in enumerate(comp.comparisons, start=1):
         if c.delta is None:
             continue
-        right.errorbar([c.delta], [j], xerr=[[max(c.delta - c.ci_low, 0)], [max(c.ci_high - c.delta, 0)]],
+        # no interval (every pair in one cluster): the point alone, as for a headline without one
+        lo = c.delta - c.ci_low if c.ci_low is not None else 0
+        hi = c.ci_high - c.delta if c.ci_high is not None else 0
+        right.errorbar([c.delta], [j], xerr=[[max(lo, 0)], [max(hi, 0)]],
                        fmt="s", color=COLORS[j % len(COLORS)], capsize=4, markersize=6)
     right.set_yticks(range(len(labels)), [""] * len(labels))
     right.set_ylim(len(labels) - 0.5, -0.5)

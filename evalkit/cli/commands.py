@@ -11,6 +11,14 @@ from ..errors import EvalkitError
 from ..models.options import non_negative_int, positive_float, positive_int  # noqa: F401
 
 
+def ci_text(low: float | None, high: float | None, signed: bool = False) -> str:
+    """A 95% interval for a summary line; a run whose samples all sit in one cluster has none."""
+    if low is None or high is None:
+        return "(no interval: one cluster)"
+    f = "+.1f" if signed else ".1f"
+    return f"(95% CI {low:{f}}{' to ' if signed else '-'}{high:{f}})"
+
+
 def base_url_arg(value: str) -> str:
     """--judge-base-url: checked as --base-url is (the served backend's parser)."""
     from ..models.backends.openai import base_url_arg as parse
@@ -231,7 +239,7 @@ def _print_summary(run_dir: Path) -> None:
 
     res = read_results(run_dir)
     m = res.metrics[res.headline]
-    value = "n/a" if m["value"] is None else f"{m['value']:.1f} (95% CI {m['ci_low']:.1f}-{m['ci_high']:.1f})"
+    value = "n/a" if m["value"] is None else f"{m['value']:.1f} {ci_text(m['ci_low'], m['ci_high'])}"
     tag = "  [pipeline check: random weights, not a model score]" if res.model.pipeline_check else ""
     if "known_answer" in res.model.extra:
         tag = "  [known-answer model: checks the pipeline; the report shows the expected score]"

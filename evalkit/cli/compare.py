@@ -29,6 +29,7 @@ def cmd_compare(args) -> int:
     from evalkit.reports.compare_report import render_compare_report
 
     from ..analyses.compare import build_comparison, write_comparison
+    from .commands import ci_text
 
     comp = build_comparison(args.runs)
     from .output_flags import output_dir
@@ -40,7 +41,7 @@ def cmd_compare(args) -> int:
     print(f"{comp.task}: {comp.n_shared} shared samples ({comp.n_shared_scored} scored in every run)")
     for r in comp.runs:
         h = r.headline
-        value = "n/a" if h.get("value") is None else f"{h['value']:.1f} ({h['ci_low']:.1f}-{h['ci_high']:.1f})"
+        value = "n/a" if h.get("value") is None else f"{h['value']:.1f} {ci_text(h['ci_low'], h['ci_high'])}"
         cost = "; ".join(x for x in (
             None if r.image_tokens_per_sample is None else f"{r.image_tokens_per_sample:.1f} image tokens/sample",
             None if r.samples_per_s is None else f"{r.samples_per_s:.2f} samples/s") if x)
@@ -50,14 +51,14 @@ def cmd_compare(args) -> int:
             print(f"  {c.other} - {c.baseline}: no scored pairs")
             continue
         mc = f", McNemar p = {c.mcnemar['p_value']:.3g}" if c.mcnemar else ""
-        print(f"  {c.other} - {c.baseline}: {c.delta:+.1f} (95% CI {c.ci_low:+.1f} to {c.ci_high:+.1f}), "
-              f"p = {c.p_value:.3g}{mc}, n = {c.n_pairs} in {c.n_clusters} clusters"
+        print(f"  {c.other} - {c.baseline}: {c.delta:+.1f} {ci_text(c.ci_low, c.ci_high, signed=True)}, "
+              f"p = {'n/a' if c.p_value is None else format(c.p_value, '.3g')}{mc}, n = {c.n_pairs} in {c.n_clusters} clusters"
               + (f", detectable: {c.mdd:.1f} points (80% power)" if c.mdd is not None else ""))
     for c in comp.controls:
         d = c["delta"]
         if d["delta"] is not None:
             print(f"  without the right image ({c['mode']}, {c['control_run']}): {c['without_image']['value']:.1f} vs "
-                  f"{c['real']['value']:.1f}, {d['delta']:+.1f} (95% CI {d['ci_low']:+.1f} to {d['ci_high']:+.1f}), "
+                  f"{c['real']['value']:.1f}, {d['delta']:+.1f} {ci_text(d['ci_low'], d['ci_high'], signed=True)}, "
                   f"n = {d['n']}")
     print(f"  json:   {json_path}\n  report: {html_path}")
     return 0

@@ -151,3 +151,26 @@ def test_missing_cluster_column_falls_back_to_the_image_and_none_means_alone():
     class Alone(DocVQA):
         cluster_by = None
     assert Alone().cluster(dict(row, docId=7)) is None
+
+
+def test_a_run_on_one_page_says_it_has_no_interval(tmp_path, capsys):
+    """Every question on one page is one cluster: no interval can be drawn, and the summary lines
+    of score and compare say so instead of failing to format a missing bound (the official
+    MMMU outputs, whose placeholder images are all one picture, crashed `evalkit score` here)."""
+    rows = [{"questionId": q, "question": f"q{q}?", "image": None, "docId": 7, "answers": ["yes"]} for q in range(6)]
+    data = tmp_path / "one_page.parquet"
+    pq.write_table(pa.Table.from_pylist(rows), data)
+    for name, right in (("A", 3), ("B", 5)):
+        preds = tmp_path / f"{name}.jsonl"
+        preds.write_text("".join(json.dumps({"id": r["questionId"], "prediction": "yes" if r["questionId"] < right
+                                             else "no"}) + "\n" for r in rows))
+        assert main(["score", "--task", "docvqa", "--predictions", str(preds), "--data", str(data),
+                     "--runs-dir", str(tmp_path), "--run-name", name]) == 0
+    out = capsys.readouterr().out
+    assert "anls = 50.0 (no interval: one cluster) on 6 scored" in out
+    assert "anls = 83.3 (no interval: one cluster) on 6 scored" in out
+    assert main(["compare", str(tmp_path / "A"), str(tmp_path / "B"), "--runs-dir", str(tmp_path),
+                 "--run-name", "cmp"]) == 0
+    out = capsys.readouterr().out
+    assert "A: anls = 50.0 (no interval: one cluster)" in out
+    assert "B - A: +33.3 (no interval: one cluster)" in out
