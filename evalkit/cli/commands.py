@@ -11,12 +11,12 @@ from ..errors import EvalkitError
 from ..models.options import non_negative_int, positive_float, positive_int  # noqa: F401
 
 
-def ci_text(low: float | None, high: float | None, signed: bool = False) -> str:
+def ci_text(low: float | None, high: float | None, signed: bool = False, label: str = "95% CI ") -> str:
     """A 95% interval for a summary line; a run whose samples all sit in one cluster has none."""
     if low is None or high is None:
         return "(no interval: one cluster)"
     f = "+.1f" if signed else ".1f"
-    return f"(95% CI {low:{f}}{' to ' if signed else '-'}{high:{f}})"
+    return f"({label}{low:{f}}{' to ' if signed else '-'}{high:{f}})"
 
 
 def base_url_arg(value: str) -> str:

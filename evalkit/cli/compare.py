@@ -41,7 +41,7 @@ def cmd_compare(args) -> int:
     print(f"{comp.task}: {comp.n_shared} shared samples ({comp.n_shared_scored} scored in every run)")
     for r in comp.runs:
         h = r.headline
-        value = "n/a" if h.get("value") is None else f"{h['value']:.1f} {ci_text(h['ci_low'], h['ci_high'])}"
+        value = "n/a" if h.get("value") is None else f"{h['value']:.1f} {ci_text(h['ci_low'], h['ci_high'], label='')}"
         cost = "; ".join(x for x in (
             None if r.image_tokens_per_sample is None else f"{r.image_tokens_per_sample:.1f} image tokens/sample",
             None if r.samples_per_s is None else f"{r.samples_per_s:.2f} samples/s") if x)
