@@ -221,7 +221,7 @@ class Comparison:
         return d
 
 
-def _keyed(records: list[SampleRecord]) -> dict[str, SampleRecord]:
+def keyed_records(records: list[SampleRecord]) -> dict[str, SampleRecord]:
     """Records by sample_id; a repeated id gets '#k' so equal datasets still match one to one."""
     seen: Counter = Counter()
     out = {}
@@ -251,7 +251,7 @@ def _config(res: Results) -> dict[str, Any]:
     return {k: m[k] for k in keys if k in m}
 
 
-def _scored(r: SampleRecord | None) -> bool:
+def is_scored(r: SampleRecord | None) -> bool:
     return r is not None and r.error is None and r.score is not None
 
 
@@ -278,7 +278,7 @@ def build_comparison(run_dirs: Sequence[Path | str], *, max_changed: int = 1000,
                      n_resamples: int = N_RESAMPLES, seed: int = SEED) -> Comparison:
     loaded = load_runs(run_dirs)
     results = [res for _, res, _ in loaded]
-    keyed = [_keyed(records) for _, _, records in loaded]
+    keyed = [keyed_records(records) for _, _, records in loaded]
     shared_ids = set(keyed[0])
     for k in keyed[1:]:
         shared_ids &= set(k)
@@ -287,7 +287,7 @@ def build_comparison(run_dirs: Sequence[Path | str], *, max_changed: int = 1000,
                            f"{', '.join(str(p) for p, _, _ in loaded[1:])}; compare runs of the same data")
     # Keep the first run's order so tables read like its samples.jsonl.
     shared = [k for k in keyed[0] if k in shared_ids]
-    all_scored = [k for k in shared if all(_scored(kr[k]) for kr in keyed)]
+    all_scored = [k for k in shared if all(is_scored(kr[k]) for kr in keyed)]
     labels = _labels(results)
 
     runs = []
@@ -307,7 +307,7 @@ def build_comparison(run_dirs: Sequence[Path | str], *, max_changed: int = 1000,
 
     comparisons = []
     for j in range(1, len(loaded)):
-        ids = [k for k in shared if _scored(keyed[0][k]) and _scored(keyed[j][k])]
+        ids = [k for k in shared if is_scored(keyed[0][k]) and is_scored(keyed[j][k])]
         a = [keyed[0][k].score for k in ids]
         b = [keyed[j][k].score for k in ids]
         clusters = [pair_cluster(k, keyed[0][k], keyed[j][k]) for k in ids]
@@ -323,7 +323,7 @@ def build_comparison(run_dirs: Sequence[Path | str], *, max_changed: int = 1000,
     changed = []
     for k in shared:
         recs = [kr[k] for kr in keyed]
-        outcomes = [r.score if _scored(r) else None for r in recs]
+        outcomes = [r.score if is_scored(r) else None for r in recs]
         if len(set(outcomes)) > 1:
             changed.append(ChangedSample(
                 sample_id=recs[0].sample_id, question=recs[0].question,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Hashable, Sequence
 
-from .compare import PairedDelta, pair_cluster, paired_delta
+from .compare import PairedDelta, is_scored, keyed_records, pair_cluster, paired_delta
 
 
 def paired_difference(a: Sequence[float], b: Sequence[float],
@@ -33,28 +33,14 @@ def ablation_of(results) -> dict | None:
     return section if isinstance(section, dict) else None
 
 
-def _by_id(records) -> dict:
-    seen: dict[str, int] = {}
-    out = {}
-    for r in records:
-        k = r.sample_id if r.sample_id not in seen else f"{r.sample_id}#{seen[r.sample_id]}"
-        seen[r.sample_id] = seen.get(r.sample_id, 0) + 1
-        out[k] = r
-    return out
-
-
-def _scored(r) -> bool:
-    return r is not None and r.error is None and r.score is not None
-
-
 def ablation_vs_real(real, real_records, control, control_records) -> dict:
     """What the real run's score owes to the right image: both runs' scores on the samples both
     scored, the paired difference (control - real) and, for multiple-choice samples, the chance
     rate beside their scores. `real`/`control`: Results."""
     from .stats import bootstrap_mean
 
-    a, b = _by_id(real_records), _by_id(control_records)
-    ids = [k for k in a if _scored(a[k]) and _scored(b.get(k))]
+    a, b = keyed_records(real_records), keyed_records(control_records)
+    ids = [k for k in a if is_scored(a[k]) and is_scored(b.get(k))]
     x, y = [a[k].score for k in ids], [b[k].score for k in ids]
     cluster = {k: pair_cluster(k, a[k], b[k]) for k in ids}
     cl = [cluster[k] for k in ids]
