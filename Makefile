@@ -59,9 +59,12 @@ browser:
 	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) ; } || \
 	  echo "chromium not installed: browser tests will be skipped"
 
-# Every tier (tests/unit, tests/e2e, tests/slow); what CI runs.
+# Every tier (tests/unit, tests/e2e, tests/slow); what CI runs. One pytest-xdist worker per core
+# of the 2-core machine the suite is sized for; a test file stays on one worker, so its module
+# fixtures (a built model, a server) are made once. `TEST_WORKERS=0` runs it in one process.
+TEST_WORKERS ?= 2
 test: setup browser
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 # The inner loop: the unit tier alone (no model is built), under a minute.
 test-fast: setup

@@ -10,6 +10,7 @@ tests and no file has to remember to mark itself.
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,19 @@ TIERS = ("unit", "e2e", "slow")
 _HERE = Path(__file__).resolve().parent
 
 
+def pytest_configure(config):
+    # `make test` runs the suite in pytest-xdist workers, one per core: torch's own intra-op
+    # threads on top of that oversubscribe the cores (the tiny models gain nothing from them,
+    # and OpenMP's spinning threads slowed a run tenfold). Set before any test imports torch, and
+    # inherited by the processes tests start (servers, ranks, the GPU check's steps).
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        os.environ["OMP_NUM_THREADS"] = "1"
+
+
 def pytest_collection_modifyitems(config, items):
+    # The slow tier first: its few long tests (extra processes, servers) then overlap with the
+    # many short ones instead of finishing alone at the end of a parallel run.
+    items.sort(key=lambda item: _tier_rank(item.path))
     for item in items:
         path = Path(str(item.path)).resolve()
         if not path.is_relative_to(_HERE):  # a test collected from elsewhere (a path given by hand)
@@ -27,6 +40,14 @@ def pytest_collection_modifyitems(config, items):
         if rel.parts[0] not in TIERS:
             raise pytest.UsageError(f"{rel}: a test file belongs in one of tests/{{{','.join(TIERS)}}}/")
         item.add_marker(rel.parts[0])
+
+
+def _tier_rank(path) -> int:
+    path = Path(str(path)).resolve()
+    if not path.is_relative_to(_HERE):
+        return 0
+    part = path.relative_to(_HERE).parts[0]
+    return ("slow", "e2e", "unit").index(part) if part in TIERS else 0
 
 
 @pytest.fixture(scope="session")
