@@ -35,4 +35,15 @@ def cmd_import(args) -> int:
     _report(run_dir)
     _print_summary(run_dir)
     _print_matching(run_dir)
+    _print_unmatched(run_dir)
     return 0
+
+
+def _print_unmatched(run_dir: Path) -> None:
+    from ..results.schema import read_results
+
+    im = read_results(run_dir).imported
+    if im.get("n_unmatched"):
+        shown = "; ".join(im["unmatched"][:3]) + ("; ..." if im["n_unmatched"] > 3 else "")
+        print(f"  unmatched: {im['n_unmatched']} of {im['n_lines']} rows of {im['files'][0]} match no sample "
+              f"({shown}); listed in results.json")
