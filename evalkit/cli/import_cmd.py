@@ -21,17 +21,25 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--data", help="the task's data in the hub schema (local folder or parquet, or 'hub'; default: "
                                   "shipped sample): the split the harness ran on")
     add_output_args(p, "<task>-<harness>-<model>")
-    p.set_defaults(func=cmd_import)
+    from .commands import add_judge_args
+    from ..models.options import catalog
+
+    add_judge_args(p)
+    # The judge is asked as a served model is (evalkit eval's --concurrency, --timeout, ...): their defaults here.
+    served = {name: opt.default for name, (opt, _) in catalog().items()
+              if name in ("base_url", "api_key_env", "concurrency", "timeout", "max_retries", "server_stop")}
+    p.set_defaults(func=cmd_import, **served)
     return p
 
 
 def cmd_import(args) -> int:
-    from .commands import _print_matching, _print_summary, _report, quiet_libraries
+    from .commands import _print_matching, _print_summary, _report, judge_spec_from_args, quiet_libraries
     from ..pipeline.import_run import ImportConfig, import_run
 
     quiet_libraries()
     run_dir = import_run(ImportConfig(harness=args.harness, path=args.path, task=args.task, data=args.data,
-                                      run_name=args.run_name, runs_dir=args.runs_dir or Path("runs")))
+                                      run_name=args.run_name, runs_dir=args.runs_dir or Path("runs"),
+                                      judge=judge_spec_from_args(args)))
     _report(run_dir)
     _print_summary(run_dir)
     _print_matching(run_dir)

@@ -14,6 +14,7 @@ from pathlib import Path
 from ..errors import EvalkitError
 from ..registry import TASKS
 from .data import load_task_data
+from .records import run_name_of
 from .score_predictions import ScoreConfig, score_predictions
 
 HARNESSES = ("lmms-eval", "vlmevalkit")
@@ -27,6 +28,7 @@ class ImportConfig:
     data: str | None = None
     run_name: str | None = None
     runs_dir: Path = Path("runs")
+    judge: object | None = None  # a ModelSpec of a served judge (tasks with an extraction step), or None
 
 
 def _slug(text: str) -> str:
@@ -50,7 +52,30 @@ def import_run(cfg: ImportConfig) -> Path:
     imported, data = read(cfg.path, task, data)
     src = imported.source
     stem = _slug(Path(src.model_args_folder() or src.model or cfg.path.stem).name)
-    default = f"{task.name}-{_slug(src.harness.lower())}-{stem}"
+    run_name = run_name_of(cfg.run_name, f"{task.name}-{_slug(src.harness.lower())}-{stem}")
+    judged = _judge(cfg, task, imported, data, cfg.runs_dir / run_name) if cfg.judge is not None else None
     return score_predictions(ScoreConfig(task=task.name, predictions=Path(src.files[0]), data=cfg.data,
-                                         run_name=cfg.run_name or default, runs_dir=cfg.runs_dir,
-                                         allow_missing=False), imported=imported, data=data)
+                                         run_name=run_name, runs_dir=cfg.runs_dir, allow_missing=False),
+                             imported=imported, data=data, judge=judged.extract if judged else None,
+                             judge_info=judged.info if judged else None)
+
+
+def _judge(cfg: ImportConfig, task, imported, data, run_dir: Path):
+    """The judge's extractions of the imported responses (as `evalkit eval --judge` makes them for
+    its own), its calls cached in the run folder."""
+    from ..models import load_backend
+    from ..types import Response
+    from .judging import apply_judge
+
+    if not task.judges:
+        raise EvalkitError(f"task {task.name} has no answer-extraction step for a judge; --judge applies to "
+                           f"tasks that extract answers from free text (mathvista, mmmu)")
+    rows = list(data.iter_rows())
+    responses = [[Response(uid=str(i), text=imported.predictions.get(task.sample_id(row, i), ""))]
+                 for i, row in enumerate(rows)]
+    backend = load_backend(cfg.judge)
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        return apply_judge(task, backend, rows, responses, run_dir)
+    finally:
+        backend.close()

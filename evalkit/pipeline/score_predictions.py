@@ -133,9 +133,12 @@ def _read_line(path: Path, n: int, obj, preds: dict[str, str | Unusable],
         extractions[key] = Extraction(obj["extraction"], "prediction" in obj)
 
 
-def score_predictions(cfg: ScoreConfig, imported: Imported | None = None, data=None) -> Path:
+def score_predictions(cfg: ScoreConfig, imported: Imported | None = None, data=None, judge=None,
+                      judge_info: dict | None = None) -> Path:
     """Score the predictions file `cfg.predictions`, or the responses `imported` from another
-    harness's files (then `data`, already loaded by the importer to match them, is reused)."""
+    harness's files (then `data`, already loaded by the importer to match them, is reused).
+    `judge`: a judge's extractions (evalkit.pipeline.judging.Judged.extract) for a task with a
+    judge step, `judge_info` its results.json summary."""
     task: Task = TASKS.get(cfg.task)()
     run_name = run_name_of(cfg.run_name, f"{cfg.task}-scored-{cfg.predictions.stem}")
     extractions: dict[str, Extraction] = {}
@@ -181,8 +184,11 @@ def score_predictions(cfg: ScoreConfig, imported: Imported | None = None, data=N
             try:
                 if ext is not None and ext.unusable():
                     raise SampleError(ext.unusable())
-                score = (task.score_text(row, rec.prediction) if ext is None else
-                         task.score_extraction(row, rec.prediction if ext.has_prediction else None, ext.value))
+                if judge is not None and ext is None:
+                    score = task.score_text(row, rec.prediction, judge=judge)
+                else:
+                    score = (task.score_text(row, rec.prediction) if ext is None else
+                             task.score_extraction(row, rec.prediction if ext.has_prediction else None, ext.value))
                 rec.score, rec.extras = score.value, dict(score.extras)
                 if score.value is None:
                     rec.extras["unscored_reason"] = score.reason or "not scorable"
@@ -202,7 +208,7 @@ def score_predictions(cfg: ScoreConfig, imported: Imported | None = None, data=N
                               model_id=src.model_args_folder() or src.model or str(cfg.predictions),
                               pipeline_check=False)
         write_results(task, records, run_dir, data=data_info(task, data), model=model,
-                      generation=Generation(source="predictions file"), timing=Timing(start=started, end=now_iso()),
+                      generation=Generation(source="predictions file", judge=judge_info), timing=Timing(start=started, end=now_iso()),
                       memory=Memory(), missing=missing, extra=extra,
                       imported=imported.source.to_dict() if imported is not None else None,
                       extra_rules=[imported.rule] if imported is not None and imported.rule else ())

@@ -17,6 +17,7 @@ V07, V06 = DATA / "0.7.3", DATA / "0.6.1"
 DOCVQA_07 = V07 / "20261203_205354_samples_docvqa_val_evalkit.jsonl"
 TEXTVQA_07 = V07 / "20261203_205354_samples_textvqa_val_evalkit.jsonl"
 MMMU_07 = V07 / "20261203_205354_samples_mmmu_val_evalkit.jsonl"
+VQAV2_07 = V07 / "20261203_210450_samples_vqav2_val_evalkit.jsonl"
 DOCVQA_06 = V06 / "20261203_205720_samples_docvqa_val_evalkit.jsonl"
 
 
@@ -30,9 +31,9 @@ def imported(tmp_path_factory):
     """The three real 0.7.3 logs and the 0.6.1 DocVQA log, imported once for the module."""
     runs = tmp_path_factory.mktemp("runs")
     for path, task, name in ((DOCVQA_07, "docvqa", "doc07"), (TEXTVQA_07, "textvqa", "text07"),
-                             (MMMU_07, "mmmu", "mmmu07"), (DOCVQA_06, "docvqa", "doc06")):
+                             (MMMU_07, "mmmu", "mmmu07"), (DOCVQA_06, "docvqa", "doc06"), (VQAV2_07, "vqav2", "vqa07")):
         assert run_import(path, task, runs, name) == 0
-    return {name: read_run(runs / name) for name in ("doc07", "text07", "mmmu07", "doc06")} | {"runs": runs}
+    return {name: read_run(runs / name) for name in ("doc07", "text07", "mmmu07", "doc06", "vqa07")} | {"runs": runs}
 
 
 def variant(results, name: str) -> dict:
@@ -85,6 +86,16 @@ def test_mmmu_07_parsed_answers_judged_as_lmms_eval_does(imported):
     assert res.metrics["mmmu_acc"]["value"] == pytest.approx(37.5)  # lmms-eval: mmmu_acc 0.375
     v = variant(res, "lmms_eval_mmmu_acc")
     assert v["value"] == pytest.approx(37.5) and v["n"] == 8 and v["n_disagree"] == 0
+
+
+def test_vqav2_07_exact_match_agrees(imported):
+    res, recs = imported["vqa07"]
+    assert res.metrics["vqa_accuracy"]["value"] == pytest.approx(50.0)  # lmms-eval: exact_match 0.5
+    v = variant(res, "lmms_eval_exact_match")
+    assert v["value"] == pytest.approx(50.0) and v["n_disagree"] == 0 and v["n"] == 8
+    # vqav2_val logs no question_id: the prompt alone checks the mapping
+    assert res.imported["matched_by"] == ("doc_id = row index of the split; the row's question checked against "
+                                          "the logged prompt")
 
 
 def test_06_log_reads_the_same_responses(imported):
