@@ -92,8 +92,10 @@ def test_index_lists_imported_runs(runs):
 
     assert main(["report", str(runs)]) == 0
     doc = parse((runs / "index.html").read_text(encoding="utf-8"))
-    listed = {tr.attrs.get("data-run") for tr in doc.find_all("tr", cls="run")}
-    assert {"tsv", "lmms"} <= listed
+    rows = {tr.attrs.get("data-run"): tr for tr in doc.find_all("tr", cls="run")}
+    assert {"tsv", "lmms"} <= set(rows)
+    assert rows["tsv"].one(cls="imported").text() == "imported from VLMEvalKit"
+    assert rows["lmms"].one(cls="imported").attrs["data-imported"] == "lmms-eval"
 
 
 # --- bad input --------------------------------------------------------------------------------
