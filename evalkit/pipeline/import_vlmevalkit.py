@@ -146,8 +146,11 @@ def read_vlmevalkit(path: Path, task: Task, data: LoadedData) -> tuple[Imported,
     for i, row in enumerate(plain):
         sid = task.sample_id(row, i)
         by_id[sid] = i
-        key = (_norm(task.question(row)), frozenset(_norm(g) for g in task.gold(row)))
-        by_text.setdefault(key, []).append(i)
+        golds = frozenset(_norm(g) for g in task.gold(row))
+        # evalkit's question (MathVista's prompt-ready `query`) and the dataset's raw `question`,
+        # which is what VLMEvalKit's TSVs hold
+        for text in {_norm(task.question(row)), _norm(row.get("question") or "")} - {""}:
+            by_text.setdefault((text, golds), []).append(i)
     use_id = task.id_field in header
     seen: dict[str, int] = {}
     preds, matched, unmatched = {}, [], []

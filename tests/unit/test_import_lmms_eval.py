@@ -145,6 +145,21 @@ def test_report_says_the_responses_are_not_evalkits(imported):
     assert any("lmms_eval_anls" in t for t in names)
 
 
+def test_a_run_folder_written_before_imports_reads_and_renders(imported, tmp_path):
+    """results.json without the `imported` section (every run before this change) reads with an
+    empty one and its report has no imported banner."""
+    from evalkit.reports.run_report import render_run_report
+
+    old = tmp_path / "old"
+    shutil.copytree(imported["runs"] / "doc07", old)
+    d = json.loads((old / "results.json").read_text())
+    del d["imported"]
+    (old / "results.json").write_text(json.dumps(d))
+    res, _ = read_run(old)
+    assert res.imported == {}
+    assert 'id="banner-imported"' not in render_run_report(old).read_text(encoding="utf-8")
+
+
 # --- bad input: one line naming the file, the row and what would be valid; nothing written -----
 
 def refused(capsys, path: Path, task: str, runs: Path, *extra: str) -> str:

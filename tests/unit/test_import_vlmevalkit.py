@@ -160,3 +160,19 @@ def test_no_row_matches(tmp_path, capsys):
     err = refused(capsys, path, tmp_path / "runs")
     assert err == (f"evalkit: error: {path}: none of its 1 rows matches a row of the docvqa data (line 2 (index 0): "
                    f"its question and answer match no data row); give the data VLMEvalKit ran on with --data")
+
+
+def test_mathvista_rows_match_by_the_raw_question(tmp_path):
+    """VLMEvalKit's MathVista_MINI holds the dataset's `question` (evalkit prompts with `query`)."""
+    import pyarrow.parquet as pq
+
+    rows = pq.read_table(Path(__file__).resolve().parents[2] / "tasks" / "samples" / "mathvista" /
+                         "testmini-00000-of-00001.parquet", columns=["question", "answer"]).to_pylist()[:3]
+    path = tmp_path / "m_MathVista_MINI.tsv"
+    path.write_text("index\tquestion\tanswer\tprediction\n" + "".join(
+        f"{i}\t{r['question']}\t{r['answer']}\tThe answer is {r['answer'] if i != 2 else '0'}.\n"
+        for i, r in enumerate(rows)))
+    assert run_import(path, tmp_path / "runs", "mv") == 0
+    res, recs = read_run(tmp_path / "runs" / "mv")
+    assert [r.sample_id for r in recs] == ["1", "2", "3"] and res.imported["n_unmatched"] == 0
+    assert [r.score for r in recs] == [1.0, 1.0, 0.0]
