@@ -33,8 +33,6 @@ from .imported import Imported, SourceRun
 
 HARNESS = "lmms-eval"
 _SAMPLES = re.compile(r"^(?P<date>.+?)_samples_(?P<task>.+)\.jsonl$")
-_LOG_FIELDS = {"doc_id", "doc", "target", "arguments", "resps", "filtered_resps", "doc_hash", "prompt_hash",
-               "target_hash", "input", "token_counts", "input_media"}
 
 
 def _number(value) -> float | None:

@@ -130,9 +130,6 @@ def _golds(answer: str) -> frozenset[str]:
     return frozenset({_norm(text)})
 
 
-_ID_COLUMNS = ("questionId", "question_id", "id", "pid")
-
-
 def read_vlmevalkit(path: Path, task: Task, data: LoadedData) -> tuple[Imported, LoadedData]:
     header, rows = read_table(path)
     needed = ("index", "question", "prediction") if task.id_field not in header else ("prediction",)
