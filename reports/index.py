@@ -40,6 +40,7 @@ class RunEntry:
     date: str
     sort_key: str
     control: str | None = None  # an image-ablation control run: its mode (evalkit.analyses.controls)
+    imported: str | None = None  # responses made by another harness (results.json `imported`): its name
 
 
 @dataclass
@@ -107,7 +108,8 @@ def read_entry(folder: Path) -> RunEntry:
         metric=str(r.headline),
         value=head.get("value"), ci_low=head.get("ci_low"), ci_high=head.get("ci_high"), n=head.get("n"),
         date=_short_date(start), sort_key=start,
-        control=((r.controls or {}).get("image_ablation") or {}).get("mode"))
+        control=((r.controls or {}).get("image_ablation") or {}).get("mode"),
+        imported=(r.imported or {}).get("harness"))
 
 
 def _short_date(iso: str) -> str:

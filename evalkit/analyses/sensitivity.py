@@ -81,10 +81,12 @@ def scoring_sensitivity(headline_metric: str, headline_rule: Rule | None, varian
     }
 
 
-def task_sensitivity(task, records: Sequence[SampleRecord], metrics: dict) -> dict[str, Any]:
+def task_sensitivity(task, records: Sequence[SampleRecord], metrics: dict,
+                     extra_rules: Sequence[Rule] = ()) -> dict[str, Any]:
     """The section for a task's run: its declared variant rules that some sample was scored
-    under (a rule that needs an input the run lacks, such as a judge, is left out)."""
+    under (a rule that needs an input the run lacks, such as a judge, is left out), then
+    `extra_rules` (an imported run's source metric) on the same terms."""
     present = {k for r in records for k in (r.extras.get("variants") or {})}
     headline = task.metric if task.metric in metrics else next(iter(metrics), task.metric)
     return scoring_sensitivity(headline, task.headline_rule,
-                               [v for v in task.variant_rules if v.name in present], records)
+                               [v for v in (*task.variant_rules, *extra_rules) if v.name in present], records)

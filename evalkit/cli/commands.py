@@ -385,9 +385,10 @@ def _extra_commands():
     """The commands whose parsers sit in their own modules of this package."""
     from .audit import add_parser as audit
     from .compare import add_parser as compare
+    from .import_cmd import add_parser as import_
     from .invariance import add_parser as invariance
 
-    return [audit, compare, invariance]
+    return [audit, compare, invariance, import_]
 
 
 def main(argv: list[str] | None = None) -> int:

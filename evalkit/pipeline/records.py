@@ -105,8 +105,11 @@ def data_info(task: Task, data) -> DataInfo:
 
 def write_results(task: Task, records: list[SampleRecord], run_dir: Path, *, data: DataInfo, model: ModelInfo,
                   generation: Generation, timing: Timing, memory: Memory, missing: list[str] | None = None,
-                  extra: list[str] | None = None, controls: dict | None = None) -> Results:
-    """Aggregate the scored records and write run_dir/{results.json,samples.jsonl}."""
+                  extra: list[str] | None = None, controls: dict | None = None, imported: dict | None = None,
+                  extra_rules=()) -> Results:
+    """Aggregate the scored records and write run_dir/{results.json,samples.jsonl}. `imported`:
+    the source harness of responses made elsewhere; `extra_rules`: variant rules beyond the
+    task's own (that harness's per-sample metric)."""
     ok = [r for r in records if r.error is None]
     task.finalize(records)
     metrics = task.aggregate(records)
@@ -135,8 +138,8 @@ def write_results(task: Task, records: list[SampleRecord], run_dir: Path, *, dat
                 if r.error is not None and r.sample_id not in missing_ids],
         unscored=unscored, missing_predictions=missing, extra_predictions=(extra or [])[:MAX_LISTED_EXTRA],
         tokens=tokens, timing=timing, memory=memory, environment=environment(),
-        scoring_sensitivity=task_sensitivity(task, records, metrics),
+        scoring_sensitivity=task_sensitivity(task, records, metrics, extra_rules),
         statistics=run_statistics(task.cluster_by, IMAGE_CLUSTER, records, metrics[headline].to_dict()),
-        controls=controls or {})
+        controls=controls or {}, imported=imported or {})
     write_run(run_dir, results, records)
     return results

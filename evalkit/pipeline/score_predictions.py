@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .data import load_task_data
+from .imported import Imported
 from ..errors import EvalkitError, ImageMissing, SampleError
 from ..results.jsonl import read_jsonl
 from ..registry import TASKS
@@ -132,17 +133,25 @@ def _read_line(path: Path, n: int, obj, preds: dict[str, str | Unusable],
         extractions[key] = Extraction(obj["extraction"], "prediction" in obj)
 
 
-def score_predictions(cfg: ScoreConfig) -> Path:
+def score_predictions(cfg: ScoreConfig, imported: Imported | None = None, data=None, judge=None,
+                      judge_info: dict | None = None) -> Path:
+    """Score the predictions file `cfg.predictions`, or the responses `imported` from another
+    harness's files (then `data`, already loaded by the importer to match them, is reused).
+    `judge`: a judge's extractions (evalkit.pipeline.judging.Judged.extract) for a task with a
+    judge step, `judge_info` its results.json summary."""
     task: Task = TASKS.get(cfg.task)()
     run_name = run_name_of(cfg.run_name, f"{cfg.task}-scored-{cfg.predictions.stem}")
     extractions: dict[str, Extraction] = {}
-    preds = read_predictions(cfg.predictions, extractions)
+    if imported is None:
+        preds = read_predictions(cfg.predictions, extractions)
+    else:
+        preds = dict(imported.predictions)
     if extractions and not task.accepts_extraction:
         raise EvalkitError(f"{cfg.predictions}: has `extraction` fields, which task {cfg.task} does not read "
                            f"(only tasks with an answer-extraction step do: mathvista); give the answer as "
                            f"`prediction`")
     # Score mode reads the data once: no Arrow copy of a --data parquet in the user's datasets cache.
-    data = load_task_data(task, cfg.data, copy=False)
+    data = data if data is not None else load_task_data(task, cfg.data, copy=False)
     run_dir = cfg.runs_dir / run_name
     started = now_iso()
     records, rows, first_row, missing = [], [], {}, []
@@ -175,23 +184,45 @@ def score_predictions(cfg: ScoreConfig) -> Path:
             try:
                 if ext is not None and ext.unusable():
                     raise SampleError(ext.unusable())
-                score = (task.score_text(row, rec.prediction) if ext is None else
-                         task.score_extraction(row, rec.prediction if ext.has_prediction else None, ext.value))
+                if judge is not None and ext is None:
+                    score = task.score_text(row, rec.prediction, judge=judge)
+                else:
+                    score = (task.score_text(row, rec.prediction) if ext is None else
+                             task.score_extraction(row, rec.prediction if ext.has_prediction else None, ext.value))
                 rec.score, rec.extras = score.value, dict(score.extras)
                 if score.value is None:
                     rec.extras["unscored_reason"] = score.reason or "not scorable"
             except SampleError as e:
                 rec.error = str(e)
+            if imported is not None:
+                _keep_source(rec, imported)
     extra = sorted(k for k in preds if k not in first_row)
     _check_matching(cfg, task, records, missing, preds)
     with locked_run_dir(run_dir):
         for rec, thumb in zip(records, thumbnails(task, rows, cfg.thumbnails)):
             rec.thumb = thumb
-        write_results(task, records, run_dir, data=data_info(task, data),
-                      model=ModelInfo(name="predictions file", model_id=str(cfg.predictions), pipeline_check=False),
-                      generation=Generation(source="predictions file"), timing=Timing(start=started, end=now_iso()),
-                      memory=Memory(), missing=missing, extra=extra)
+        model = ModelInfo(name="predictions file", model_id=str(cfg.predictions), pipeline_check=False)
+        if imported is not None:
+            src = imported.source
+            model = ModelInfo(name=f"{src.harness} run" + (f" ({src.model})" if src.model else ""),
+                              model_id=src.model_args_folder() or src.model or str(cfg.predictions),
+                              pipeline_check=False)
+        write_results(task, records, run_dir, data=data_info(task, data), model=model,
+                      generation=Generation(source="predictions file", judge=judge_info), timing=Timing(start=started, end=now_iso()),
+                      memory=Memory(), missing=missing, extra=extra,
+                      imported=imported.source.to_dict() if imported is not None else None,
+                      extra_rules=[imported.rule] if imported is not None and imported.rule else ())
         return run_dir
+
+
+def _keep_source(rec, imported: Imported) -> None:
+    """The source harness's raw response and its own per-sample metric, beside evalkit's score:
+    the metric as a sensitivity variant (only where evalkit scored the sample too)."""
+    if rec.sample_id in imported.raw:
+        rec.extras["raw_response"] = imported.raw[rec.sample_id]
+    value = imported.scores.get(rec.sample_id)
+    if imported.rule is not None and value is not None and rec.score is not None:
+        rec.extras.setdefault("variants", {})[imported.rule.name] = value
 
 
 def _check_matching(cfg: ScoreConfig, task: Task, records: list, missing: list[str], preds: dict) -> None:

@@ -239,6 +239,10 @@ class Results:
     statistics: dict[str, Any] = field(default_factory=dict)
     # control runs and checks (evalkit.analyses.controls): image_ablation, circular; {} for a plain run
     controls: dict[str, Any] = field(default_factory=dict)
+    # responses made by another harness (evalkit.pipeline.imported.SourceRun): harness, version,
+    # its task and model arguments; {} for a run whose responses evalkit generated or a plain
+    # predictions file (and in every run written before imports existed)
+    imported: dict[str, Any] = field(default_factory=dict)
     schema_version: int = SCHEMA_VERSION
 
     def __post_init__(self):
