@@ -18,6 +18,7 @@ DOCVQA_07 = V07 / "20261203_205354_samples_docvqa_val_evalkit.jsonl"
 TEXTVQA_07 = V07 / "20261203_205354_samples_textvqa_val_evalkit.jsonl"
 MMMU_07 = V07 / "20261203_205354_samples_mmmu_val_evalkit.jsonl"
 VQAV2_07 = V07 / "20261203_210450_samples_vqav2_val_evalkit.jsonl"
+MATHVISTA_07 = V07 / "20261203_212127_samples_mathvista_testmini_evalkit.jsonl"
 DOCVQA_06 = V06 / "20261203_205720_samples_docvqa_val_evalkit.jsonl"
 
 
@@ -31,9 +32,11 @@ def imported(tmp_path_factory):
     """The three real 0.7.3 logs and the 0.6.1 DocVQA log, imported once for the module."""
     runs = tmp_path_factory.mktemp("runs")
     for path, task, name in ((DOCVQA_07, "docvqa", "doc07"), (TEXTVQA_07, "textvqa", "text07"),
-                             (MMMU_07, "mmmu", "mmmu07"), (DOCVQA_06, "docvqa", "doc06"), (VQAV2_07, "vqav2", "vqa07")):
+                             (MMMU_07, "mmmu", "mmmu07"), (DOCVQA_06, "docvqa", "doc06"), (VQAV2_07, "vqav2", "vqa07"),
+                             (MATHVISTA_07, "mathvista", "mv07")):
         assert run_import(path, task, runs, name) == 0
-    return {name: read_run(runs / name) for name in ("doc07", "text07", "mmmu07", "doc06", "vqa07")} | {"runs": runs}
+    names = ("doc07", "text07", "mmmu07", "doc06", "vqa07", "mv07")
+    return {name: read_run(runs / name) for name in names} | {"runs": runs}
 
 
 def variant(results, name: str) -> dict:
@@ -96,6 +99,42 @@ def test_vqav2_07_exact_match_agrees(imported):
     # vqav2_val logs no question_id: the prompt alone checks the mapping
     assert res.imported["matched_by"] == ("doc_id = row index of the split; the row's question checked against "
                                           "the logged prompt")
+
+
+def test_mathvista_07_agrees_with_lmms_eval_except_its_float_rounding(imported):
+    """lmms-eval 0.7.3's mathvista_process_results on 8 real rows, its extraction model a real
+    `transformers serve` of the known-answer model (tests/data/lmms_eval/README.md). Its
+    llm_as_judge_eval true_false gives 3/8 (pids 1, 5, 7); evalkit's official rule 4/8.
+    Where the two agree, they agree sample by sample: 7 of 8, including pid 2, whose "3.2" to an
+    integer question lmms-eval sent to its extraction model (which answered "3") and evalkit's
+    rules read as int(float("3.2")) = 3: both normalise to "3", both wrong (gold 2).
+    The one difference is pid 8, "1.83" to a float question of precision 2: lmms-eval's
+    normalize_extracted_answer calls round(1.83, 2.0) with the hub's float precision, which raises
+    TypeError, so its prediction is None and the sample wrong; MathVista's calculate_score.py rounds
+    to int(precision) and evalkit scores it right. pids 3 and 4 fall into the same None but are
+    wrong either way (45 vs 9.3, 5 vs 3.2)."""
+    res, recs = imported["mv07"]
+    logged = {json.loads(line)["llm_as_judge_eval"]["question_id"]: json.loads(line)["llm_as_judge_eval"]
+              for line in MATHVISTA_07.read_text().splitlines()}
+    assert res.metrics["mathvista_acc"]["value"] == pytest.approx(50.0) and res.metrics["mathvista_acc"]["n"] == 8
+    v = variant(res, "lmms_eval_llm_as_judge_eval")
+    # lmms-eval's results file: llm_as_judge_eval,none 37.5
+    assert v["value"] == pytest.approx(37.5) and v["n"] == 8
+    assert v["n_disagree"] == 1 and v["disagree_ids"] == ["8"] and v["diff"] == pytest.approx(-12.5)
+    ours = {r.sample_id: r.score for r in recs}
+    theirs = {pid: float(m["true_false"]) for pid, m in logged.items()}
+    assert ours == {"1": 1.0, "2": 0.0, "3": 0.0, "4": 0.0, "5": 1.0, "6": 0.0, "7": 1.0, "8": 1.0}
+    assert {pid for pid in ours if ours[pid] != theirs[pid]} == {"8"}
+    assert {r.sample_id: r.extras["variants"]["lmms_eval_llm_as_judge_eval"] for r in recs} == theirs
+    # the extractions side by side: where lmms-eval's normalisation gave an answer, evalkit's is the same
+    norm = {r.sample_id: r.extras["normalized"] for r in recs}
+    same = {pid for pid, m in logged.items() if m["prediction"] is not None}
+    assert same == {"1", "2", "5", "6", "7"}
+    assert {pid: norm[pid] for pid in same if norm[pid] != logged[pid]["prediction"]} == {"6": "9"}
+    assert logged["6"]["extraction"] == "249"  # its extraction model's answer to "9.3"; wrong either way
+    assert logged["8"]["prediction"] is None and norm["8"] == "1.83" and logged["8"]["precision"] == 2.0
+    assert res.imported["task"] == "mathvista_testmini_evalkit"
+    assert res.imported["generation_kwargs"]["max_new_tokens"] == 64
 
 
 def test_06_log_reads_the_same_responses(imported):
