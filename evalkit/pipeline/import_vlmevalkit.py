@@ -164,7 +164,9 @@ def read_vlmevalkit(path: Path, task: Task, data: LoadedData) -> tuple[Imported,
             index = hits[0] if len(hits) == 1 else None
             why = ("its question and answer match no data row" if not hits else
                    f"its question and answer match {len(hits)} data rows")
-        label = f"line {n} (index {r.get('index', '?')})"
+        # MMMU_DEV_VAL holds two splits; naming a row's split says why its dev rows match nothing
+        split = f", split {r['split']}" if str(r.get("split") or "").strip() else ""
+        label = f"line {n} (index {r.get('index', '?')}{split})"
         if index is None:
             unmatched.append(f"{label}: {why}")
             continue

@@ -176,3 +176,69 @@ def test_mathvista_rows_match_by_the_raw_question(tmp_path):
     res, recs = read_run(tmp_path / "runs" / "mv")
     assert [r.sample_id for r in recs] == ["1", "2", "3"] and res.imported["n_unmatched"] == 0
     assert [r.score for r in recs] == [1.0, 1.0, 0.0]
+
+
+# VLMEvalKit's MMMU_DEV_VAL (vlmeval/dataset/image_mcq.py MMMUDataset, an ImageMCQDataset): one row
+# per question with the options in columns A..I (blank past the last), `answer` the letter (the
+# text for open questions), `category`/`l2-category` and `split` dev or validation; the prediction
+# file is that row without `image`, plus `prediction`. Ten validation rows are the shipped sample's
+# first ten; the five dev rows are written in the same layout (MMMU's dev split is not shipped).
+MMMU_PREDICTIONS = ["B", "24", "C", "0.5", "C. 5-6 s", "10", "(A)", "nitrogen", "A", "40"]
+MMMU_DEV = [("What is 2 + 3?", ["4", "5", "6"], "B"), ("Which shape has three sides?", ["Square", "Triangle"], "B"),
+            ("What is the capital of France?", ["Paris", "Rome", "Madrid"], "A"),
+            ("How many legs does a spider have?", [], "8"), ("Which planet is largest?", ["Mars", "Jupiter"], "B")]
+
+
+def mmmu_dev_val(path: Path, with_id: bool) -> Path:
+    import ast
+
+    import pyarrow.parquet as pq
+
+    rows = pq.read_table(Path(__file__).resolve().parents[2] / "tasks" / "samples" / "mmmu" /
+                         "validation-00000-of-00001.parquet",
+                         columns=["id", "question", "options", "answer", "subfield"]).to_pylist()[:10]
+    letters = "ABCDEFGHI"
+    header = ["index", "question", "hint", *letters, "answer", "category", "l2-category", "split",
+              *(["id"] if with_id else []), "prediction"]
+    table = []
+    for i, (q, opts, answer) in enumerate(MMMU_DEV):  # VLMEvalKit's file holds dev before validation
+        table.append([str(i), q, "", *(opts + [""] * (9 - len(opts))), answer, "Basic", "Basic", "dev",
+                      *([f"dev_Basic_{i + 1}"] if with_id else []), "A"])
+    for j, (r, pred) in enumerate(zip(rows, MMMU_PREDICTIONS)):
+        opts = ast.literal_eval(r["options"])
+        subject = "_".join(r["id"].split("_")[1:-1])
+        table.append([str(len(MMMU_DEV) + j), r["question"], "", *(opts + [""] * (9 - len(opts))), r["answer"],
+                      subject, r["subfield"], "validation", *([r["id"]] if with_id else []), pred])
+    buf = io.StringIO()
+    csv.writer(buf, delimiter="\t", lineterminator="\n").writerows([header, *table])
+    path.write_text(buf.getvalue())
+    return path
+
+
+@pytest.mark.parametrize("with_id", [False, True], ids=["by-question", "by-id"])
+def test_mmmu_dev_val_matches_validation_and_lists_dev(tmp_path, with_id):
+    """Against evalkit's MMMU (the validation split) the ten validation rows match and the five
+    dev rows are unmatched, each named with its split. Score on the ten, by MMMU's official rule:
+    Math_1 "B" right; Math_2 "24" right; Math_3 "C" for A wrong; Math_4 "0.5" in ['0.5', '1/2']
+    right; Physics_1 "C. 5-6 s" (gold C) is unparseable by the official parser (it takes "(C)" or
+    " C " with spaces, and option text only in answers of more than 5 words), so it gets the
+    fixed-seed random option, A: wrong; Physics_2 "10" for 12 wrong; Chemistry_1 "(A)" for C wrong;
+    Chemistry_2 "nitrogen" for Nitrogen right (open answers compare lower-cased); Geography_1 "A"
+    right; Economics_1 "40" right: 6/10."""
+    path = mmmu_dev_val(tmp_path / "idefics2_MMMU_DEV_VAL.tsv", with_id)
+    assert run_import(path, tmp_path / "runs", "mmmu") == 0
+    res, recs = read_run(tmp_path / "runs" / "mmmu")
+    im = res.imported
+    assert im["task"] == "MMMU_DEV_VAL" and res.task["name"] == "mmmu"
+    assert im["n_lines"] == 15 and im["n_unmatched"] == 5
+    why = "id 'dev_Basic_{}' is not in the data" if with_id else "its question and answer match no data row"
+    assert im["unmatched"] == [f"line {i + 2} (index {i}, split dev): {why.format(i + 1)}" for i in range(5)]
+    assert im["matched_by"] == ("the file's id column" if with_id else
+                                "question text and gold answers (the file keeps no id)")
+    assert [r.sample_id for r in recs] == [f"validation_{s}" for s in (
+        "Math_1", "Math_2", "Math_3", "Math_4", "Physics_1", "Physics_2", "Chemistry_1", "Chemistry_2",
+        "Geography_1", "Economics_1")]
+    assert [r.score for r in recs] == [1.0, 1.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0, 1.0, 1.0]
+    assert [r.extras["parsed"] for r in recs].count(False) == 1 and recs[4].extras["parsed_pred"] == "A"
+    assert res.metrics["mmmu_acc"]["value"] == pytest.approx(60.0) and res.metrics["mmmu_acc"]["n"] == 10
+    assert res.data.n_rows == 10
