@@ -138,7 +138,8 @@ def read_vlmevalkit(path: Path, task: Task, data: LoadedData) -> tuple[Imported,
         raise EvalkitError(f"{path}: has no {', '.join(repr(c) for c in missing)} column (its columns: "
                            f"{', '.join(h for h in header if h)[:200]}); VLMEvalKit's prediction file has index, "
                            f"question, answer and prediction: give that file, not the dataset's tsv")
-    plain = data.rows.remove_columns([c for c in data.image_columns if c in data.rows.column_names])
+    # decoded once, without images (see import_lmms_eval: per-row Dataset indexing is slow at scale)
+    plain = data.rows.remove_columns([c for c in data.image_columns if c in data.rows.column_names]).to_list()
     by_id, by_text = {}, {}
     for i, row in enumerate(plain):
         sid = task.sample_id(row, i)
