@@ -73,6 +73,23 @@ class LmmsTask:
     metrics: tuple[str, ...]  # the per-sample metric field, by version
     score: Callable[[Any], float | None]
     logged_id: Callable[[dict], Any] = lambda line: None  # the task id lmms-eval logged, if any
+    answer: Callable[[Any], str | None] = lambda value: None  # its own extracted answer, from the metric
+
+
+def _mmmu_answer(value) -> str | None:
+    if not isinstance(value, dict) or "parsed_pred" not in value:
+        return None
+    parsed = value["parsed_pred"]
+    first = parsed[0] if isinstance(parsed, list) and parsed else parsed  # 0.7 nests it per sample (pass@k)
+    return first if isinstance(first, str) else json.dumps(first)
+
+
+def _mathvista_answer(value) -> str | None:
+    """Its extraction (by its extraction model where the response was not already a choice or a
+    number), as logged before its normalisation."""
+    if not isinstance(value, dict) or value.get("extraction") is None:
+        return None
+    return str(value["extraction"])
 
 
 def _submission_id(line: dict):
@@ -97,9 +114,9 @@ LMMS_TASKS = {
     "docvqa": LmmsTask("docvqa", "docvqa_val", ("anls",), _number),
     "textvqa": LmmsTask("textvqa", "textvqa_val", ("exact_match",), _number, _submission_id),
     "vqav2": LmmsTask("vqav2", "vqav2_val", ("exact_match",), _number, _submission_id),
-    "mmmu": LmmsTask("mmmu", "mmmu_val", ("mmmu_acc",), _mmmu, _mmmu_id),
+    "mmmu": LmmsTask("mmmu", "mmmu_val", ("mmmu_acc",), _mmmu, _mmmu_id, _mmmu_answer),
     "mathvista": LmmsTask("mathvista", "mathvista_testmini", ("llm_as_judge_eval", "gpt_eval_score"), _true_false,
-                          _mathvista_id),
+                          _mathvista_id, _mathvista_answer),
 }
 _OTHER_DATASETS = ("mmmu_pro",)  # names that start like one of ours but load another dataset
 
@@ -226,7 +243,7 @@ def read_lmms_log(path: Path, task: Task, data: LoadedData) -> tuple[Imported, L
     # line, most of an import's reading time at the 10^4-10^5 lines of a real split
     plain = data.rows.remove_columns([c for c in data.image_columns if c in data.rows.column_names]).to_list()
     seen: dict[int, int] = {}
-    preds, raw, scores = {}, {}, {}
+    preds, raw, scores, answers = {}, {}, {}, {}
     metric = next((k for k in spec.metrics if k in lines[0][1]), None)
     fmt = None
     for n, line in lines:
@@ -257,6 +274,9 @@ def read_lmms_log(path: Path, task: Task, data: LoadedData) -> tuple[Imported, L
             value = spec.score(line.get(metric))
             if value is not None:
                 scores[sid] = value
+            answer = spec.answer(line.get(metric))
+            if answer is not None:
+                answers[sid] = answer
     info = _read_results(_results_file(log), lmms_task)
     source = SourceRun(harness=HARNESS, version=info.get("version"), task=lmms_task, model=info.get("model"),
                        model_args=info.get("model_args"), generation_kwargs=info.get("generation_kwargs"),
@@ -273,7 +293,7 @@ def read_lmms_log(path: Path, task: Task, data: LoadedData) -> tuple[Imported, L
                     f"lmms-eval {info.get('version') or f'{fmt}.x log'} task {lmms_task or '?'}")
     subset = LoadedData(data.rows.select(sorted(seen)), data.source, data.description, data.n_total,
                         data.image_columns)
-    return Imported(source, preds, raw, rule, scores), subset
+    return Imported(source, preds, raw, rule, scores, answers), subset
 
 
 def _check_line(log: Path, n: int, line: dict, row: dict, doc_id: int, sid: str, task: Task, spec: LmmsTask) -> None:

@@ -53,3 +53,6 @@ class Imported:
     raw: dict[str, str] = field(default_factory=dict)  # task id -> the unfiltered response, where it differs
     rule: Rule | None = None  # the harness's per-sample metric, as a sensitivity variant
     scores: dict[str, float] = field(default_factory=dict)  # task id -> that metric, 0-1
+    # task id -> the answer the harness itself extracted from the response (lmms-eval's MathVista
+    # extraction, its MMMU parsed_pred), to set beside evalkit's own extraction
+    answers: dict[str, str] = field(default_factory=dict)

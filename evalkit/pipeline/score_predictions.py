@@ -220,6 +220,8 @@ def _keep_source(rec, imported: Imported) -> None:
     the metric as a sensitivity variant (only where evalkit scored the sample too)."""
     if rec.sample_id in imported.raw:
         rec.extras["raw_response"] = imported.raw[rec.sample_id]
+    if rec.sample_id in imported.answers:
+        rec.extras["source_answer"] = imported.answers[rec.sample_id]
     value = imported.scores.get(rec.sample_id)
     if imported.rule is not None and value is not None and rec.score is not None:
         rec.extras.setdefault("variants", {})[imported.rule.name] = value

@@ -89,6 +89,15 @@ def test_mmmu_07_parsed_answers_judged_as_lmms_eval_does(imported):
     assert res.metrics["mmmu_acc"]["value"] == pytest.approx(37.5)  # lmms-eval: mmmu_acc 0.375
     v = variant(res, "lmms_eval_mmmu_acc")
     assert v["value"] == pytest.approx(37.5) and v["n"] == 8 and v["n_disagree"] == 0
+    # its parsed answer beside evalkit's: the letter for multiple choice, the extracted list for open
+    assert recs[0].extras["source_answer"] == "B" and recs[1].extras["source_answer"] == '["unknown"]'
+    # the parsers agree on every parseable answer; Physics_1's "unknown" parses to nothing and
+    # both fall back to a random option from their own RNGs (lmms-eval D, evalkit A), wrong either
+    # way (gold C), so the scores still agree
+    assert {r.sample_id: (r.extras["parsed_pred"], r.extras["source_answer"]) for r in recs
+            if r.extras["question_type"] == "multiple-choice" and r.extras["parsed_pred"] != r.extras["source_answer"]
+            } == {"validation_Physics_1": ("A", "D")}
+    assert not recs[4].extras["parsed"] and recs[4].score == 0.0
 
 
 def test_vqav2_07_exact_match_agrees(imported):
@@ -133,6 +142,9 @@ def test_mathvista_07_agrees_with_lmms_eval_except_its_float_rounding(imported):
     assert {pid: norm[pid] for pid in same if norm[pid] != logged[pid]["prediction"]} == {"6": "9"}
     assert logged["6"]["extraction"] == "249"  # its extraction model's answer to "9.3"; wrong either way
     assert logged["8"]["prediction"] is None and norm["8"] == "1.83" and logged["8"]["precision"] == 2.0
+    # lmms-eval's own extraction is kept beside evalkit's in samples.jsonl
+    assert {r.sample_id: r.extras["source_answer"] for r in recs} == {
+        "1": "7", "2": "3", "3": "45.0", "4": "5.0", "5": "Tue", "6": "249", "7": "2018", "8": "1.83"}
     assert res.imported["task"] == "mathvista_testmini_evalkit"
     assert res.imported["generation_kwargs"]["max_new_tokens"] == 64
 
