@@ -7,6 +7,7 @@ sample's own features (image columns undecoded), then one cell is broken.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import datasets
 import pytest
@@ -474,8 +475,17 @@ def test_fairface_run_of_another_task(tmp_path, capsys):
 # ---------------------------------------------------------------- compare and report
 
 @pytest.fixture
-def scored_runs(tmp_path):
+def scored_runs(scored_runs_once, tmp_path):
+    """A fresh copy of scored_runs_once's runs for each test (tests damage them)."""
+    import shutil
+
+    return Path(shutil.copytree(scored_runs_once, tmp_path / "runs"))
+
+
+@pytest.fixture(scope="module")
+def scored_runs_once(tmp_path_factory):
     """Two DocVQA runs on the same 2 rows, a TextVQA run, and a DocVQA run on other ids."""
+    tmp_path = tmp_path_factory.mktemp("scored")
     dv = _rows("docvqa", 2)
     data = _parquet(tmp_path, "dv", dv, _features("docvqa"))
     for name in ("a", "b"):
