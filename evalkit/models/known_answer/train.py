@@ -41,7 +41,7 @@ BLANK_KEY = b"blank"  # every blank image is one picture for the image-key term
 
 @dataclass(frozen=True)
 class TrainConfig:
-    steps: int = 1200
+    steps: int = 2400
     batch_size: int = 24
     lr: float = 1e-2
     image_lr_scale: float = 0.3  # the vision tower and connector's learning rate, relative to `lr` (0: left as drawn)
@@ -53,7 +53,7 @@ class TrainConfig:
     blank_share: float = 0.1  # of each batch: blank-image negatives (easy to learn: few suffice)
     shuffled_share: float = 0.3  # of each batch: another sample's image (teaches the answer to need the image)
     shuffled_variants: int = 3  # distinct wrong pictures per question
-    fp16: bool = True  # store the weights in half precision (checked: answers unchanged)
+    fp16: bool = True  # store the weights in half precision; the manifest's answers are those of the stored weights
     limit: int | None = None  # rows per task (a quick check of the script itself); None = the whole sample
 
 
