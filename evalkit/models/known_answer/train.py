@@ -1,12 +1,13 @@
-"""Train the known-answer model: tiny-idefics2's architecture, taught the plan (plan.py) on the
-shipped samples of the tasks, with image splitting off.
+"""Train the known-answer model: tiny-idefics2's architecture with a larger image (arch.py), taught
+the plan (plan.py) on the shipped samples of the tasks, with image splitting off.
 
     python -m evalkit.models.known_answer.train --out evalkit/models/known_answer/weights
 
 Every example is the request exactly as evalkit builds it (the task's prompt, the real chat
 template and processor), followed by the planted answer and <end_of_utterance>; the loss is on
 those answer tokens only. Negatives teach the answer to need the image: the same question with
-a blank image, or with another sample's image, is answered "unknown". Deterministic: fixed
+a blank image, or with another sample's image, is answered "unknown"; an image-key term keeps
+the shipped pictures apart at the connector (ImageKeys). Deterministic: fixed
 seeds, fp32, a fixed number of torch threads, a fixed batch order. At the end it answers every
 request greedily (fp32, CPU, one request at a time through the hf backend's own code), scores
 the answers with each task's scorer and writes the manifest: the plan, the answers given, each
@@ -26,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ...pipeline.data import load_task_data
+from ...pipeline.images import image_key
 from ...registry import TASKS
 from ...pipeline.runner import build_requests
 from ...types import GenConfig, Request
@@ -34,20 +36,24 @@ from . import MANIFEST_FILE, NAME, WEIGHTS_FILE, file_sha256
 from .plan import GENERATION_TASKS, NO_ANSWER, Planted, plan_fairface, plan_generation_task
 
 SEED = 2323
+BLANK_KEY = b"blank"  # every blank image is one picture for the image-key term
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    steps: int = 450
+    steps: int = 2400
     batch_size: int = 24
     lr: float = 1e-2
-    image_lr_scale: float = 0.0  # 0: the vision tower and connector stay as drawn (trained, their output collapsed to one vector for every image)
+    image_lr_scale: float = 0.3  # the vision tower and connector's learning rate, relative to `lr` (0: left as drawn)
+    key_weight: float = 1.0  # the image-key term's weight (0: off)
+    key_scale: float = 10.0  # the image-key term's logit scale (cosine x scale)
     seed: int = SEED
     threads: int = 2
     tasks: tuple[str, ...] = (*GENERATION_TASKS, "fairface")
     blank_share: float = 0.1  # of each batch: blank-image negatives (easy to learn: few suffice)
-    shuffled_share: float = 0.15  # of each batch: another sample's image (teaches the answer to need the image)
-    fp16: bool = True  # store the weights in half precision (checked: answers unchanged)
+    shuffled_share: float = 0.3  # of each batch: another sample's image (teaches the answer to need the image)
+    shuffled_variants: int = 3  # distinct wrong pictures per question
+    fp16: bool = True  # store the weights in half precision; the manifest's answers are those of the stored weights
     limit: int | None = None  # rows per task (a quick check of the script itself); None = the whole sample
 
 
@@ -57,6 +63,7 @@ class Example:
 
     inputs: dict
     answer_ids: list[int]
+    image_keys: tuple[bytes, ...] = ()  # which picture each image is (the image-key term's labels)
 
 
 @dataclass
@@ -67,18 +74,19 @@ class Corpus:
 
 
 def write_start_model(folder: Path, seed: int) -> None:
-    """tiny-idefics2's processor and architecture with seeded random weights (no head
+    """The known-answer architecture and processor (arch.py) with seeded random weights (no head
     sharpening: training sets the logits' scale itself), and a perceiver that lets the image
     through. transformers inits its latents to all ones and its attention near uniform, so the
     image adds a small average of patch features to a constant vector: every image leaves the
     connector nearly the same (cosine 0.99999 between any two shipped images), and training
     learns to answer from the question alone. Small random latents and a sharper, stronger
-    attention (query/key weights x30, value/output x10) bring that to about 0.94 on VQAv2."""
+    attention (query/key weights x30, value/output x10) let the image through (the manifest's
+    connector_cosine.before_training: 0.85 on DocVQA's pages, 0.52 on VQAv2)."""
     import torch
     from transformers import Idefics2ForConditionalGeneration
 
     from ..tiny.build import save_random_model
-    from ..tiny.idefics2 import build_config, build_processor
+    from .arch import build_config, build_processor
 
     def image_sensitive(model):
         resampler = model.model.connector.perceiver_resampler
@@ -109,29 +117,33 @@ def answer_ids(backend, text: str) -> list[int]:
 
 
 def build_corpus(backend, plans: dict[str, list[Planted]], requests: dict[str, list[Request]],
-                 seed: int) -> Corpus:
-    """Positives from the plan; for each generation request a blank-image and a shuffled-image
-    negative (the shuffled image is another row's, of the same task, never one that carries the
-    same question)."""
+                 seed: int, shuffled_variants: int = 1) -> Corpus:
+    """Positives from the plan; for each generation request a blank-image negative and
+    `shuffled_variants` shuffled-image ones (other rows' pictures of the same task: with one
+    fixed wrong picture per question the model learns that pair, not that the picture must fit)."""
     rng = random.Random(seed)
     corpus = Corpus()
     for task, plan in plans.items():
         reqs = requests[task]
-        for p, req in zip(plan, reqs):
+        pictures = [tuple(image_key(im) for im in r.images) for r in reqs]
+        for p, req, keys in zip(plan, reqs, pictures):
             ids = answer_ids(backend, p.answer)
             plain = Request(uid=req.uid, text=req.text, images=req.images, gen=req.gen)
-            corpus.positives.append(Example(backend.prepare(plain).inputs, ids))
+            corpus.positives.append(Example(backend.prepare(plain).inputs, ids, keys))
             if task == "fairface":
                 continue  # log-likelihood choices: there is no "unknown" to teach, the bucket plan is the point
             blank = Request(uid=req.uid, text=req.text, images=[blank_like(im, backend) for im in req.images],
                             gen=req.gen)
-            corpus.blanks.append(Example(backend.prepare(blank).inputs, answer_ids(backend, NO_ANSWER)))
-            same_q = {j for j, r in enumerate(reqs) if r.text == req.text}
-            others = [j for j in range(len(reqs)) if j not in same_q and len(reqs[j].images) == len(req.images)]
-            if others:
-                j = rng.choice(others)
+            corpus.blanks.append(Example(backend.prepare(blank).inputs, answer_ids(backend, NO_ANSWER),
+                                         tuple(BLANK_KEY for _ in req.images)))
+            # never this question's own picture (DocVQA asks several questions per page) nor a row
+            # asking the same question (its answer may be this one's)
+            others = [j for j, r in enumerate(reqs) if r.text != req.text and len(r.images) == len(req.images)
+                      and not set(pictures[j]) & set(keys)]
+            for j in rng.sample(others, min(shuffled_variants, len(others))):
                 swapped = Request(uid=req.uid, text=req.text, images=reqs[j].images, gen=req.gen)
-                corpus.shuffled.append(Example(backend.prepare(swapped).inputs, answer_ids(backend, NO_ANSWER)))
+                corpus.shuffled.append(Example(backend.prepare(swapped).inputs, answer_ids(backend, NO_ANSWER),
+                                               pictures[j]))
     return corpus
 
 
@@ -219,13 +231,13 @@ def train(cfg: TrainConfig, out: Path, log=print) -> dict:
         write_start_model(start, cfg.seed)
         backend = HFBackend(ModelSpec(name="hf", model_id=str(start), dtype="fp32", device="cpu"))
         requests = {name: built[name].requests for name in plans}
-        corpus = build_corpus(backend, plans, requests, cfg.seed)
+        corpus = build_corpus(backend, plans, requests, cfg.seed, cfg.shuffled_variants)
         log(f"{len(corpus.positives)} planted answers, {len(corpus.blanks)} blank and "
             f"{len(corpus.shuffled)} shuffled-image negatives; {cfg.steps} steps of {cfg.batch_size}")
         model = backend.model
         model.train()
         # The perceiver's latents stay as drawn: trained, they grow into a constant that drowns the
-        # image's contribution, and every image leaves the connector as the same vector again.
+        # image's contribution (the image-key term below keeps the rest of the image side apart).
         model.model.connector.perceiver_resampler.latents.requires_grad_(False)
         image_side = [p for n, p in model.named_parameters()
                       if p.requires_grad and (".vision_model." in f".{n}" or ".connector." in f".{n}")]
@@ -235,22 +247,35 @@ def train(cfg: TrainConfig, out: Path, log=print) -> dict:
             image_side = []
         ids = {id(p) for p in image_side}
         rest = [p for p in model.parameters() if p.requires_grad and id(p) not in ids]
+        keys = ImageKeys(corpus, model, cfg) if cfg.key_weight and image_side else None
         groups = [{"params": rest, "lr": cfg.lr}]
         if image_side:
-            groups.append({"params": image_side, "lr": cfg.lr * cfg.image_lr_scale})
+            groups.append({"params": image_side + (list(keys.head.parameters()) if keys else []),
+                           "lr": cfg.lr * cfg.image_lr_scale})
         opt = torch.optim.AdamW(groups, weight_decay=0.0)
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / 20) * max(0.05, 1 - s / cfg.steps))
+        cos_before = connector_cosines(backend, built)
+        log(f"connector cosine between shipped images before training: {_fmt(cos_before)}")
         t0 = time.perf_counter()
         for step, batch in enumerate(batches(corpus, cfg)):
             inputs, targets = collate(backend, batch)
-            loss = loss_on(model, inputs, targets)
+            if keys:
+                keys.start()
+            loss = answer_loss = loss_on(model, inputs, targets)
+            if keys:
+                key_loss = keys.loss(batch)
+                loss = loss + cfg.key_weight * key_loss
             opt.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             opt.step()
             sched.step()
             if step % 25 == 0 or step == cfg.steps - 1:
-                log(f"step {step}: loss {loss.item():.4f} ({time.perf_counter() - t0:.0f} s)")
+                more = f", image key {key_loss.item():.4f}" if keys else ""
+                log(f"step {step}: answers {answer_loss.item():.4f}{more} ({time.perf_counter() - t0:.0f} s)")
+        train_seconds = time.perf_counter() - t0
+        if keys:
+            keys.close()
         model.eval()
         out.mkdir(parents=True, exist_ok=True)
         save_weights(model, out, cfg.fp16)
@@ -258,9 +283,92 @@ def train(cfg: TrainConfig, out: Path, log=print) -> dict:
         shipped = Path(tmp) / "shipped"
         assemble_model_folder(out, shipped)
         backend = HFBackend(ModelSpec(name="hf", model_id=str(shipped), dtype="fp32", device="cpu"))
-        manifest = make_manifest(cfg, backend, tasks, built, plans, extra, out, time.perf_counter() - t0)
+        cos_after = connector_cosines(backend, built)
+        log(f"connector cosine between shipped images after training: {_fmt(cos_after)}")
+        manifest = make_manifest(cfg, backend, tasks, built, plans, extra, out, train_seconds)
+        manifest["connector_cosine"] = {
+            "what": "mean cosine between the connector's outputs (8 image tokens, flattened) of any two distinct "
+                    "shipped images of a task, splitting off: near 1, the model cannot tell the images apart",
+            "before_training": cos_before, "after_training": cos_after}
     (out / MANIFEST_FILE).write_text(json.dumps(manifest, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     return manifest
+
+
+class ImageKeys:
+    """The image-key term: from the connector's output alone, name which shipped picture an image
+    is (a cosine classifier over every distinct picture in the corpus, blank included). Trained
+    on answers alone the image side drifts to one output for every image, since most answers can
+    be read off the question; this term keeps distinct pictures apart where the language model
+    sees them. The classifier is discarded after training."""
+
+    def __init__(self, corpus: Corpus, model, cfg: TrainConfig):
+        import torch
+
+        names = sorted({k for ex in (*corpus.positives, *corpus.blanks, *corpus.shuffled) for k in ex.image_keys})
+        self.index = {k: i for i, k in enumerate(names)}
+        cfg_p = model.config.perceiver_config
+        width = cfg_p.resampler_n_latents * model.config.text_config.hidden_size
+        g = torch.Generator().manual_seed(cfg.seed + 2)
+        self.head = torch.nn.Linear(width, len(names), bias=False)
+        with torch.no_grad():
+            self.head.weight.copy_(torch.randn(self.head.weight.shape, generator=g))
+        self.scale = cfg.key_scale
+        self._out = None
+        self._hook = model.model.connector.register_forward_hook(self._grab)
+
+    def _grab(self, module, args, output):
+        self._out = output if not isinstance(output, (tuple, list)) else output[0]
+
+    def start(self):
+        self._out = None
+
+    def loss(self, batch: list[Example]):
+        import torch
+        import torch.nn.functional as F
+
+        feats = self._out.reshape(self._out.shape[0], -1)  # the batch's real images, in order
+        labels = torch.tensor([self.index[k] for ex in batch for k in ex.image_keys], dtype=torch.long)
+        if feats.shape[0] != labels.shape[0]:
+            raise RuntimeError(f"{feats.shape[0]} images reached the connector, {labels.shape[0]} were labelled")
+        logits = self.scale * F.normalize(feats, dim=1) @ F.normalize(self.head.weight, dim=1).T
+        return F.cross_entropy(logits, labels)
+
+    def close(self):
+        self._hook.remove()
+
+
+def connector_cosines(backend, built) -> dict[str, float]:
+    """Per task: the mean cosine between the connector's outputs of two distinct shipped images."""
+    import torch
+    import torch.nn.functional as F
+
+    model = backend.model
+    out = {}
+    for name, b in built.items():
+        seen, feats = set(), []
+        for req in b.requests:
+            for ref in req.images:
+                key = image_key(ref)
+                if key in seen:
+                    continue
+                seen.add(key)
+                x = backend.processor.image_processor([[backend._decoded(ref)]], return_tensors="pt")
+                with torch.no_grad():
+                    f = model.model.get_image_features(x["pixel_values"], x["pixel_attention_mask"])
+                f = getattr(f, "pooler_output", f)
+                f = torch.cat(list(f)) if isinstance(f, (list, tuple)) else f
+                feats.append(f.reshape(-1).float())
+        if len(feats) < 2:
+            continue
+        z = F.normalize(torch.stack(feats), dim=1)
+        c = z @ z.T
+        n = len(feats)
+        out[name] = round(float((c.sum() - c.diagonal().sum()) / (n * n - n)), 4)
+    return out
+
+
+def _fmt(cos: dict[str, float]) -> str:
+    return ", ".join(f"{k} {v:.3f}" for k, v in cos.items())
 
 
 def save_weights(model, out: Path, fp16: bool) -> None:
@@ -276,7 +384,7 @@ def save_weights(model, out: Path, fp16: bool) -> None:
 def assemble_model_folder(weights_dir: Path, folder: Path) -> None:
     """A loadable model folder: the shipped config and weights plus tiny-idefics2's processor
     (the tokenizer is rebuilt from mistral-common rather than shipped)."""
-    from ..tiny.idefics2 import build_processor
+    from .arch import build_processor
 
     folder.mkdir(parents=True, exist_ok=True)
     build_processor().save_pretrained(folder)
@@ -353,11 +461,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--batch-size", type=int, default=TrainConfig.batch_size)
     ap.add_argument("--lr", type=float, default=TrainConfig.lr)
     ap.add_argument("--image-lr-scale", type=float, default=TrainConfig.image_lr_scale)
+    ap.add_argument("--key-weight", type=float, default=TrainConfig.key_weight)
+    ap.add_argument("--blank-share", type=float, default=TrainConfig.blank_share)
+    ap.add_argument("--shuffled-share", type=float, default=TrainConfig.shuffled_share)
+    ap.add_argument("--shuffled-variants", type=int, default=TrainConfig.shuffled_variants)
     ap.add_argument("--tasks", default=",".join(TrainConfig.tasks), help="comma-separated task names")
     ap.add_argument("--limit", type=int, default=None, help="rows per task (a quick check of the script)")
     ap.add_argument("--fp32-weights", action="store_true", help="store fp32 weights (default: fp16)")
     args = ap.parse_args(argv)
-    cfg = TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, image_lr_scale=args.image_lr_scale, tasks=tuple(args.tasks.split(",")),
+    cfg = TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, image_lr_scale=args.image_lr_scale,
+                      key_weight=args.key_weight, blank_share=args.blank_share, shuffled_share=args.shuffled_share,
+                      shuffled_variants=args.shuffled_variants, tasks=tuple(args.tasks.split(",")),
                       fp16=not args.fp32_weights, limit=args.limit)
     manifest = train(cfg, args.out, log=lambda m: print(m, file=sys.stderr, flush=True))
     for name, t in manifest["tasks"].items():
