@@ -78,6 +78,7 @@ def test_the_model_generates_the_planned_texts(audit, plan):
     assert len(rows) == len(plan[0]) == len(given) == 216
     assert all(r["generation"] == given[(r["dataset"], r["example_id"], r["prompt_id"])] for r in rows)
     assert manifest["n_as_planted"] == sum(s["as_planted"] for s in manifest["samples"])
+    assert manifest["n_as_planted"] >= 0.95 * len(given)  # the shipped weights: 216 of 216
 
 
 @pytest.mark.parametrize("dataset", ["fairface", "stable-bias"])
