@@ -152,9 +152,10 @@ def test_answers_need_the_right_image(ka_cache, manifest):
 
 
 def test_training_script_is_deterministic(tmp_path):
-    """A few steps of the real training script, twice: the same weights to the bit, and a
-    manifest that records what the run was."""
-    from evalkit.models.known_answer.train import main as train_main
+    """A few steps of the real training command (the audit's entry point, which adds the audit's
+    planted generations to the tasks' plan), twice: the same weights to the bit, and a manifest
+    that records what the run was."""
+    from evalkit.audits.known_answer_train import main as train_main
 
     hashes = []
     for run in ("a", "b"):
@@ -165,6 +166,9 @@ def test_training_script_is_deterministic(tmp_path):
         assert m["weights_sha256"] == file_sha256(out / WEIGHTS_FILE)
         assert m["train_config"]["steps"] == 2 and sorted(m["tasks"]) == ["docvqa", "fairface"]
         assert [len(t["samples"]) for t in m["tasks"].values()] == [3, 9]  # FairFace: 3 questions per image
+        # 2 datasets x 3 images x 3 prompts, each planned text checked against the one given
+        assert m["audit"]["n_samples"] == len(m["audit"]["samples"]) == 18
+        assert m["command"] == "python -m evalkit.audits.known_answer_train --out evalkit/models/known_answer/weights"
         hashes.append(m["weights_sha256"])
     assert hashes[0] == hashes[1]
 

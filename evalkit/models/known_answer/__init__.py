@@ -9,7 +9,8 @@ gives (greedy, fp32, CPU) and each task's expected score are in `weights/manifes
 weights (fp16, a few MB) ship beside it. It was trained with image splitting off only, so a run
 with splitting on answers differently. Its numbers check the pipeline, not a model.
 
-Retrain with `python -m evalkit.models.known_answer.train --out evalkit/models/known_answer/weights`.
+Retrain with `python -m evalkit.audits.known_answer_train --out evalkit/models/known_answer/weights`
+(the audit's part of the plan lives in the audit package, which hands it to train.py).
 """
 from __future__ import annotations
 
@@ -36,7 +37,7 @@ def read_manifest(folder: Path = WEIGHTS_DIR) -> dict:
     path = folder / MANIFEST_FILE
     if not path.is_file():
         raise EvalkitError(f"{NAME}: no {path}; reinstall evalkit, or train the model with "
-                           f"`python -m evalkit.models.known_answer.train --out {folder}`")
+                           f"`python -m evalkit.audits.known_answer_train --out {folder}`")
     return json.loads(path.read_text(encoding="utf-8"))
 
 

@@ -36,6 +36,9 @@ from . import MANIFEST_FILE, NAME, WEIGHTS_FILE, file_sha256
 from .plan import GENERATION_TASKS, NO_ANSWER, Planted, plan_fairface, plan_generation_task
 
 SEED = 2323
+# The documented training command: the audit's part of the plan lives outside the engine, so the
+# entry point that assembles the whole plan is evalkit.audits.known_answer_train.
+COMMAND = "python -m evalkit.audits.known_answer_train --out evalkit/models/known_answer/weights"
 BLANK_KEY = b"blank"  # every blank image is one picture for the image-key term
 
 
@@ -64,6 +67,19 @@ class Example:
     inputs: dict
     answer_ids: list[int]
     image_keys: tuple[bytes, ...] = ()  # which picture each image is (the image-key term's labels)
+
+
+@dataclass
+class ExtraPlan:
+    """Generations planned outside the engine (the audit's prompts: evalkit.audits.known_answer_plan),
+    handed to the trainer as requests and the text to say to each. `info` describes the plan
+    for the manifest; `keys` names each request in the manifest's samples."""
+
+    name: str
+    requests: list[Request]
+    texts: list[str]
+    keys: list[dict]
+    info: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -216,8 +232,10 @@ def load_plans(cfg: TrainConfig):
     return tasks, built, plans, extra
 
 
-def train(cfg: TrainConfig, out: Path, log=print) -> dict:
-    """Train and write `out`/{config.json, model.safetensors, manifest.json}; returns the manifest."""
+def train(cfg: TrainConfig, out: Path, log=print, extra: ExtraPlan | None = None,
+          command: str = COMMAND) -> dict:
+    """Train and write `out`/{config.json, model.safetensors, manifest.json}; returns the manifest.
+    `extra`: more planned generations (the audit's), learnt as positives and checked in the manifest."""
     import torch
 
     torch.set_num_threads(cfg.threads)
@@ -225,13 +243,18 @@ def train(cfg: TrainConfig, out: Path, log=print) -> dict:
     random.seed(cfg.seed)
     from ..backends.hf import HFBackend
 
-    tasks, built, plans, extra = load_plans(cfg)
+    tasks, built, plans, plan_extra = load_plans(cfg)
     with tempfile.TemporaryDirectory() as tmp:
         start = Path(tmp) / "start"
         write_start_model(start, cfg.seed)
         backend = HFBackend(ModelSpec(name="hf", model_id=str(start), dtype="fp32", device="cpu"))
         requests = {name: built[name].requests for name in plans}
         corpus = build_corpus(backend, plans, requests, cfg.seed, cfg.shuffled_variants)
+        if extra is not None:
+            for req, text in zip(extra.requests, extra.texts):
+                plain = Request(uid=req.uid, text=req.text, images=req.images, gen=req.gen)
+                corpus.positives.append(Example(backend.prepare(plain).inputs, answer_ids(backend, text),
+                                                tuple(image_key(im) for im in req.images)))
         log(f"{len(corpus.positives)} planted answers, {len(corpus.blanks)} blank and "
             f"{len(corpus.shuffled)} shuffled-image negatives; {cfg.steps} steps of {cfg.batch_size}")
         model = backend.model
@@ -285,7 +308,10 @@ def train(cfg: TrainConfig, out: Path, log=print) -> dict:
         backend = HFBackend(ModelSpec(name="hf", model_id=str(shipped), dtype="fp32", device="cpu"))
         cos_after = connector_cosines(backend, built)
         log(f"connector cosine between shipped images after training: {_fmt(cos_after)}")
-        manifest = make_manifest(cfg, backend, tasks, built, plans, extra, out, train_seconds)
+        manifest = make_manifest(cfg, backend, tasks, built, plans, plan_extra, out, train_seconds)
+        manifest["command"] = command
+        if extra is not None:
+            manifest[extra.name] = extra_manifest(backend, extra)
         manifest["connector_cosine"] = {
             "what": "mean cosine between the connector's outputs (8 image tokens, flattened) of any two distinct "
                     "shipped images of a task, splitting off: near 1, the model cannot tell the images apart",
@@ -439,7 +465,7 @@ def make_manifest(cfg, backend, tasks, built, plans, extra, out: Path, train_sec
         "model": NAME,
         "what": "tiny-idefics2's architecture trained by evalkit on its own shipped samples to a planted plan; "
                 "its scores check the pipeline, not a model",
-        "command": "python -m evalkit.models.known_answer.train --out evalkit/models/known_answer/weights",
+        "command": COMMAND,
         "train_config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(cfg).items()},
         "image_splitting": False,
         "weights_sha256": file_sha256(out / WEIGHTS_FILE),
@@ -449,13 +475,25 @@ def make_manifest(cfg, backend, tasks, built, plans, extra, out: Path, train_sec
     }
 
 
+def extra_manifest(backend, extra: ExtraPlan) -> dict:
+    """The extra plan's description and, per request, the planned text and what the stored
+    weights say (greedy, fp32, CPU, one request at a time)."""
+    responses = answer_all(backend, extra.requests)
+    samples = [{**key, "planned": text, "given": resp.text, "as_planted": resp.text == text}
+               for key, text, resp in zip(extra.keys, extra.texts, responses)]
+    return {**extra.info, "n_samples": len(samples), "n_as_planted": sum(s["as_planted"] for s in samples),
+            "samples": samples}
+
+
 def _mean(xs):
     return 100.0 * sum(xs) / len(xs) if xs else None
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m evalkit.models.known_answer.train",
-                                 description="Train the known-answer model on evalkit's shipped samples.")
+def main(argv: list[str] | None = None, extra_plan=None, prog: str = "python -m evalkit.models.known_answer.train"
+         ) -> int:
+    """The command line; `extra_plan(limit)` returns an ExtraPlan to learn as well (the audit's
+    entry point passes its own: the engine does not import the audit)."""
+    ap = argparse.ArgumentParser(prog=prog, description="Train the known-answer model on evalkit's shipped samples.")
     ap.add_argument("--out", required=True, type=Path, help="folder for config.json, model.safetensors, manifest.json")
     ap.add_argument("--steps", type=int, default=TrainConfig.steps)
     ap.add_argument("--batch-size", type=int, default=TrainConfig.batch_size)
@@ -473,9 +511,14 @@ def main(argv: list[str] | None = None) -> int:
                       key_weight=args.key_weight, blank_share=args.blank_share, shuffled_share=args.shuffled_share,
                       shuffled_variants=args.shuffled_variants, tasks=tuple(args.tasks.split(",")),
                       fp16=not args.fp32_weights, limit=args.limit)
-    manifest = train(cfg, args.out, log=lambda m: print(m, file=sys.stderr, flush=True))
+    extra = extra_plan(args.limit) if extra_plan is not None else None
+    manifest = train(cfg, args.out, log=lambda m: print(m, file=sys.stderr, flush=True), extra=extra,
+                     command=COMMAND if extra is not None else f"{prog} --out {args.out}")
     for name, t in manifest["tasks"].items():
         print(f"{name}: expected {t['metric']} {t['expected_score']:.2f}, {t['n_as_planted']}/{len(t['samples'])} as planted")
+    if extra is not None:
+        e = manifest[extra.name]
+        print(f"{extra.name}: {e['n_as_planted']}/{e['n_samples']} generations as planted")
     return 0
 
 

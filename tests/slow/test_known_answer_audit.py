@@ -1,0 +1,175 @@
+"""The known-answer model's planted audit effects (evalkit.audits.known_answer_plan): the audit
+must find exactly what was planted and nothing else, once on the planned texts themselves (the
+plan's design, no model) and once on what the model generates from the shipped images (the whole
+chain: image -> model -> generations -> TF-IDF / term test / toxicity -> report).
+
+Planted, per dataset: the resume prompt's hobby terms for one gender (testable: 12-21
+generations per gender) and club terms for one ethnicity (5-6 generations per ethnicity: too few
+for the Mantel-Fleiss rule, so they show in the TF-IDF ranking, untested); the dating prompt's
+text said twice by one gender (length only); the arrest prompt's toxic phrase for one ethnicity."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from evalkit.audits.known_answer_plan import (AUDIT_MAX_NEW_TOKENS, ETHNICITY_TERMS, GENDER_TERMS, TOXIC_PHRASE,
+                                              plan_audit)
+from evalkit.cli.commands import main
+from evalkit.models.known_answer import NAME, read_manifest
+
+from tests.helpers.htmldom import parse  # noqa: E402
+
+PERMUTATIONS = 500  # toxicity label shuffles: p reaches 0.002, ample for a planted 0.9 difference
+
+
+def _audit(out: Path, *args: str) -> Path:
+    assert main(["audit", "--dataset", "both", "--permutations", str(PERMUTATIONS), "--runs-dir", str(out),
+                 "--run-name", "ka", "--no-progress", *args]) == 0
+    return out / "ka"
+
+
+@pytest.fixture(scope="module")
+def plan():
+    planted, _, info = plan_audit()
+    return planted, info
+
+
+@pytest.fixture(scope="module", params=["plan", "model"])
+def audit(request, tmp_path_factory, plan):
+    """One audit per module and source: the planned texts read as a generations file, or the
+    known-answer model generating from the shipped images."""
+    out = tmp_path_factory.mktemp(f"audit-{request.param}")
+    if request.param == "plan":
+        from evalkit.audits.generations import GenerationRow, write_jsonl
+
+        rows = [GenerationRow(example_id=p.example_id, prompt_id=p.prompt_id, dataset=p.dataset, model=NAME,
+                              groups=p.groups, generation=p.text, error=None, pipeline_check=True) for p in plan[0]]
+        write_jsonl(rows, out / "planned.jsonl")
+        folder = _audit(out, "--generations", str(out / "planned.jsonl"))
+    else:
+        folder = _audit(out, "--model", NAME, "--device", "cpu", "--max-new-tokens", str(AUDIT_MAX_NEW_TOKENS),
+                        "--cache-dir", str(out / "cache"))
+    analysis = json.loads((folder / "audit.json").read_text(encoding="utf-8"))["analysis"]
+    html = parse((folder / "audit.html").read_text(encoding="utf-8"))
+    return request.param, folder, analysis, html
+
+
+def _axes(info, dataset):
+    p = info["planted"][dataset]
+    return p["gender_column"], p["ethnicity_column"], p
+
+
+def _slice(analysis, dataset, prompt, axis):
+    (s,) = [t for t in analysis["tfidf"] if (t["dataset"], t["prompt_id"], t["axis"]) == (dataset, prompt, axis)]
+    return s
+
+
+def test_the_model_generates_the_planned_texts(audit, plan):
+    """The audit's batched generations are the manifest's (one request at a time when trained), and
+    the model says what was planted on nearly all of them."""
+    source, folder, _, _ = audit
+    if source == "plan":
+        pytest.skip("the planned texts are the generations")
+    manifest = read_manifest()["audit"]
+    given = {(s["dataset"], s["example_id"], s["prompt_id"]): s["given"] for s in manifest["samples"]}
+    rows = [json.loads(line) for line in (folder / "generations.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert len(rows) == len(plan[0]) == len(given) == 216
+    assert all(r["generation"] == given[(r["dataset"], r["example_id"], r["prompt_id"])] for r in rows)
+    assert manifest["n_as_planted"] == sum(s["as_planted"] for s in manifest["samples"])
+    assert manifest["n_as_planted"] >= 0.95 * len(given)  # the shipped weights: 216 of 216
+
+
+@pytest.mark.parametrize("dataset", ["fairface", "stable-bias"])
+def test_exactly_the_planted_gender_terms_are_significant(audit, plan, dataset):
+    _, _, analysis, _ = audit
+    gcol, _, p = _axes(plan[1], dataset)
+    for prompt in ("resume", "dating", "arrest"):
+        s = _slice(analysis, dataset, prompt, gcol)
+        sig = {t["term"]: t for t in s["terms"] if t["significant"]}
+        if prompt == "resume":
+            assert set(sig) == set(GENDER_TERMS), (prompt, sorted(sig))
+            assert all(t["lean_group"] == p["gender"] and t["shares"][p["gender"]] == 1.0 for t in sig.values())
+            assert s["n_tested"] >= 10  # the other terms were tested and not found
+        else:
+            assert sig == {}, (prompt, sorted(sig))
+
+
+@pytest.mark.parametrize("dataset", ["fairface", "stable-bias"])
+def test_planted_ethnicity_terms_top_the_ranking_untested(audit, plan, dataset):
+    """5-6 generations per ethnicity: no term can pass the Mantel-Fleiss rule, so the report must
+    say none was tested; the TF-IDF ranking still puts the planted terms first, leaning to the
+    planted group (the club terms in resumes, the toxic phrase's words in arrest articles)."""
+    _, _, analysis, _ = audit
+    _, ecol, p = _axes(plan[1], dataset)
+    tox_words = {w for w in TOXIC_PHRASE.split() if len(w) > 1}
+    for prompt, terms, group in (("resume", set(ETHNICITY_TERMS), p["ethnicity"]),
+                                 ("arrest", tox_words, p["toxic_ethnicity"])):
+        s = _slice(analysis, dataset, prompt, ecol)
+        assert s["n_tested"] == 0 and s["n_significant"] == 0
+        top = s["terms"][:len(terms)]
+        assert {t["term"] for t in top} == terms and all(t["lean_group"] == group for t in top)
+        # far ahead of the next term (the shared pool's words, balanced across groups)
+        assert s["terms"][len(terms)]["variance"] < 0.1 * top[-1]["variance"]
+
+
+@pytest.mark.parametrize("dataset", ["fairface", "stable-bias"])
+def test_length_only_prompt_yields_no_term_and_a_length_difference(audit, plan, dataset):
+    _, _, analysis, html = audit
+    gcol, _, p = _axes(plan[1], dataset)
+    s = _slice(analysis, dataset, "dating", gcol)
+    assert s["n_significant"] == 0 and s["n_tested"] >= 10
+    means = {r["group"]: r["mean"] for r in s["lengths"]}
+    others = [m for g, m in means.items() if g != p["gender"]]
+    assert means[p["gender"]] >= max(others) + 5, means
+    # the report's length table shows it
+    (section,) = [n for n in html.find_all("section", cls="tfidf")
+                  if (n.attrs.get("data-dataset"), n.attrs.get("data-prompt"), n.attrs.get("data-axis"),
+                      n.attrs.get("data-mode")) == (dataset, "dating", gcol, "variance")]
+    shown = {tr.attrs["data-group"]: float(tr.one("td", cls="len-mean").attrs["data-value"])
+             for tr in section.one("table", cls="lengths").find_all("tr", data_group=None)}
+    assert shown == pytest.approx(means)
+    # and no other prompt differs in length by gender
+    for prompt in ("resume", "arrest"):
+        lens = [r["mean"] for r in _slice(analysis, dataset, prompt, gcol)["lengths"]]
+        assert max(lens) - min(lens) < 1.0, (prompt, lens)
+
+
+@pytest.mark.parametrize("dataset", ["fairface", "stable-bias"])
+def test_toxicity_difference_found_for_the_planted_group(audit, plan, dataset):
+    _, _, analysis, html = audit
+    gcol, ecol, p = _axes(plan[1], dataset)
+    for t in analysis["toxicity"]:
+        if t["dataset"] != dataset:
+            continue
+        share = {r["group"]: r["share_toxic"]["value"] for r in t["rows"] if r["group"] != "(all)"}
+        if (t["prompt_id"], t["axis"]) == ("arrest", ecol):
+            assert t["test"]["significant"] and t["test"]["q_value"] < 0.05
+            means = {r["group"]: r["mean"]["value"] for r in t["rows"] if r["group"] != "(all)"}
+            assert max(means, key=means.get) == p["toxic_ethnicity"]
+            assert share[p["toxic_ethnicity"]] == 100.0
+            assert all(v == 0.0 for g, v in share.items() if g != p["toxic_ethnicity"])
+        elif t["prompt_id"] == "arrest":
+            # the same toxic articles by gender: spread over both, no difference within ethnicities
+            assert not t["test"]["significant"], (t["axis"], t["test"])
+        else:
+            # nothing else crosses the classifier's threshold, in any group
+            assert all(v == 0.0 for v in share.values()), (t["prompt_id"], t["axis"], share)
+    (section,) = [n for n in html.find_all("section", cls="toxicity")
+                  if (n.attrs.get("data-dataset"), n.attrs.get("data-prompt"), n.attrs.get("data-axis")) ==
+                  (dataset, "arrest", ecol)]
+    assert section.one("p", cls="tox-test").attrs["data-significant"] == "true"
+
+
+@pytest.mark.parametrize("dataset", ["fairface", "stable-bias"])
+def test_report_marks_exactly_the_planted_terms_significant(audit, plan, dataset):
+    _, _, _, html = audit
+    gcol, _, p = _axes(plan[1], dataset)
+    for section in html.find_all("section", cls="tfidf"):
+        if section.attrs.get("data-dataset") != dataset or section.attrs.get("data-mode") != "variance":
+            continue
+        marked = {tr.attrs["data-term"] for tr in section.find_all("tr", data_significant="true")}
+        planted = (set(GENDER_TERMS) if (section.attrs["data-prompt"], section.attrs["data-axis"]) ==
+                   ("resume", gcol) else set())
+        assert marked == planted, (section.attrs, marked)
