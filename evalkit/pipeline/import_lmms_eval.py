@@ -29,7 +29,7 @@ from ..errors import EvalkitError
 from ..task import Task
 from ..types import Rule
 from .data import LoadedData
-from .imported import Imported, SourceRun
+from .imported import Imported, SourceRun, read_text
 
 HARNESS = "lmms-eval"
 _SAMPLES = re.compile(r"^(?P<date>.+?)_samples_(?P<task>.+)\.jsonl$")
@@ -152,13 +152,7 @@ def find_log(path: Path, task: str) -> Path:
 def _lines(path: Path) -> list[tuple[int, dict]]:
     """(line number, object) per non-blank line; bad bytes, a cut-off last line or a line that is
     not a JSON object end as one error naming the line."""
-    data = path.read_bytes()
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        line = data[:e.start].count(b"\n") + 1
-        raise EvalkitError(f"{path}:{line}: not UTF-8 text (byte {e.start}: {e.reason}); lmms-eval writes its "
-                           f"logs in UTF-8: give the file as it wrote it") from None
+    text = read_text(path, "lmms-eval writes its logs in UTF-8")
     out = []
     rows = text.split("\n")
     for n, line in enumerate(rows, 1):

@@ -20,7 +20,7 @@ from pathlib import Path
 from ..errors import EvalkitError
 from ..task import Task
 from .data import LoadedData
-from .imported import Imported, SourceRun
+from .imported import Imported, SourceRun, read_text
 
 HARNESS = "VLMEvalKit"
 # VLMEvalKit's dataset names for evalkit's tasks (vlmeval/dataset: image_vqa.py, image_mcq.py)
@@ -55,13 +55,7 @@ def read_table(path: Path) -> tuple[list[str], list[dict]]:
 
 
 def _read_tsv(path: Path) -> tuple[list[str], list[dict]]:
-    data = path.read_bytes()
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        line = data[:e.start].count(b"\n") + 1
-        raise EvalkitError(f"{path}:{line}: not UTF-8 text (byte {e.start}: {e.reason}); VLMEvalKit writes tsv in "
-                           f"UTF-8: give the file as it wrote it") from None
+    text = read_text(path, "VLMEvalKit writes tsv in UTF-8", encoding="utf-8-sig")
     reader = csv.reader(text.splitlines(), delimiter="\t")
     rows = list(reader)
     if not rows:

@@ -8,9 +8,23 @@ shows it beside evalkit's rules, as a variant named for the harness and its metr
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
+from ..errors import EvalkitError
 from ..types import Rule
+
+
+def read_text(path: Path, writer: str, encoding: str = "utf-8") -> str:
+    """A harness's output file as text; bytes that are not UTF-8 end as one error naming the
+    line, the byte, and `writer` (what wrote the file in UTF-8)."""
+    data = path.read_bytes()
+    try:
+        return data.decode(encoding)
+    except UnicodeDecodeError as e:
+        line = data[:e.start].count(b"\n") + 1
+        raise EvalkitError(f"{path}:{line}: not UTF-8 text (byte {e.start}: {e.reason}); {writer}: give the file "
+                           f"as it wrote it") from None
 
 
 @dataclass
