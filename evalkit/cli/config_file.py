@@ -106,26 +106,23 @@ def read_settings(path: Path) -> dict[str, Any]:
         except ImportError:
             raise EvalkitError(f"--config {path}: YAML needs PyYAML (pip install pyyaml); "
                                f"or write the file as TOML") from None
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as e:
-            raise EvalkitError(f"--config {path}: not valid YAML: {' '.join(str(e).split())[:300]}") from None
-        except RecursionError:
-            raise EvalkitError(f"--config {path}: not valid YAML: nested too deeply") from None
-        except ValueError:  # raised by int() on a number past Python's digit limit
-            raise EvalkitError(f"--config {path}: {_LONG_INT}") from None
-        data = {} if data is None else data
+        fmt, parse, syntax_error = "YAML", yaml.safe_load, yaml.YAMLError
+        describe = lambda e: " ".join(str(e).split())[:300]  # noqa: E731  (YAML's messages span lines)
     else:
         import tomllib
 
-        try:
-            data = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as e:
-            raise EvalkitError(f"--config {path}: not valid TOML: {str(e)[:300]}") from None
-        except RecursionError:
-            raise EvalkitError(f"--config {path}: not valid TOML: nested too deeply") from None
-        except ValueError:  # raised by int() on a number past Python's digit limit
-            raise EvalkitError(f"--config {path}: {_LONG_INT}") from None
+        fmt, parse, syntax_error = "TOML", tomllib.loads, tomllib.TOMLDecodeError
+        describe = lambda e: str(e)[:300]  # noqa: E731
+    try:
+        data = parse(text)
+    except syntax_error as e:  # first: TOMLDecodeError is a ValueError
+        raise EvalkitError(f"--config {path}: not valid {fmt}: {describe(e)}") from None
+    except RecursionError:
+        raise EvalkitError(f"--config {path}: not valid {fmt}: nested too deeply") from None
+    except ValueError:  # raised by int() on a number past Python's digit limit
+        raise EvalkitError(f"--config {path}: {_LONG_INT}") from None
+    if data is None:  # an empty YAML file
+        data = {}
     _count_nodes(data, path)
     if not isinstance(data, dict):
         raise EvalkitError(f"--config {path}: expected key = value settings, found a {type(data).__name__}")

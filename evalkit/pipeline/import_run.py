@@ -65,11 +65,9 @@ def _judge(cfg: ImportConfig, task, imported, data, run_dir: Path):
     its own), its calls cached in the run folder."""
     from ..models import load_backend
     from ..types import Response
-    from .judging import apply_judge
+    from .judging import apply_judge, require_extraction_step
 
-    if not task.judges:
-        raise EvalkitError(f"task {task.name} has no answer-extraction step for a judge; --judge applies to "
-                           f"tasks that extract answers from free text (mathvista, mmmu)")
+    require_extraction_step(task)  # before the judge's server is reached
     rows = list(data.iter_rows())
     responses = [[Response(uid=str(i), text=imported.predictions.get(task.sample_id(row, i), ""))]
                  for i, row in enumerate(rows)]

@@ -69,14 +69,20 @@ class Judged:
     info: dict[str, Any]
 
 
+def require_extraction_step(task) -> None:
+    """EvalkitError unless `task` extracts answers from free text, the step a judge takes over;
+    callers that must load the judge first check before they do."""
+    if not task.judges:
+        raise EvalkitError(f"task {task.name} has no answer-extraction step for a judge; --judge applies to "
+                           f"tasks that extract answers from free text (mathvista, mmmu)")
+
+
 def apply_judge(task, backend, rows: list[dict], responses: list[list[Response]], run_dir: Path, *,
                 progress: bool = False) -> Judged:
     """Ask `backend` to extract the answer of every row's first response; the task is only read."""
     from .generator import Generator
 
-    if not task.judges:
-        raise EvalkitError(f"task {task.name} has no answer-extraction step for a judge; --judge applies to "
-                           f"tasks that extract answers from free text (mathvista, mmmu)")
+    require_extraction_step(task)
     prompts: dict[str, None] = {}
     for row, resps in zip(rows, responses):
         if not resps or resps[0].error is not None or not resps[0].text:
