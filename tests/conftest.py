@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 TIERS = ("unit", "e2e", "slow")
+RUN_ORDER = ("slow", "e2e", "unit")
 _HERE = Path(__file__).resolve().parent
 
 
@@ -29,25 +30,26 @@ def pytest_configure(config):
 
 
 def pytest_collection_modifyitems(config, items):
+    tiers = {}
+    for item in items:
+        tiers[item.nodeid] = tier = _tier_of(item.path)
+        if tier is not None:
+            item.add_marker(tier)
     # The slow tier first: its few long tests (extra processes, servers) then overlap with the
     # many short ones instead of finishing alone at the end of a parallel run.
-    items.sort(key=lambda item: _tier_rank(item.path))
-    for item in items:
-        path = Path(str(item.path)).resolve()
-        if not path.is_relative_to(_HERE):  # a test collected from elsewhere (a path given by hand)
-            continue
-        rel = path.relative_to(_HERE)
-        if rel.parts[0] not in TIERS:
-            raise pytest.UsageError(f"{rel}: a test file belongs in one of tests/{{{','.join(TIERS)}}}/")
-        item.add_marker(rel.parts[0])
+    items.sort(key=lambda item: RUN_ORDER.index(tiers[item.nodeid] or "slow"))
 
 
-def _tier_rank(path) -> int:
+def _tier_of(path) -> str | None:
+    """The tier a test file's folder names; None for a test collected from elsewhere (a path
+    given by hand)."""
     path = Path(str(path)).resolve()
     if not path.is_relative_to(_HERE):
-        return 0
-    part = path.relative_to(_HERE).parts[0]
-    return ("slow", "e2e", "unit").index(part) if part in TIERS else 0
+        return None
+    rel = path.relative_to(_HERE)
+    if rel.parts[0] not in TIERS:
+        raise pytest.UsageError(f"{rel}: a test file belongs in one of tests/{{{','.join(TIERS)}}}/")
+    return rel.parts[0]
 
 
 @pytest.fixture(scope="session")

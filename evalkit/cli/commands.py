@@ -259,10 +259,16 @@ def cmd_score(args) -> int:
     run_dir = score_predictions(ScoreConfig(task=args.task, predictions=args.predictions, data=args.data,
                                             run_name=args.run_name, runs_dir=args.runs_dir,
                                             allow_missing=args.allow_missing))
+    show_scored_run(run_dir)
+    return 0
+
+
+def show_scored_run(run_dir: Path) -> None:
+    """What `score` and `import` print for a run scored from responses made elsewhere: the
+    report written, the summary, and how the responses matched the data."""
     _report(run_dir)
     _print_summary(run_dir)
     _print_matching(run_dir)
-    return 0
 
 
 def _print_matching(run_dir: Path) -> None:

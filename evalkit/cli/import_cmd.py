@@ -33,16 +33,14 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def cmd_import(args) -> int:
-    from .commands import _print_matching, _print_summary, _report, judge_spec_from_args, quiet_libraries
+    from .commands import judge_spec_from_args, quiet_libraries, show_scored_run
     from ..pipeline.import_run import ImportConfig, import_run
 
     quiet_libraries()
     run_dir = import_run(ImportConfig(harness=args.harness, path=args.path, task=args.task, data=args.data,
                                       run_name=args.run_name, runs_dir=args.runs_dir or Path("runs"),
                                       judge=judge_spec_from_args(args)))
-    _report(run_dir)
-    _print_summary(run_dir)
-    _print_matching(run_dir)
+    show_scored_run(run_dir)
     _print_unmatched(run_dir)
     return 0
 
