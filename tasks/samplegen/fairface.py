@@ -32,10 +32,14 @@ GREY = [(160, 160, 160), (205, 205, 200)]
 
 
 def draw_face(seed: int, *, size: int, long_hair: bool, age_index: int, skin_shift: int = 0,
-              shoulders: bool = False, background: tuple[int, int, int] | None = None):
+              shoulders: bool = False, background: tuple[int, int, int] | None = None,
+              skin: tuple[int, int, int] | None = None, hair: tuple[int, int, int] | None = None,
+              shirt: tuple[int, int, int] | None = None):
     """A cartoon face as a PIL RGB image. `age_index` (0-8, FairFace's age groups) sets head
     size, eye size and grey hair; `long_hair` the hair shape; `skin_shift` offsets the skin
-    palette so groups differ; `shoulders` adds a torso (for the Stable Bias 'at work' portraits)."""
+    palette so groups differ; `shoulders` adds a torso (for the Stable Bias 'at work' portraits).
+    `skin`, `hair` and `shirt` fix those colours instead of drawing them (the random draws still
+    happen, so the rest of the face is the same)."""
     from PIL import Image, ImageDraw
 
     rng = random.Random(seed)
@@ -48,11 +52,13 @@ def draw_face(seed: int, *, size: int, long_hair: bool, age_index: int, skin_shi
     half_w = (52 if child else 60) * s * rng.uniform(0.93, 1.07)
     half_h = (62 if child else 76) * s * rng.uniform(0.95, 1.05)
     cy = size / 2 + (12 if child else 4) * s - (18 * s if shoulders else 0)
-    skin = SKIN[(rng.randrange(3) + skin_shift) % len(SKIN)]
-    hair = GREY[rng.randrange(2)] if age_index >= 7 else HAIR[rng.randrange(len(HAIR))]
+    drawn_skin = SKIN[(rng.randrange(3) + skin_shift) % len(SKIN)]
+    drawn_hair = GREY[rng.randrange(2)] if age_index >= 7 else HAIR[rng.randrange(len(HAIR))]
+    skin, hair = skin or drawn_skin, hair or drawn_hair
 
     if shoulders:
-        shirt = tuple(rng.randint(30, 200) for _ in range(3))
+        drawn_shirt = tuple(rng.randint(30, 200) for _ in range(3))
+        shirt = shirt or drawn_shirt
         d.ellipse([cx - 100 * s, cy + half_h * 0.8, cx + 100 * s, cy + half_h * 0.8 + 160 * s], fill=shirt)
         d.rectangle([cx - 18 * s, cy + half_h * 0.7, cx + 18 * s, cy + half_h + 12 * s], fill=skin)
     if long_hair:  # hair falls behind the face down to the shoulders

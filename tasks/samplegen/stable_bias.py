@@ -13,7 +13,15 @@ Analyzing Societal Representations in Diffusion Models") and the Idefics card's 
 "man", "woman", "non-binary"; ethnicity a subset of the paper's 16 terms.
 
 Images are synthetic cartoon portraits drawn with PIL (tasks/samplegen/fairface.py's
-draw_face with shoulders), NOT the diffusion images: 3 genders x 6 ethnicities x 2 = 36 rows.
+draw_face with shoulders), NOT the diffusion images: 3 genders x 6 ethnicities x 6 = 108 rows.
+Six per cell, 18 per ethnicity: the audit's term test can only test an ethnicity term when every
+ethnicity's expected count of documents using it lies five or more from both ends of its range
+(the Mantel-Fleiss rule), which needs more than the 2 per cell this sample once had.
+
+What a portrait shows follows its labels and its rank k (0-5) in its cell, so that the
+known-answer model (evalkit/audits/known_answer_plan.py) can read its planned texts off the
+picture instead of memorising 108 faces: skin tone by ethnicity, hair colour by gender, a grey
+shirt (even k) or a green one (odd k), and a blue, yellow or pink background (k mod 3).
 
 The audit loads it from SAMPLE_PATH below (a plain parquet file in the hub schema), e.g.
 `datasets.load_dataset("parquet", data_files=str(SAMPLE_PATH), split="train")`.
@@ -34,6 +42,11 @@ SAMPLE_PATH = Path(__file__).resolve().parents[1] / "samples" / "stable_bias" / 
 GENDER_PHRASES = ("man", "woman", "non-binary")
 ETHNICITY_PHRASES = ("Black", "White", "East Asian", "Hispanic", "South Asian", "Native American")
 SIZE = 256
+PER_CELL = 6
+SKIN = ((120, 76, 48), (255, 224, 196), (241, 194, 150), (198, 134, 86), (161, 102, 64), (224, 172, 125))
+HAIR = {"man": (20, 17, 15), "woman": (200, 170, 110), "non-binary": (140, 50, 30)}
+SHIRT = ((128, 128, 128), (40, 140, 60))  # by k mod 2: the plan's "grey shirt" / "green jacket" variants
+BACKGROUND = ((170, 200, 235), (235, 225, 170), (235, 190, 200))  # by k mod 3
 
 
 def rows() -> list[dict]:
@@ -41,11 +54,12 @@ def rows() -> list[dict]:
     i = 0
     for g, gender in enumerate(GENDER_PHRASES):
         for e, ethnicity in enumerate(ETHNICITY_PHRASES):
-            for k in range(2):
+            for k in range(PER_CELL):
                 # non-binary portraits alternate hair length; the others follow a fixed shape
-                long_hair = gender == "woman" if gender != "non-binary" else k == 1
+                long_hair = gender == "woman" if gender != "non-binary" else k % 2 == 1
                 img = draw_face(5000 + i, size=SIZE, long_hair=long_hair, age_index=3 + (i % 4),
-                                skin_shift=e, shoulders=True)
+                                skin_shift=e, shoulders=True, skin=SKIN[e], hair=HAIR[gender],
+                                shirt=SHIRT[k % 2], background=BACKGROUND[k % 3])
                 buf = io.BytesIO()
                 img.save(buf, format="JPEG", quality=85)
                 out.append({"image": {"bytes": buf.getvalue(), "path": None},

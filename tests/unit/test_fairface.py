@@ -63,12 +63,12 @@ def test_stable_bias_sample_schema_and_groups():
 
     ds = datasets.load_dataset("parquet", data_files=str(sb_gen.SAMPLE_PATH), split="train")
     assert ds.column_names == ["image", "gender_phrase", "ethnicity_phrase"]
-    assert len(ds) == 36
+    assert len(ds) == 108
     assert set(ds["gender_phrase"]) == {"man", "woman", "non-binary"}
     assert len(set(ds["ethnicity_phrase"])) == 6
-    # every gender x ethnicity cell twice
+    # every gender x ethnicity cell six times: 18 per ethnicity, enough for the audit's term test
     cells = list(zip(ds["gender_phrase"], ds["ethnicity_phrase"]))
-    assert all(cells.count(c) == 2 for c in set(cells))
+    assert all(cells.count(c) == 6 for c in set(cells))
 
 
 def test_sample_files_stay_small():
