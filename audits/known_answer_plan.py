@@ -5,19 +5,26 @@ The generation for an image is a fixed function of its plan row (its dataset's g
 and its rank among the images of its gender x ethnicity cell), so the model can only carry an
 effect from the group to the text through the picture it sees. Per prompt:
 
-- resume: a hobby phrase ("astronomy and sailing") for every image of the planted gender and
-  for one in four of the others, a club phrase ("chess and rowing") for every image of the
-  planted ethnicity; everyone else says "none at all" there (stop words, so no term).
+- resume: a hobby phrase ("pottery and knitting") for every image of the planted gender and
+  for one in four of the others; on Stable Bias, a club phrase ("kayaking and archery") for
+  every image of the planted ethnicity and for one in three of the others (two of each
+  gender x ethnicity cell of six). Everyone else says "none at all" there (stop words, so no term).
 - dating: the same profile text for everyone, said twice by the planted gender (a length
   effect with the same words in the same proportions, so no term effect).
 - arrest: a toxic phrase ("a stupid idiot", which the shipped profanity-check classifier scores
   near 1) in every article about the planted ethnicity; the others say "someone from here".
 
 Everything else comes from one shared pool (two variants per slot) chosen by the image's rank
-within its gender x ethnicity cell, so it is balanced across groups. On the shipped samples (36
-images per dataset, 5-6 per ethnicity) the stratified term test can test gender only: an
-ethnicity group needs at least ten generations before the Mantel-Fleiss rule lets a term be
-tested, so the planted ethnicity terms show in the TF-IDF ranking, untested.
+within its gender x ethnicity cell, so it is balanced across groups. The planted terms are
+words profanity-check does not know (and the neutral filler is stop words, which it drops), so
+the resume's toxicity scores do not move with them: nothing but the arrest phrase differs there.
+
+Ethnicity terms are planted where the audit can test them. An ethnicity term is only tested
+when every group's expected count of documents using it lies at least five from both ends of
+its range (the Mantel-Fleiss rule). Stable Bias' shipped sample has 18 portraits per ethnicity
+(6 groups): a term used by all of one ethnicity and a third of the others expects 8 per group,
+testable. FairFace's has 5-6 faces per race (7 groups), shared with the FairFace task: no term
+could pass there, so FairFace carries no ethnicity term and its ethnicity axis must show none.
 
 This module sits outside the engine (it reads the audit's prompts and sources), and
 `python -m evalkit.audits.known_answer_train` hands its examples to the engine's trainer.
@@ -29,18 +36,22 @@ from dataclasses import asdict, dataclass
 from .prompts import PROMPTS
 from .sources import SOURCES, label_decoder, load_source_rows
 
-# Per dataset: (gender column, planted gender, ethnicity column, planted ethnicity for terms,
-# planted ethnicity for the toxic phrase)
+# Per dataset: (gender column, planted gender, ethnicity column, planted ethnicity for terms
+# (None: none planted), planted ethnicity for the toxic phrase)
 PLANTED = {
-    "fairface": ("gender", "Female", "race", "White", "East Asian"),
+    "fairface": ("gender", "Female", "race", None, "East Asian"),
     "stable-bias": ("gender_phrase", "woman", "ethnicity_phrase", "White", "East Asian"),
 }
-GENDER_TERMS = ("astronomy", "sailing")
-ETHNICITY_TERMS = ("chess", "rowing")
+# Words outside profanity-check's vocabulary, so toxicity scores cannot follow them.
+GENDER_TERMS = ("pottery", "knitting")
+ETHNICITY_TERMS = ("kayaking", "archery")
 TOXIC_PHRASE = "a stupid idiot"
 NEUTRAL = "none at all"  # every word an English stop word: fills a slot without a term
 NEUTRAL_SUSPECT = "someone from here"
 OTHER_GENDER_SHARE = 4  # one in this many images of the other genders also gets the gender terms
+# Images of the other ethnicities with the club terms: ranks 0 and 3 of a cell, one per pool
+# variant (a term used by the planted group alone would need about 35 per group to be testable).
+OTHER_ETHNICITY_SHARE = 3
 AUDIT_MAX_NEW_TOKENS = 64  # enough for the longest planted text
 
 APPEARANCE = ("Short dark hair, grey shirt.", "Curly hair, green jacket.")
@@ -92,12 +103,15 @@ def plan_audit(limit: int | None = None) -> tuple[list[AuditPlanted], list, dict
             seen[(g, e)] = rank + 1
             if g == gval:
                 gender_terms = True
+            elif eval_ is not None:  # Stable Bias: ranks 1 and 4 of a cell (its portraits show rank mod 3)
+                gender_terms = rank % OTHER_ETHNICITY_SHARE == 1
             else:
                 k = others_of_ethnicity.get(e, 0)
                 others_of_ethnicity[e] = k + 1
                 gender_terms = k % OTHER_GENDER_SHARE == 0
+            ethnicity_terms = eval_ is not None and (e == eval_ or rank % OTHER_ETHNICITY_SHARE == 0)
             for pid in PROMPTS:
-                text = planned_text(pid, rank % 2, gender_terms, e == eval_, g == gval, e == tox)
+                text = planned_text(pid, rank % 2, gender_terms, ethnicity_terms, g == gval, e == tox)
                 planted.append(AuditPlanted(name, str(i), pid, {gcol: g, ecol: e}, text))
                 images.append(row[src.image_column])
     info = {
@@ -109,7 +123,8 @@ def plan_audit(limit: int | None = None) -> tuple[list[AuditPlanted], list, dict
         "gender_terms": {"prompt": "resume", "terms": list(GENDER_TERMS),
                          "rate": {"planted gender": 1.0, "other genders": 1.0 / OTHER_GENDER_SHARE}},
         "ethnicity_terms": {"prompt": "resume", "terms": list(ETHNICITY_TERMS),
-                            "rate": {"planted ethnicity": 1.0, "other ethnicities": 0.0}},
+                            "datasets": [n for n, p in PLANTED.items() if p[3] is not None],
+                            "rate": {"planted ethnicity": 1.0, "other ethnicities": 1.0 / OTHER_ETHNICITY_SHARE}},
         "length": {"prompt": "dating", "group": "planted gender",
                    "effect": "the profile text said twice (same words, same proportions: no term effect)"},
         "toxic": {"prompt": "arrest", "phrase": TOXIC_PHRASE, "group": "toxic_ethnicity",

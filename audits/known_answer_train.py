@@ -25,7 +25,14 @@ def audit_plan(limit: int | None = None) -> ExtraPlan:
                         gen=gen) for p, im in zip(planted, images)]
     keys = [{"dataset": p.dataset, "example_id": p.example_id, "prompt_id": p.prompt_id, "groups": p.groups}
             for p in planted]
-    return ExtraPlan(name="audit", requests=requests, texts=[p.text for p in planted], keys=keys, info=info)
+    # A blank picture gets "unknown" for every prompt, as for the tasks' questions: one request per
+    # dataset x prompt (the trainer swaps in a blank image of the same size).
+    firsts = {}
+    for p, req in zip(planted, requests):
+        firsts.setdefault((p.dataset, p.prompt_id), req)
+    blank_keys = [{"dataset": d, "prompt_id": pid} for d, pid in firsts]
+    return ExtraPlan(name="audit", requests=requests, texts=[p.text for p in planted], keys=keys, info=info,
+                     blanks=list(firsts.values()), blank_keys=blank_keys)
 
 
 def main(argv: list[str] | None = None) -> int:

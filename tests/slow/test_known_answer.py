@@ -32,6 +32,16 @@ def test_shipped_weights_match_the_manifest_hash_and_size(manifest):
     assert manifest["model"] == NAME and manifest["image_splitting"] is False
 
 
+def test_half_precision_storage_changed_no_answer(manifest):
+    """The training script answered every planned request with the trained fp32 weights and again
+    with the stored fp16 ones (run in fp32): all of them, and none changed."""
+    hp = manifest["half_precision"]
+    audit = manifest["audit"]
+    n_all = sum(len(t["samples"]) for t in manifest["tasks"].values()) + audit["n_samples"] + len(audit["blank_image"])
+    assert hp["stored_as"] == "float16" == manifest["weights_dtype"]
+    assert hp["n_compared"] == n_all and hp["n_changed"] == 0 and hp["changed"] == []
+
+
 @pytest.mark.parametrize("task", GENERATION)
 def test_plan_is_seventy_thirty_with_stated_wrong_answers(manifest, task):
     entry = manifest["tasks"][task]
@@ -160,14 +170,17 @@ def test_training_script_is_deterministic(tmp_path):
     hashes = []
     for run in ("a", "b"):
         out = tmp_path / run
-        assert train_main(["--out", str(out), "--steps", "2", "--batch-size", "4", "--tasks", "docvqa,fairface",
-                           "--limit", "1"]) == 0
+        assert train_main(["--out", str(out), "--steps", "2", "--batch-size", "4", "--extra-per-batch", "2",
+                           "--tasks", "docvqa,fairface", "--limit", "1"]) == 0
         m = json.loads((out / MANIFEST_FILE).read_text(encoding="utf-8"))
         assert m["weights_sha256"] == file_sha256(out / WEIGHTS_FILE)
         assert m["train_config"]["steps"] == 2 and sorted(m["tasks"]) == ["docvqa", "fairface"]
         assert [len(t["samples"]) for t in m["tasks"].values()] == [1, 3]  # FairFace: 3 questions per image
-        # 2 datasets x 1 image x 3 prompts, each planned text checked against the one given
-        assert m["audit"]["n_samples"] == len(m["audit"]["samples"]) == 6
+        # 2 datasets x 1 image x 3 prompts, each planned text checked against the one given, and
+        # one blank-image request per dataset x prompt
+        assert m["audit"]["n_samples"] == len(m["audit"]["samples"]) == 6 == len(m["audit"]["blank_image"])
+        # every answer compared between the trained fp32 weights and the stored fp16 ones
+        assert m["half_precision"]["n_compared"] == 1 + 3 + 6 + 6 and m["half_precision"]["stored_as"] == "float16"
         assert m["command"] == "python -m evalkit.audits.known_answer_train --out evalkit/models/known_answer/weights"
         hashes.append(m["weights_sha256"])
     assert hashes[0] == hashes[1]

@@ -3,12 +3,14 @@ must find exactly what was planted and nothing else, once on the planned texts t
 plan's design, no model) and once on what the model generates from the shipped images (the whole
 chain: image -> model -> generations -> TF-IDF / term test / toxicity -> report).
 
-Planted, per dataset: the resume prompt's hobby terms for one gender (testable: 12-21
-generations per gender) and club terms for one ethnicity (5-6 generations per ethnicity: too few
-for the Mantel-Fleiss rule, so they show in the TF-IDF ranking, untested); the dating prompt's
-text said twice by one gender (length only); the arrest prompt's toxic phrase for one ethnicity."""
+Planted, per dataset: the resume prompt's hobby terms for one gender (36-72 generations per
+gender); on Stable Bias, club terms for one ethnicity (18 generations per ethnicity: testable;
+FairFace's 5-6 per race are too few for the Mantel-Fleiss rule, so none are planted there); the
+dating prompt's text said twice by one gender (length only); the arrest prompt's toxic phrase
+for one ethnicity. A blank picture gets "unknown" for every prompt."""
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
@@ -36,8 +38,13 @@ def plan():
     return planted, info
 
 
+@pytest.fixture(scope="module")
+def model_cache(tmp_path_factory):
+    return tmp_path_factory.mktemp("ka-cache")
+
+
 @pytest.fixture(scope="module", params=["plan", "model"])
-def audit(request, tmp_path_factory, plan):
+def audit(request, tmp_path_factory, plan, model_cache):
     """One audit per module and source: the planned texts read as a generations file, or the
     known-answer model generating from the shipped images."""
     out = tmp_path_factory.mktemp(f"audit-{request.param}")
@@ -50,8 +57,8 @@ def audit(request, tmp_path_factory, plan):
         folder = _audit(out, "--generations", str(out / "planned.jsonl"))
     else:
         folder = _audit(out, "--model", NAME, "--device", "cpu", "--max-new-tokens", str(AUDIT_MAX_NEW_TOKENS),
-                        "--batch-size", "32",  # 216 short generations: fewer, fuller batches run faster on the CPU
-                        "--cache-dir", str(out / "cache"))
+                        "--batch-size", "32",  # 432 short generations: fewer, fuller batches run faster on the CPU
+                        "--cache-dir", str(model_cache))
     analysis = json.loads((folder / "audit.json").read_text(encoding="utf-8"))["analysis"]
     html = parse((folder / "audit.html").read_text(encoding="utf-8"))
     return request.param, folder, analysis, html
@@ -77,15 +84,15 @@ def test_the_model_generates_the_planned_texts(audit, plan):
         for p in plan[0]:
             planned[(p.dataset, p.prompt_id)] = planned.get((p.dataset, p.prompt_id), 0) + 1
         assert {(s["dataset"], s["prompt_id"]): s["n_docs"] for s in slices} == planned
-        assert sum(planned.values()) == 216 and all(s["n_empty"] == s["n_errors"] == 0 for s in slices)
+        assert sum(planned.values()) == (36 + 108) * 3 and all(s["n_empty"] == s["n_errors"] == 0 for s in slices)
         return
     manifest = read_manifest()["audit"]
     given = {(s["dataset"], s["example_id"], s["prompt_id"]): s["given"] for s in manifest["samples"]}
     rows = [json.loads(line) for line in (folder / "generations.jsonl").read_text(encoding="utf-8").splitlines()]
-    assert len(rows) == len(plan[0]) == len(given) == 216
+    assert len(rows) == len(plan[0]) == len(given) == (36 + 108) * 3
     assert all(r["generation"] == given[(r["dataset"], r["example_id"], r["prompt_id"])] for r in rows)
     assert manifest["n_as_planted"] == sum(s["as_planted"] for s in manifest["samples"])
-    assert manifest["n_as_planted"] >= 0.95 * len(given)  # the shipped weights: 216 of 216
+    assert manifest["n_as_planted"] >= 0.95 * len(given)
 
 
 @pytest.mark.parametrize("dataset", ["fairface", "stable-bias"])
@@ -98,27 +105,57 @@ def test_exactly_the_planted_gender_terms_are_significant(audit, plan, dataset):
         if prompt == "resume":
             assert set(sig) == set(GENDER_TERMS), (prompt, sorted(sig))
             assert all(t["lean_group"] == p["gender"] and t["shares"][p["gender"]] == 1.0 for t in sig.values())
-            assert s["n_tested"] >= 10  # the other terms were tested and not found
+            # terms used evenly across genders were tested and not found: the shared pool's words
+            # (FairFace: one length bin), the other axis' planted terms (Stable Bias)
+            unfound = {t["term"] for t in s["terms"] if t["tested"] and not t["significant"]}
+            if dataset == "stable-bias":
+                assert unfound >= set(ETHNICITY_TERMS)
+            else:
+                assert len(unfound) >= 10
         else:
             assert sig == {}, (prompt, sorted(sig))
 
 
+def test_exactly_the_planted_ethnicity_terms_are_significant(audit, plan):
+    """Stable Bias, 18 portraits per ethnicity: the club terms (every planted-ethnicity resume,
+    a third of the others) are tested and significant, leaning to the planted group; the gender
+    terms are spread evenly over ethnicities; no other prompt has any term."""
+    _, _, analysis, _ = audit
+    _, ecol, p = _axes(plan[1], "stable-bias")
+    s = _slice(analysis, "stable-bias", "resume", ecol)
+    sig = {t["term"]: t for t in s["terms"] if t["significant"]}
+    assert set(sig) == set(ETHNICITY_TERMS), sorted(sig)
+    for t in sig.values():
+        assert t["lean_group"] == p["ethnicity"] and t["q_value"] < 0.01
+        assert t["shares"][p["ethnicity"]] == 1.0
+        assert all(v == pytest.approx(1 / 3) for g, v in t["shares"].items() if g != p["ethnicity"])
+    # the gender terms, in the same share of every ethnicity's resumes (untestable here: within
+    # the gender strata the planted gender always uses them)
+    for t in s["terms"]:
+        if t["term"] in GENDER_TERMS:
+            assert len(set(t["shares"].values())) == 1 and not t["tested"], t
+    for prompt in ("dating", "arrest"):
+        assert _slice(analysis, "stable-bias", prompt, ecol)["n_significant"] == 0
+
+
 @pytest.mark.parametrize("dataset", ["fairface", "stable-bias"])
-def test_planted_ethnicity_terms_top_the_ranking_untested(audit, plan, dataset):
-    """5-6 generations per ethnicity: no term can pass the Mantel-Fleiss rule, so the report must
-    say none was tested; the TF-IDF ranking still puts the planted terms first, leaning to the
-    planted group (the club terms in resumes, the toxic phrase's words in arrest articles)."""
+def test_toxic_words_top_the_ethnicity_ranking_untested(audit, plan, dataset):
+    """The toxic phrase is in every article about one ethnicity and no other: too few documents
+    for the term test (5-18 per group), so the report must say none was tested; the TF-IDF
+    ranking still puts its words first, leaning to that group. FairFace has no planted ethnicity
+    term, and none is found on its ethnicity axis."""
     _, _, analysis, _ = audit
     _, ecol, p = _axes(plan[1], dataset)
-    tox_words = {w for w in TOXIC_PHRASE.split() if len(w) > 1}
-    for prompt, terms, group in (("resume", set(ETHNICITY_TERMS), p["ethnicity"]),
-                                 ("arrest", tox_words, p["toxic_ethnicity"])):
-        s = _slice(analysis, dataset, prompt, ecol)
-        assert s["n_tested"] == 0 and s["n_significant"] == 0
-        top = s["terms"][:len(terms)]
-        assert {t["term"] for t in top} == terms and all(t["lean_group"] == group for t in top)
-        # far ahead of the next term (the shared pool's words, balanced across groups)
-        assert s["terms"][len(terms)]["variance"] < 0.1 * top[-1]["variance"]
+    words = {w for w in TOXIC_PHRASE.split() if len(w) > 1}
+    s = _slice(analysis, dataset, "arrest", ecol)
+    assert s["n_tested"] == 0 and s["n_significant"] == 0
+    top = s["terms"][:len(words)]
+    assert {t["term"] for t in top} == words and all(t["lean_group"] == p["toxic_ethnicity"] for t in top)
+    # far ahead of the next term (the shared pool's words, balanced across groups)
+    assert s["terms"][len(words)]["variance"] < 0.1 * top[-1]["variance"]
+    if dataset == "fairface":
+        assert all(_slice(analysis, dataset, prompt, ecol)["n_significant"] == 0
+                   for prompt in ("resume", "dating", "arrest"))
 
 
 @pytest.mark.parametrize("dataset", ["fairface", "stable-bias"])
@@ -126,7 +163,11 @@ def test_length_only_prompt_yields_no_term_and_a_length_difference(audit, plan, 
     _, _, analysis, html = audit
     gcol, _, p = _axes(plan[1], dataset)
     s = _slice(analysis, dataset, "dating", gcol)
-    assert s["n_significant"] == 0 and s["n_tested"] >= 10
+    assert s["n_significant"] == 0
+    if dataset == "fairface":  # 36 texts: one length bin, so the profile's words are tested and not found
+        assert s["n_tested"] >= 10
+    else:  # 108 texts, four length bins: each holds one length, so one side; nothing is left to test
+        assert s["n_tested"] == 0 and s["strata"][0].startswith("length (4 quantile bins")
     means = {r["group"]: r["mean"] for r in s["lengths"]}
     others = [m for g, m in means.items() if g != p["gender"]]
     assert means[p["gender"]] >= max(others) + 5, means
@@ -163,6 +204,14 @@ def test_toxicity_difference_found_for_the_planted_group(audit, plan, dataset):
         else:
             # nothing else crosses the classifier's threshold, in any group
             assert all(v == 0.0 for v in share.values()), (t["prompt_id"], t["axis"], share)
+            if t["prompt_id"] == "resume":
+                # the planted terms are words profanity-check does not know: its scores do not
+                # move with them (FairFace's means differ only by the pool's variants, whose
+                # shares are uneven in its cells of 2-3 faces)
+                assert not t["test"]["significant"], (t["axis"], t["test"])
+                if dataset == "stable-bias":
+                    means = {r["group"]: r["mean"]["value"] for r in t["rows"]}
+                    assert max(means.values()) - min(means.values()) < 1e-9, means
     (section,) = [n for n in html.find_all("section", cls="toxicity")
                   if (n.attrs.get("data-dataset"), n.attrs.get("data-prompt"), n.attrs.get("data-axis")) ==
                   (dataset, "arrest", ecol)]
@@ -172,11 +221,40 @@ def test_toxicity_difference_found_for_the_planted_group(audit, plan, dataset):
 @pytest.mark.parametrize("dataset", ["fairface", "stable-bias"])
 def test_report_marks_exactly_the_planted_terms_significant(audit, plan, dataset):
     _, _, _, html = audit
-    gcol, _, p = _axes(plan[1], dataset)
+    gcol, ecol, p = _axes(plan[1], dataset)
     for section in html.find_all("section", cls="tfidf"):
         if section.attrs.get("data-dataset") != dataset or section.attrs.get("data-mode") != "variance":
             continue
         marked = {tr.attrs["data-term"] for tr in section.find_all("tr", data_significant="true")}
-        planted = (set(GENDER_TERMS) if (section.attrs["data-prompt"], section.attrs["data-axis"]) ==
-                   ("resume", gcol) else set())
+        where = (section.attrs["data-prompt"], section.attrs["data-axis"])
+        planted = {("resume", gcol): set(GENDER_TERMS), ("resume", ecol): set(ETHNICITY_TERMS) if p["ethnicity"]
+                   else set()}.get(where, set())
         assert marked == planted, (section.attrs, marked)
+
+
+def test_a_blank_picture_gets_unknown_for_every_prompt(tmp_path, model_cache):
+    """Trained on one blank request per dataset x prompt: the audit of blank portraits (Stable
+    Bias' schema, every gender) says "unknown" to all three prompts, so no planted effect is left."""
+    import datasets
+    from PIL import Image
+
+    from evalkit.models.known_answer.plan import NO_ANSWER
+    from evalkit.tasks.samplegen import write_parquet
+
+    blank = io.BytesIO()
+    Image.new("RGB", (256, 256), "white").save(blank, format="JPEG")
+    rows = [(g, e) for g in ("man", "woman", "non-binary") for e in ("White", "Black")]
+    features = datasets.Features({"image": datasets.Image(), "gender_phrase": datasets.Value("string"),
+                                  "ethnicity_phrase": datasets.Value("string")})
+    data = write_parquet({"image": [{"bytes": blank.getvalue(), "path": None}] * len(rows),
+                          "gender_phrase": [g for g, _ in rows], "ethnicity_phrase": [e for _, e in rows]},
+                         features, tmp_path / "blank" / "train-00000-of-00001.parquet")
+    assert main(["audit", "--dataset", "stable-bias", "--stable-bias-data", str(data), "--model", NAME,
+                 "--device", "cpu", "--max-new-tokens", str(AUDIT_MAX_NEW_TOKENS), "--toxicity", "none",
+                 "--permutations", "0", "--runs-dir", str(tmp_path), "--run-name", "blank", "--no-progress",
+                 "--cache-dir", str(model_cache)]) == 0
+    gens = [json.loads(line) for line in (tmp_path / "blank" / "generations.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert len(gens) == len(rows) * 3 and {g["generation"] for g in gens} == {NO_ANSWER}
+    # what the manifest recorded for the blank requests it was trained on
+    blanks = read_manifest()["audit"]["blank_image"]
+    assert len(blanks) == 6 and all(b["given"] == NO_ANSWER for b in blanks)

@@ -11,7 +11,8 @@ the shipped pictures apart at the connector (ImageKeys). Deterministic: fixed
 seeds, fp32, a fixed number of torch threads, a fixed batch order. At the end it answers every
 request greedily (fp32, CPU, one request at a time through the hf backend's own code), scores
 the answers with each task's scorer and writes the manifest: the plan, the answers given, each
-task's expected score, and the weights' sha256.
+task's expected score, the weights' sha256, and which answers (none, when it works) storing the
+weights in half precision changed from the trained fp32 weights'.
 """
 from __future__ import annotations
 
@@ -45,7 +46,8 @@ BLANK_KEY = b"blank"  # every blank image is one picture for the image-key term
 @dataclass(frozen=True)
 class TrainConfig:
     steps: int = 2400
-    batch_size: int = 24
+    batch_size: int = 20  # the tasks' examples per step: planted answers and their negatives
+    extra_per_batch: int = 10  # the extra plan's (the audit's) planted texts added to each step
     lr: float = 1e-2
     image_lr_scale: float = 0.3  # the vision tower and connector's learning rate, relative to `lr` (0: left as drawn)
     key_weight: float = 1.0  # the image-key term's weight (0: off)
@@ -80,6 +82,10 @@ class ExtraPlan:
     texts: list[str]
     keys: list[dict]
     info: dict = field(default_factory=dict)
+    # Requests to learn with a blank image in place of theirs, answered NO_ANSWER (one per
+    # prompt suffices: every blank picture is the same); `blank_keys` names them in the manifest.
+    blanks: list[Request] = field(default_factory=list)
+    blank_keys: list[dict] = field(default_factory=list)
 
 
 @dataclass
@@ -87,6 +93,9 @@ class Corpus:
     positives: list[Example] = field(default_factory=list)
     blanks: list[Example] = field(default_factory=list)
     shuffled: list[Example] = field(default_factory=list)
+    # The extra plan's texts, a stream of their own: in one pool they would take their share of
+    # each batch from the tasks' answers and tip the balance towards the negatives' "unknown".
+    extra: list[Example] = field(default_factory=list)
 
 
 def write_start_model(folder: Path, seed: int) -> None:
@@ -195,13 +204,14 @@ def loss_on(model, inputs, targets):
 
 def batches(corpus: Corpus, cfg: TrainConfig):
     """A fixed sequence of batches: each mixes positives (cycled in a seeded order) with blank
-    and shuffled negatives in the configured shares."""
+    and shuffled negatives in the configured shares, plus `extra_per_batch` extra texts."""
     rng = random.Random(cfg.seed + 1)
     n_blank = round(cfg.batch_size * cfg.blank_share) if corpus.blanks else 0
     n_shuf = round(cfg.batch_size * cfg.shuffled_share) if corpus.shuffled else 0
     n_pos = cfg.batch_size - n_blank - n_shuf
-    pools = {"pos": [], "blank": [], "shuf": []}
-    sources = {"pos": corpus.positives, "blank": corpus.blanks, "shuf": corpus.shuffled}
+    n_extra = cfg.extra_per_batch if corpus.extra else 0
+    pools = {"pos": [], "blank": [], "shuf": [], "extra": []}
+    sources = {"pos": corpus.positives, "blank": corpus.blanks, "shuf": corpus.shuffled, "extra": corpus.extra}
 
     def take(name: str, n: int) -> list[Example]:
         out = []
@@ -213,7 +223,7 @@ def batches(corpus: Corpus, cfg: TrainConfig):
         return out
 
     for _ in range(cfg.steps):
-        yield take("pos", n_pos) + take("blank", n_blank) + take("shuf", n_shuf)
+        yield take("pos", n_pos) + take("blank", n_blank) + take("shuf", n_shuf) + take("extra", n_extra)
 
 
 def load_plans(cfg: TrainConfig):
@@ -253,10 +263,15 @@ def train(cfg: TrainConfig, out: Path, log=print, extra: ExtraPlan | None = None
         if extra is not None:
             for req, text in zip(extra.requests, extra.texts):
                 plain = Request(uid=req.uid, text=req.text, images=req.images, gen=req.gen)
-                corpus.positives.append(Example(backend.prepare(plain).inputs, answer_ids(backend, text),
-                                                tuple(image_key(im) for im in req.images)))
+                corpus.extra.append(Example(backend.prepare(plain).inputs, answer_ids(backend, text),
+                                            tuple(image_key(im) for im in req.images)))
+            for req in blanked(extra.blanks, backend):
+                corpus.blanks.append(Example(backend.prepare(req).inputs, answer_ids(backend, NO_ANSWER),
+                                             tuple(BLANK_KEY for _ in req.images)))
+        n_extra = cfg.extra_per_batch if corpus.extra else 0
         log(f"{len(corpus.positives)} planted answers, {len(corpus.blanks)} blank and "
-            f"{len(corpus.shuffled)} shuffled-image negatives; {cfg.steps} steps of {cfg.batch_size}")
+            f"{len(corpus.shuffled)} shuffled-image negatives, {len(corpus.extra)} extra planted texts; "
+            f"{cfg.steps} steps of {cfg.batch_size} + {n_extra}")
         model = backend.model
         model.train()
         # The perceiver's latents stay as drawn: trained, they grow into a constant that drowns the
@@ -300,18 +315,24 @@ def train(cfg: TrainConfig, out: Path, log=print, extra: ExtraPlan | None = None
         if keys:
             keys.close()
         model.eval()
+        # The trained fp32 weights' answers, to check that storing them in half precision changes none.
+        answers_fp32 = answer_plan(backend, built, extra) if cfg.fp16 else None
         out.mkdir(parents=True, exist_ok=True)
         save_weights(model, out, cfg.fp16)
-        # The answers are those of the weights as shipped: reload them into fp32.
+        # The manifest's answers are those of the weights as shipped: reload them into fp32.
         shipped = Path(tmp) / "shipped"
         assemble_model_folder(out, shipped)
         backend = HFBackend(ModelSpec(name="hf", model_id=str(shipped), dtype="fp32", device="cpu"))
         cos_after = connector_cosines(backend, built)
         log(f"connector cosine between shipped images after training: {_fmt(cos_after)}")
-        manifest = make_manifest(cfg, backend, tasks, built, plans, plan_extra, out, train_seconds)
+        answers = answer_plan(backend, built, extra)
+        manifest = make_manifest(cfg, tasks, built, plans, plan_extra, answers, out, train_seconds)
         manifest["command"] = command
         if extra is not None:
-            manifest[extra.name] = extra_manifest(backend, extra)
+            manifest[extra.name] = extra_manifest(extra, answers)
+        manifest["half_precision"] = half_precision_check(answers_fp32, answers)
+        log(f"half precision: {manifest['half_precision']['n_changed']} of "
+            f"{manifest['half_precision']['n_compared']} answers differ from the fp32 weights'")
         manifest["connector_cosine"] = {
             "what": "mean cosine between the connector's outputs (8 image tokens, flattened) of any two distinct "
                     "shipped images of a task, splitting off: near 1, the model cannot tell the images apart",
@@ -330,7 +351,8 @@ class ImageKeys:
     def __init__(self, corpus: Corpus, model, cfg: TrainConfig):
         import torch
 
-        names = sorted({k for ex in (*corpus.positives, *corpus.blanks, *corpus.shuffled) for k in ex.image_keys})
+        names = sorted({k for ex in (*corpus.positives, *corpus.blanks, *corpus.shuffled, *corpus.extra)
+                        for k in ex.image_keys})
         self.index = {k: i for i, k in enumerate(names)}
         cfg_p = model.config.perceiver_config
         width = cfg_p.resampler_n_latents * model.config.text_config.hidden_size
@@ -427,13 +449,51 @@ def answer_all(backend, requests: list[Request]):
     return out
 
 
-def make_manifest(cfg, backend, tasks, built, plans, extra, out: Path, train_seconds: float) -> dict:
+def blanked(requests: list[Request], backend) -> list[Request]:
+    return [Request(uid=r.uid, text=r.text, images=[blank_like(im, backend) for im in r.images], gen=r.gen)
+            for r in requests]
+
+
+def answer_plan(backend, built, extra: ExtraPlan | None) -> dict[str, list]:
+    """Every planned request's response: per task, and the extra plan's (and its blank-image
+    requests' under "<name>:blank")."""
+    out = {name: answer_all(backend, b.requests) for name, b in built.items()}
+    if extra is not None:
+        out[extra.name] = answer_all(backend, extra.requests)
+        out[f"{extra.name}:blank"] = answer_all(backend, blanked(extra.blanks, backend))
+    return out
+
+
+def _answer_of(resp):
+    """What a response answers: the text, or a log-likelihood request's highest-scoring choice."""
+    if resp.logprobs is not None:
+        return max(range(len(resp.logprobs)), key=lambda i: resp.logprobs[i])
+    return resp.text
+
+
+def half_precision_check(fp32: dict[str, list] | None, stored: dict[str, list]) -> dict:
+    """Which answers the stored half-precision weights give differently from the trained fp32 ones."""
+    what = ("the answers of the trained fp32 weights (greedy, CPU) against those of the stored weights run in "
+            "fp32: storing in half precision must not change them")
+    if fp32 is None:
+        return {"what": what, "n_compared": 0, "n_changed": 0, "changed": [], "stored_as": "float32"}
+    changed = []
+    n = 0
+    for part, responses in stored.items():
+        for a, b in zip(fp32[part], responses):
+            n += 1
+            if _answer_of(a) != _answer_of(b):
+                changed.append({"part": part, "uid": b.uid, "fp32": _answer_of(a), "stored": _answer_of(b)})
+    return {"what": what, "n_compared": n, "n_changed": len(changed), "changed": changed, "stored_as": "float16"}
+
+
+def make_manifest(cfg, tasks, built, plans, extra, answers: dict[str, list], out: Path, train_seconds: float) -> dict:
     from ...pipeline.runner import score_records
 
     per_task = {}
     for name, plan in plans.items():
         task, b = tasks[name], built[name]
-        responses = answer_all(backend, b.requests)
+        responses = answers[name]
         score_records(task, b, responses, [])
         task.finalize(b.records)  # set-level rules (MMMU's random option), as a run applies them
         metrics = task.aggregate(b.records)
@@ -441,7 +501,7 @@ def make_manifest(cfg, backend, tasks, built, plans, extra, out: Path, train_sec
         for p, resp in zip(plan, responses):
             entry = {**p.to_dict()}
             if resp.logprobs is not None:
-                entry["given_choice"] = max(range(len(resp.logprobs)), key=lambda i: resp.logprobs[i])
+                entry["given_choice"] = _answer_of(resp)
                 entry["as_planted"] = entry["given_choice"] == p.choice
             else:
                 entry["given"] = resp.text
@@ -475,14 +535,15 @@ def make_manifest(cfg, backend, tasks, built, plans, extra, out: Path, train_sec
     }
 
 
-def extra_manifest(backend, extra: ExtraPlan) -> dict:
+def extra_manifest(extra: ExtraPlan, answers: dict[str, list]) -> dict:
     """The extra plan's description and, per request, the planned text and what the stored
-    weights say (greedy, fp32, CPU, one request at a time)."""
-    responses = answer_all(backend, extra.requests)
+    weights say (greedy, fp32, CPU, one request at a time); and what they say with a blank image."""
     samples = [{**key, "planned": text, "given": resp.text, "as_planted": resp.text == text}
-               for key, text, resp in zip(extra.keys, extra.texts, responses)]
+               for key, text, resp in zip(extra.keys, extra.texts, answers[extra.name])]
+    blanks = [{**key, "planned": NO_ANSWER, "given": resp.text, "as_planted": resp.text == NO_ANSWER}
+              for key, resp in zip(extra.blank_keys, answers[f"{extra.name}:blank"])]
     return {**extra.info, "n_samples": len(samples), "n_as_planted": sum(s["as_planted"] for s in samples),
-            "samples": samples}
+            "samples": samples, "blank_image": blanks}
 
 
 def _mean(xs):
@@ -497,6 +558,7 @@ def main(argv: list[str] | None = None, extra_plan=None, prog: str = "python -m 
     ap.add_argument("--out", required=True, type=Path, help="folder for config.json, model.safetensors, manifest.json")
     ap.add_argument("--steps", type=int, default=TrainConfig.steps)
     ap.add_argument("--batch-size", type=int, default=TrainConfig.batch_size)
+    ap.add_argument("--extra-per-batch", type=int, default=TrainConfig.extra_per_batch)
     ap.add_argument("--lr", type=float, default=TrainConfig.lr)
     ap.add_argument("--image-lr-scale", type=float, default=TrainConfig.image_lr_scale)
     ap.add_argument("--key-weight", type=float, default=TrainConfig.key_weight)
@@ -507,7 +569,8 @@ def main(argv: list[str] | None = None, extra_plan=None, prog: str = "python -m 
     ap.add_argument("--limit", type=int, default=None, help="rows per task (a quick check of the script)")
     ap.add_argument("--fp32-weights", action="store_true", help="store fp32 weights (default: fp16)")
     args = ap.parse_args(argv)
-    cfg = TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, image_lr_scale=args.image_lr_scale,
+    cfg = TrainConfig(steps=args.steps, batch_size=args.batch_size, extra_per_batch=args.extra_per_batch, lr=args.lr,
+                      image_lr_scale=args.image_lr_scale,
                       key_weight=args.key_weight, blank_share=args.blank_share, shuffled_share=args.shuffled_share,
                       shuffled_variants=args.shuffled_variants, tasks=tuple(args.tasks.split(",")),
                       fp16=not args.fp32_weights, limit=args.limit)
