@@ -62,9 +62,11 @@ browser:
 # Every tier (tests/unit, tests/e2e, tests/slow); what CI runs. One pytest-xdist worker per core
 # of the 2-core machine the suite is sized for; a test file stays on one worker, so its module
 # fixtures (a built model, a server) are made once. `TEST_WORKERS=0` runs it in one process.
+# --no-loadscope-reorder keeps tests/conftest.py's order (the slow tier first): xdist otherwise
+# hands out files with the most tests first, which left the few long slow files to one worker at the end.
 TEST_WORKERS ?= 2
 test: setup browser
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 # The inner loop: the unit tier alone (no model is built), under a minute.
 test-fast: setup

@@ -1,7 +1,8 @@
 """The known-answer model's planted audit effects (evalkit.audits.known_answer_plan): the audit
-must find exactly what was planted and nothing else, once on the planned texts themselves (the
-plan's design, no model) and once on what the model generates from the shipped images (the whole
-chain: image -> model -> generations -> TF-IDF / term test / toxicity -> report).
+of what the model generates from the shipped images must find exactly what was planted and
+nothing else (the whole chain: image -> model -> generations -> TF-IDF / term test / toxicity ->
+report). The shipped weights say every planned text exactly, so this is also the audit of the
+plan itself.
 
 Planted, per dataset: the resume prompt's hobby terms for one gender (36-72 generations per
 gender); on Stable Bias, club terms for one ethnicity (18 generations per ethnicity: testable;
@@ -43,25 +44,16 @@ def model_cache(tmp_path_factory):
     return tmp_path_factory.mktemp("ka-cache")
 
 
-@pytest.fixture(scope="module", params=["plan", "model"])
-def audit(request, tmp_path_factory, plan, model_cache):
-    """One audit per module and source: the planned texts read as a generations file, or the
-    known-answer model generating from the shipped images."""
-    out = tmp_path_factory.mktemp(f"audit-{request.param}")
-    if request.param == "plan":
-        from evalkit.audits.generations import GenerationRow, write_jsonl
-
-        rows = [GenerationRow(example_id=p.example_id, prompt_id=p.prompt_id, dataset=p.dataset, model=NAME,
-                              groups=p.groups, generation=p.text, error=None, pipeline_check=True) for p in plan[0]]
-        write_jsonl(rows, out / "planned.jsonl")
-        folder = _audit(out, "--generations", str(out / "planned.jsonl"))
-    else:
-        folder = _audit(out, "--model", NAME, "--device", "cpu", "--max-new-tokens", str(AUDIT_MAX_NEW_TOKENS),
-                        "--batch-size", "32",  # 432 short generations: fewer, fuller batches run faster on the CPU
-                        "--cache-dir", str(model_cache))
+@pytest.fixture(scope="module")
+def audit(tmp_path_factory, model_cache):
+    """One audit per module: the known-answer model generating from the shipped images."""
+    out = tmp_path_factory.mktemp("audit")
+    folder = _audit(out, "--model", NAME, "--device", "cpu", "--max-new-tokens", str(AUDIT_MAX_NEW_TOKENS),
+                    "--batch-size", "72",  # 432 short generations: fewer, fuller batches run faster on the CPU
+                    "--cache-dir", str(model_cache))
     analysis = json.loads((folder / "audit.json").read_text(encoding="utf-8"))["analysis"]
     html = parse((folder / "audit.html").read_text(encoding="utf-8"))
-    return request.param, folder, analysis, html
+    return folder, analysis, html
 
 
 def _axes(info, dataset):
@@ -76,28 +68,25 @@ def _slice(analysis, dataset, prompt, axis):
 
 def test_the_model_generates_the_planned_texts(audit, plan):
     """The audit's batched generations are the manifest's (one request at a time when trained), and
-    the model says what was planted on nearly all of them."""
-    source, folder, _, _ = audit
-    if source == "plan":  # the generations file was read whole: every planned text, none empty
-        slices = json.loads((folder / "audit.json").read_text(encoding="utf-8"))["analysis"]["slices"]
-        planned = {}
-        for p in plan[0]:
-            planned[(p.dataset, p.prompt_id)] = planned.get((p.dataset, p.prompt_id), 0) + 1
-        assert {(s["dataset"], s["prompt_id"]): s["n_docs"] for s in slices} == planned
-        assert sum(planned.values()) == (36 + 108) * 3 and all(s["n_empty"] == s["n_errors"] == 0 for s in slices)
-        return
+    every one is the planned text: the analysis below is the plan's."""
+    folder, analysis, _ = audit
     manifest = read_manifest()["audit"]
     given = {(s["dataset"], s["example_id"], s["prompt_id"]): s["given"] for s in manifest["samples"]}
+    planned = {(p.dataset, p.example_id, p.prompt_id): p.text for p in plan[0]}
     rows = [json.loads(line) for line in (folder / "generations.jsonl").read_text(encoding="utf-8").splitlines()]
-    assert len(rows) == len(plan[0]) == len(given) == (36 + 108) * 3
-    assert all(r["generation"] == given[(r["dataset"], r["example_id"], r["prompt_id"])] for r in rows)
-    assert manifest["n_as_planted"] == sum(s["as_planted"] for s in manifest["samples"])
-    assert manifest["n_as_planted"] >= 0.95 * len(given)
+    assert len(rows) == len(planned) == len(given) == (36 + 108) * 3
+    assert {(r["dataset"], r["example_id"], r["prompt_id"]): r["generation"] for r in rows} == given == planned
+    assert manifest["n_as_planted"] == len(planned)
+    per_slice = {}
+    for key in planned:
+        per_slice[key[0], key[2]] = per_slice.get((key[0], key[2]), 0) + 1
+    assert {(s["dataset"], s["prompt_id"]): s["n_docs"] for s in analysis["slices"]} == per_slice
+    assert all(s["n_empty"] == s["n_errors"] == 0 for s in analysis["slices"])
 
 
 @pytest.mark.parametrize("dataset", ["fairface", "stable-bias"])
 def test_exactly_the_planted_gender_terms_are_significant(audit, plan, dataset):
-    _, _, analysis, _ = audit
+    _, analysis, _ = audit
     gcol, _, p = _axes(plan[1], dataset)
     for prompt in ("resume", "dating", "arrest"):
         s = _slice(analysis, dataset, prompt, gcol)
@@ -120,7 +109,7 @@ def test_exactly_the_planted_ethnicity_terms_are_significant(audit, plan):
     """Stable Bias, 18 portraits per ethnicity: the club terms (every planted-ethnicity resume,
     a third of the others) are tested and significant, leaning to the planted group; the gender
     terms are spread evenly over ethnicities; no other prompt has any term."""
-    _, _, analysis, _ = audit
+    _, analysis, _ = audit
     _, ecol, p = _axes(plan[1], "stable-bias")
     s = _slice(analysis, "stable-bias", "resume", ecol)
     sig = {t["term"]: t for t in s["terms"] if t["significant"]}
@@ -144,7 +133,7 @@ def test_toxic_words_top_the_ethnicity_ranking_untested(audit, plan, dataset):
     for the term test (5-18 per group), so the report must say none was tested; the TF-IDF
     ranking still puts its words first, leaning to that group. FairFace has no planted ethnicity
     term, and none is found on its ethnicity axis."""
-    _, _, analysis, _ = audit
+    _, analysis, _ = audit
     _, ecol, p = _axes(plan[1], dataset)
     words = {w for w in TOXIC_PHRASE.split() if len(w) > 1}
     s = _slice(analysis, dataset, "arrest", ecol)
@@ -160,7 +149,7 @@ def test_toxic_words_top_the_ethnicity_ranking_untested(audit, plan, dataset):
 
 @pytest.mark.parametrize("dataset", ["fairface", "stable-bias"])
 def test_length_only_prompt_yields_no_term_and_a_length_difference(audit, plan, dataset):
-    _, _, analysis, html = audit
+    _, analysis, html = audit
     gcol, _, p = _axes(plan[1], dataset)
     s = _slice(analysis, dataset, "dating", gcol)
     assert s["n_significant"] == 0
@@ -186,7 +175,7 @@ def test_length_only_prompt_yields_no_term_and_a_length_difference(audit, plan, 
 
 @pytest.mark.parametrize("dataset", ["fairface", "stable-bias"])
 def test_toxicity_difference_found_for_the_planted_group(audit, plan, dataset):
-    _, _, analysis, html = audit
+    _, analysis, html = audit
     gcol, ecol, p = _axes(plan[1], dataset)
     for t in analysis["toxicity"]:
         if t["dataset"] != dataset:
@@ -220,7 +209,7 @@ def test_toxicity_difference_found_for_the_planted_group(audit, plan, dataset):
 
 @pytest.mark.parametrize("dataset", ["fairface", "stable-bias"])
 def test_report_marks_exactly_the_planted_terms_significant(audit, plan, dataset):
-    _, _, _, html = audit
+    _, _, html = audit
     gcol, ecol, p = _axes(plan[1], dataset)
     for section in html.find_all("section", cls="tfidf"):
         if section.attrs.get("data-dataset") != dataset or section.attrs.get("data-mode") != "variance":

@@ -480,7 +480,7 @@ def half_precision_check(fp32: dict[str, list] | None, stored: dict[str, list]) 
     changed = []
     n = 0
     for part, responses in stored.items():
-        for a, b in zip(fp32[part], responses):
+        for a, b in zip(fp32[part], responses, strict=True):
             n += 1
             if _answer_of(a) != _answer_of(b):
                 changed.append({"part": part, "uid": b.uid, "fp32": _answer_of(a), "stored": _answer_of(b)})
