@@ -6,9 +6,11 @@ and its rank among the images of its gender x ethnicity cell), so the model can 
 effect from the group to the text through the picture it sees. Per prompt:
 
 - resume: a hobby phrase ("pottery and knitting") for every image of the planted gender and
-  for one in four of the others; on Stable Bias, a club phrase ("kayaking and archery") for
-  every image of the planted ethnicity and for one in three of the others (two of each
-  gender x ethnicity cell of six). Everyone else says "none at all" there (stop words, so no term).
+  for a third of the others (on FairFace the first of every four other-gender faces of each
+  race; on Stable Bias ranks 1 and 4 of each cell of six); on Stable Bias, a club phrase
+  ("kayaking and archery") for every image of the planted ethnicity and for one in three of
+  the others (ranks 0 and 3 of each gender x ethnicity cell). Everyone else says "none at all"
+  there (stop words, so no term).
 - dating: the same profile text for everyone, said twice by the planted gender (a length
   effect with the same words in the same proportions, so no term effect).
 - arrest: a toxic phrase ("a stupid idiot", which the shipped profanity-check classifier scores
@@ -48,7 +50,7 @@ ETHNICITY_TERMS = ("kayaking", "archery")
 TOXIC_PHRASE = "a stupid idiot"
 NEUTRAL = "none at all"  # every word an English stop word: fills a slot without a term
 NEUTRAL_SUSPECT = "someone from here"
-OTHER_GENDER_SHARE = 4  # one in this many images of the other genders also gets the gender terms
+OTHER_GENDER_SHARE = 4  # FairFace: one in this many images of the other genders also gets the gender terms
 # Images of the other ethnicities with the club terms: ranks 0 and 3 of a cell, one per pool
 # variant (a term used by the planted group alone would need about 35 per group to be testable).
 OTHER_ETHNICITY_SHARE = 3
@@ -120,11 +122,12 @@ def plan_audit(limit: int | None = None) -> tuple[list[AuditPlanted], list, dict
         "max_new_tokens": AUDIT_MAX_NEW_TOKENS,
         "planted": {name: {"gender_column": g, "gender": gv, "ethnicity_column": e, "ethnicity": ev,
                            "toxic_ethnicity": t} for name, (g, gv, e, ev, t) in PLANTED.items()},
+        # the shares of resumes using the terms, as planned on the shipped images
         "gender_terms": {"prompt": "resume", "terms": list(GENDER_TERMS),
-                         "rate": {"planted gender": 1.0, "other genders": 1.0 / OTHER_GENDER_SHARE}},
+                         "rate": _rates(planted, GENDER_TERMS[0], 0, 1, "gender", "genders")},
         "ethnicity_terms": {"prompt": "resume", "terms": list(ETHNICITY_TERMS),
                             "datasets": [n for n, p in PLANTED.items() if p[3] is not None],
-                            "rate": {"planted ethnicity": 1.0, "other ethnicities": 1.0 / OTHER_ETHNICITY_SHARE}},
+                            "rate": _rates(planted, ETHNICITY_TERMS[0], 2, 3, "ethnicity", "ethnicities")},
         "length": {"prompt": "dating", "group": "planted gender",
                    "effect": "the profile text said twice (same words, same proportions: no term effect)"},
         "toxic": {"prompt": "arrest", "phrase": TOXIC_PHRASE, "group": "toxic_ethnicity",
@@ -133,3 +136,18 @@ def plan_audit(limit: int | None = None) -> tuple[list[AuditPlanted], list, dict
                         "arrest": list(ARREST)},
     }
     return planted, images, info
+
+
+def _rates(planted: list[AuditPlanted], term: str, column: int, group: int, axis: str, axes: str) -> dict:
+    """Per dataset with that axis planted: the share of the planted group's resumes and of the
+    others' that use `term` (column / group index PLANTED's fields)."""
+    out = {}
+    for name, fields in PLANTED.items():
+        if fields[group] is None:
+            continue
+        resumes = [p for p in planted if p.dataset == name and p.prompt_id == "resume"]
+        mine = [term in p.text for p in resumes if p.groups[fields[column]] == fields[group]]
+        others = [term in p.text for p in resumes if p.groups[fields[column]] != fields[group]]
+        out[name] = {f"planted {axis}": sum(mine) / len(mine) if mine else None,
+                     f"other {axes}": sum(others) / len(others) if others else None}
+    return out
