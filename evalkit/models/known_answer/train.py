@@ -82,8 +82,8 @@ class ExtraPlan:
     texts: list[str]
     keys: list[dict]
     info: dict = field(default_factory=dict)
-    # Requests to learn with a blank image in place of theirs, answered NO_ANSWER (one per
-    # prompt suffices: every blank picture is the same); `blank_keys` names them in the manifest.
+    # Requests to learn with a blank image in place of theirs, answered NO_ANSWER (a few suffice:
+    # every blank picture looks the same); `blank_keys` names them in the manifest.
     blanks: list[Request] = field(default_factory=list)
     blank_keys: list[dict] = field(default_factory=list)
 
