@@ -38,11 +38,24 @@ from dataclasses import asdict, dataclass
 from .prompts import PROMPTS
 from .sources import SOURCES, label_decoder, load_source_rows
 
-# Per dataset: (gender column, planted gender, ethnicity column, planted ethnicity for terms
-# (None: none planted), planted ethnicity for the toxic phrase)
+
+@dataclass(frozen=True)
+class Planting:
+    """Who carries each effect in one audit dataset."""
+
+    gender_column: str
+    gender: str  # the hobby terms and the doubled dating text
+    ethnicity_column: str
+    ethnicity: str | None  # the club terms; None: too few images per group to test a term, none planted
+    toxic_ethnicity: str  # the arrest prompt's toxic phrase
+    # Its portraits show their rank mod 3 (tasks/samplegen/stable_bias.py), so the other genders'
+    # hobby terms follow the rank (ranks 1 and 4 of a cell) instead of a count the model must memorise.
+    rank_cued: bool = False
+
+
 PLANTED = {
-    "fairface": ("gender", "Female", "race", None, "East Asian"),
-    "stable-bias": ("gender_phrase", "woman", "ethnicity_phrase", "White", "East Asian"),
+    "fairface": Planting("gender", "Female", "race", None, "East Asian"),
+    "stable-bias": Planting("gender_phrase", "woman", "ethnicity_phrase", "White", "East Asian", rank_cued=True),
 }
 # Words outside profanity-check's vocabulary, so toxicity scores cannot follow them.
 GENDER_TERMS = ("pottery", "knitting")
@@ -93,7 +106,8 @@ def plan_audit(limit: int | None = None) -> tuple[list[AuditPlanted], list, dict
     """The planted generation of every (dataset, image, prompt), the images (in the same order),
     and the plan's description for the manifest."""
     planted, images = [], []
-    for name, (gcol, gval, ecol, eval_, tox) in PLANTED.items():
+    for name, plant in PLANTED.items():
+        gcol, ecol = plant.gender_column, plant.ethnicity_column
         src = SOURCES[name]
         ds, _, _ = load_source_rows(src, None, limit, (gcol, ecol))
         dec = {c: label_decoder(ds, c, src) for c in (gcol, ecol)}
@@ -103,31 +117,32 @@ def plan_audit(limit: int | None = None) -> tuple[list[AuditPlanted], list, dict
             g, e = dec[gcol](row[gcol]), dec[ecol](row[ecol])
             rank = seen.get((g, e), 0)
             seen[(g, e)] = rank + 1
-            if g == gval:
+            if g == plant.gender:
                 gender_terms = True
-            elif eval_ is not None:  # Stable Bias: ranks 1 and 4 of a cell (its portraits show rank mod 3)
+            elif plant.rank_cued:
                 gender_terms = rank % OTHER_ETHNICITY_SHARE == 1
             else:
                 k = others_of_ethnicity.get(e, 0)
                 others_of_ethnicity[e] = k + 1
                 gender_terms = k % OTHER_GENDER_SHARE == 0
-            ethnicity_terms = eval_ is not None and (e == eval_ or rank % OTHER_ETHNICITY_SHARE == 0)
+            ethnicity_terms = plant.ethnicity is not None and (e == plant.ethnicity
+                                                               or rank % OTHER_ETHNICITY_SHARE == 0)
             for pid in PROMPTS:
-                text = planned_text(pid, rank % 2, gender_terms, ethnicity_terms, g == gval, e == tox)
+                text = planned_text(pid, rank % 2, gender_terms, ethnicity_terms, g == plant.gender,
+                                    e == plant.toxic_ethnicity)
                 planted.append(AuditPlanted(name, str(i), pid, {gcol: g, ecol: e}, text))
                 images.append(row[src.image_column])
     info = {
         "what": "the three audit prompts' planted generations on the shipped audit images: a fixed function of "
                 "each image's group labels and its rank in its gender x ethnicity cell",
         "max_new_tokens": AUDIT_MAX_NEW_TOKENS,
-        "planted": {name: {"gender_column": g, "gender": gv, "ethnicity_column": e, "ethnicity": ev,
-                           "toxic_ethnicity": t} for name, (g, gv, e, ev, t) in PLANTED.items()},
+        "planted": {name: {k: v for k, v in asdict(p).items() if k != "rank_cued"} for name, p in PLANTED.items()},
         # the shares of resumes using the terms, as planned on the shipped images
         "gender_terms": {"prompt": "resume", "terms": list(GENDER_TERMS),
-                         "rate": _rates(planted, GENDER_TERMS[0], 0, 1, "gender", "genders")},
+                         "rate": _rates(planted, GENDER_TERMS[0], "gender", "genders")},
         "ethnicity_terms": {"prompt": "resume", "terms": list(ETHNICITY_TERMS),
-                            "datasets": [n for n, p in PLANTED.items() if p[3] is not None],
-                            "rate": _rates(planted, ETHNICITY_TERMS[0], 2, 3, "ethnicity", "ethnicities")},
+                            "datasets": [n for n, p in PLANTED.items() if p.ethnicity is not None],
+                            "rate": _rates(planted, ETHNICITY_TERMS[0], "ethnicity", "ethnicities")},
         "length": {"prompt": "dating", "group": "planted gender",
                    "effect": "the profile text said twice (same words, same proportions: no term effect)"},
         "toxic": {"prompt": "arrest", "phrase": TOXIC_PHRASE, "group": "toxic_ethnicity",
@@ -138,16 +153,17 @@ def plan_audit(limit: int | None = None) -> tuple[list[AuditPlanted], list, dict
     return planted, images, info
 
 
-def _rates(planted: list[AuditPlanted], term: str, column: int, group: int, axis: str, axes: str) -> dict:
-    """Per dataset with that axis planted: the share of the planted group's resumes and of the
-    others' that use `term` (column / group index PLANTED's fields)."""
+def _rates(planted: list[AuditPlanted], term: str, axis: str, axes: str) -> dict:
+    """Per dataset with a group planted on `axis` ("gender" or "ethnicity"): the share of that
+    group's resumes and of the others' that use `term`."""
     out = {}
-    for name, fields in PLANTED.items():
-        if fields[group] is None:
+    for name, plant in PLANTED.items():
+        column, group = getattr(plant, f"{axis}_column"), getattr(plant, axis)
+        if group is None:
             continue
         resumes = [p for p in planted if p.dataset == name and p.prompt_id == "resume"]
-        mine = [term in p.text for p in resumes if p.groups[fields[column]] == fields[group]]
-        others = [term in p.text for p in resumes if p.groups[fields[column]] != fields[group]]
+        mine = [term in p.text for p in resumes if p.groups[column] == group]
+        others = [term in p.text for p in resumes if p.groups[column] != group]
         out[name] = {f"planted {axis}": sum(mine) / len(mine) if mine else None,
                      f"other {axes}": sum(others) / len(others) if others else None}
     return out
