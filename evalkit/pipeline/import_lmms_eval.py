@@ -29,7 +29,7 @@ from ..errors import EvalkitError
 from ..task import Task
 from ..types import Rule
 from .data import LoadedData
-from .imported import Imported, SourceRun, read_text
+from .imported import Imported, SourceRun, fold, read_text
 
 HARNESS = "lmms-eval"
 _SAMPLES = re.compile(r"^(?P<date>.+?)_samples_(?P<task>.+)\.jsonl$")
@@ -184,10 +184,6 @@ def _first_text(value) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def _norm(text: str) -> str:
-    return " ".join(str(text).split()).lower()
-
-
 def _results_file(log: Path) -> Path | None:
     m = _SAMPLES.match(log.name)
     if m:
@@ -233,9 +229,7 @@ def read_lmms_log(path: Path, task: Task, data: LoadedData) -> tuple[Imported, L
                                f"({spec.names}); {hint}")
     lines = _lines(log)
     n_rows = len(data.rows)
-    # the rows without images, decoded once: indexing a datasets.Dataset row by row costs ~80 us a
-    # line, most of an import's reading time at the 10^4-10^5 lines of a real split
-    plain = data.rows.remove_columns([c for c in data.image_columns if c in data.rows.column_names]).to_list()
+    plain = data.plain_rows()
     seen: dict[int, int] = {}
     preds, raw, scores, answers = {}, {}, {}, {}
     metric = next((k for k in spec.metrics if k in lines[0][1]), None)
@@ -271,10 +265,11 @@ def read_lmms_log(path: Path, task: Task, data: LoadedData) -> tuple[Imported, L
             answer = spec.answer(line.get(metric))
             if answer is not None:
                 answers[sid] = answer
-    info = _read_results(_results_file(log), lmms_task)
+    results_file = _results_file(log)
+    info = _read_results(results_file, lmms_task)
     source = SourceRun(harness=HARNESS, version=info.get("version"), task=lmms_task, model=info.get("model"),
                        model_args=info.get("model_args"), generation_kwargs=info.get("generation_kwargs"),
-                       files=[str(log)] + ([str(_results_file(log))] if _results_file(log) else []),
+                       files=[str(log)] + ([str(results_file)] if results_file else []),
                        n_lines=len(lines), log_format=fmt,
                        matched_by="doc_id = row index of the split; the row's question checked against the "
                                   "logged prompt" + (", its id against the logged id" if spec.logged_id(lines[0][1])
@@ -285,9 +280,7 @@ def read_lmms_log(path: Path, task: Task, data: LoadedData) -> tuple[Imported, L
         rule = Rule(f"lmms_eval_{metric}", f"lmms-eval's own per-sample {metric}, as its log records it"
                     + (" (correctness of its logged parsed answer)" if spec.score is _mmmu else ""),
                     f"lmms-eval {info.get('version') or f'{fmt}.x log'} task {lmms_task or '?'}")
-    subset = LoadedData(data.rows.select(sorted(seen)), data.source, data.description, data.n_total,
-                        data.image_columns)
-    return Imported(source, preds, raw, rule, scores, answers), subset
+    return Imported(source, preds, raw, rule, scores, answers), data.narrowed(seen)
 
 
 def _check_line(log: Path, n: int, line: dict, row: dict, doc_id: int, sid: str, task: Task, spec: LmmsTask) -> None:
@@ -298,9 +291,9 @@ def _check_line(log: Path, n: int, line: dict, row: dict, doc_id: int, sid: str,
                            f"{doc_id} is {sid!r}; the log was made on another split or order: give that data with "
                            f"--data")
     prompt = line.get("input")
-    question = _norm(task.question(row))
-    if isinstance(prompt, str) and question and question not in _norm(prompt) \
-            and _norm(row.get("question") or "") not in _norm(prompt):
+    question = fold(task.question(row))
+    said = fold(prompt) if isinstance(prompt, str) else None
+    if said is not None and question and question not in said and fold(row.get("question") or "") not in said:
         raise EvalkitError(f"{log}:{n}: doc_id {doc_id} logged the prompt {prompt[:60]!r}, which does not hold "
                            f"the data's row {doc_id} question {task.question(row)[:60]!r}; the log was made on "
                            f"another split or order: give that data with --data")

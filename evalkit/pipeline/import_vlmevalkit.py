@@ -20,7 +20,7 @@ from pathlib import Path
 from ..errors import EvalkitError
 from ..task import Task
 from .data import LoadedData
-from .imported import Imported, SourceRun, read_text
+from .imported import Imported, SourceRun, fold, read_text
 
 HARNESS = "VLMEvalKit"
 # VLMEvalKit's dataset names for evalkit's tasks (vlmeval/dataset: image_vqa.py, image_mcq.py)
@@ -106,10 +106,6 @@ def _cell(value) -> str:
     return str(value)
 
 
-def _norm(text) -> str:
-    return " ".join(str(text).split()).lower()
-
-
 def _golds(answer: str) -> frozenset[str]:
     """VLMEvalKit's answer cell as a set of answers: a list literal is several (its own readers
     eval() it), anything else one."""
@@ -118,10 +114,10 @@ def _golds(answer: str) -> frozenset[str]:
         try:
             value = ast.literal_eval(text)
             if isinstance(value, (list, tuple)):
-                return frozenset(_norm(v) for v in value)
+                return frozenset(fold(v) for v in value)
         except (ValueError, SyntaxError):
             pass
-    return frozenset({_norm(text)})
+    return frozenset({fold(text)})
 
 
 def read_vlmevalkit(path: Path, task: Task, data: LoadedData) -> tuple[Imported, LoadedData]:
@@ -132,16 +128,15 @@ def read_vlmevalkit(path: Path, task: Task, data: LoadedData) -> tuple[Imported,
         raise EvalkitError(f"{path}: has no {', '.join(repr(c) for c in missing)} column (its columns: "
                            f"{', '.join(h for h in header if h)[:200]}); VLMEvalKit's prediction file has index, "
                            f"question, answer and prediction: give that file, not the dataset's tsv")
-    # decoded once, without images (see import_lmms_eval: per-row Dataset indexing is slow at scale)
-    plain = data.rows.remove_columns([c for c in data.image_columns if c in data.rows.column_names]).to_list()
+    plain = data.plain_rows()
     by_id, by_text = {}, {}
     for i, row in enumerate(plain):
         sid = task.sample_id(row, i)
         by_id[sid] = i
-        golds = frozenset(_norm(g) for g in task.gold(row))
+        golds = frozenset(fold(g) for g in task.gold(row))
         # evalkit's question (MathVista's prompt-ready `query`) and the dataset's raw `question`,
         # which is what VLMEvalKit's TSVs hold
-        for text in {_norm(task.question(row)), _norm(row.get("question") or "")} - {""}:
+        for text in {fold(task.question(row)), fold(row.get("question") or "")} - {""}:
             by_text.setdefault((text, golds), []).append(i)
     use_id = task.id_field in header
     seen: dict[str, int] = {}
@@ -155,7 +150,7 @@ def read_vlmevalkit(path: Path, task: Task, data: LoadedData) -> tuple[Imported,
             if "answer" not in r:
                 raise EvalkitError(f"{path}: has no {task.id_field} column and no 'answer' column; rows are matched "
                                    f"by question and answer when the file has no id: give VLMEvalKit's file")
-            hits = by_text.get((_norm(r["question"]), _golds(r["answer"])), [])
+            hits = by_text.get((fold(r["question"]), _golds(r["answer"])), [])
             index = hits[0] if len(hits) == 1 else None
             why = ("its question and answer match no data row" if not hits else
                    f"its question and answer match {len(hits)} data rows")
@@ -182,6 +177,4 @@ def read_vlmevalkit(path: Path, task: Task, data: LoadedData) -> tuple[Imported,
                        matched_by=(f"the file's {task.id_field} column" if use_id else
                                    "question text and gold answers (the file keeps no id)"),
                        unmatched=unmatched[:MAX_LISTED], n_unmatched=len(unmatched))
-    subset = LoadedData(data.rows.select(sorted(matched)), data.source, data.description, data.n_total,
-                        data.image_columns)
-    return Imported(source, preds), subset
+    return Imported(source, preds), data.narrowed(matched)

@@ -15,6 +15,11 @@ from ..errors import EvalkitError
 from ..types import Rule
 
 
+def fold(text) -> str:
+    """Text compared across harnesses: whitespace runs as one space, lower case."""
+    return " ".join(str(text).split()).lower()
+
+
 def read_text(path: Path, writer: str, encoding: str = "utf-8") -> str:
     """A harness's output file as text; bytes that are not UTF-8 end as one error naming the
     line, the byte, and `writer` (what wrote the file in UTF-8)."""
