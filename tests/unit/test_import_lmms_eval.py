@@ -11,6 +11,7 @@ import pytest
 
 from evalkit.cli.commands import main
 from evalkit.results.schema import read_run
+from tests.helpers.bad_bytes import with_invalid_byte
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "lmms_eval"
 V07, V06 = DATA / "0.7.3", DATA / "0.6.1"
@@ -269,10 +270,7 @@ def test_a_log_longer_than_the_data(tmp_path, capsys):
 
 
 def test_non_utf8(tmp_path, capsys):
-    data = DOCVQA_07.read_bytes()
-    at = data.index(b"Paul Walker")
-    log = tmp_path / DOCVQA_07.name
-    log.write_bytes(data[:at] + b"\xff" + data[at + 1:])
+    log, at = with_invalid_byte(DOCVQA_07, b"Paul Walker", tmp_path)
     err = refused(capsys, log, "docvqa", tmp_path / "runs")
     assert err == (f"evalkit: error: {log}:8: not UTF-8 text (byte {at}: invalid start byte); lmms-eval writes "
                    f"its logs in UTF-8: give the file as it wrote it")

@@ -13,6 +13,7 @@ import pytest
 
 from evalkit.cli.commands import main
 from evalkit.results.schema import read_run
+from tests.helpers.bad_bytes import with_invalid_byte
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 TSV = DATA / "vlmevalkit" / "idefics2_DocVQA_VAL.tsv"
@@ -136,10 +137,7 @@ def test_a_file_of_another_dataset(tmp_path, capsys):
 
 
 def test_non_utf8_tsv(tmp_path, capsys):
-    data = TSV.read_bytes()
-    at = data.index(b"Paul")
-    path = tmp_path / TSV.name
-    path.write_bytes(data[:at] + b"\xff" + data[at + 1:])
+    path, at = with_invalid_byte(TSV, b"Paul", tmp_path)
     err = refused(capsys, path, tmp_path / "runs")
     assert err == (f"evalkit: error: {path}:9: not UTF-8 text (byte {at}: invalid start byte); VLMEvalKit writes "
                    f"tsv in UTF-8: give the file as it wrote it")
