@@ -184,11 +184,12 @@ def score_predictions(cfg: ScoreConfig, imported: Imported | None = None, data=N
             try:
                 if ext is not None and ext.unusable():
                     raise SampleError(ext.unusable())
-                if judge is not None and ext is None:
+                if ext is not None:
+                    score = task.score_extraction(row, rec.prediction if ext.has_prediction else None, ext.value)
+                elif judge is not None:  # only tasks with a judge step take the keyword
                     score = task.score_text(row, rec.prediction, judge=judge)
                 else:
-                    score = (task.score_text(row, rec.prediction) if ext is None else
-                             task.score_extraction(row, rec.prediction if ext.has_prediction else None, ext.value))
+                    score = task.score_text(row, rec.prediction)
                 rec.score, rec.extras = score.value, dict(score.extras)
                 if score.value is None:
                     rec.extras["unscored_reason"] = score.reason or "not scorable"
@@ -201,14 +202,16 @@ def score_predictions(cfg: ScoreConfig, imported: Imported | None = None, data=N
     with locked_run_dir(run_dir):
         for rec, thumb in zip(records, thumbnails(task, rows, cfg.thumbnails)):
             rec.thumb = thumb
-        model = ModelInfo(name="predictions file", model_id=str(cfg.predictions), pipeline_check=False)
-        if imported is not None:
+        if imported is None:
+            model = ModelInfo(name="predictions file", model_id=str(cfg.predictions), pipeline_check=False)
+        else:
             src = imported.source
             model = ModelInfo(name=f"{src.harness} run" + (f" ({src.model})" if src.model else ""),
                               model_id=src.model_args_folder() or src.model or str(cfg.predictions),
                               pipeline_check=False)
         write_results(task, records, run_dir, data=data_info(task, data), model=model,
-                      generation=Generation(source="predictions file", judge=judge_info), timing=Timing(start=started, end=now_iso()),
+                      generation=Generation(source="predictions file", judge=judge_info),
+                      timing=Timing(start=started, end=now_iso()),
                       memory=Memory(), missing=missing, extra=extra,
                       imported=imported.source.to_dict() if imported is not None else None,
                       extra_rules=[imported.rule] if imported is not None and imported.rule else ())

@@ -4,8 +4,9 @@ samples, so that its answers, and every task's score, are known before it runs.
 A positive control for the whole chain (image -> processor -> model -> decoding -> scoring ->
 aggregation -> report): about 70% of each generation task's samples are answered right and the
 rest with a stated wrong answer, FairFace's choices are right except in one planted bucket, and
-a blank or another sample's image gets "unknown" (how close the fit comes to the plan is in docs/models.md). The plan, the answers the trained model
-gives (greedy, fp32, CPU) and each task's expected score are in `weights/manifest.json`; the
+a blank or another sample's image gets "unknown" (how close the fit comes to the plan is in
+docs/models.md). The plan, the answers the trained model gives (greedy, fp32, CPU) and each
+task's expected score are in `weights/manifest.json`; the
 weights (fp16, a few MB) ship beside it. It was trained with image splitting off only, so a run
 with splitting on answers differently. Its numbers check the pipeline, not a model.
 
